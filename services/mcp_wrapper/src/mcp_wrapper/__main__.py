@@ -1,0 +1,3 @@
+from mcp_wrapper.cli import main
+
+raise SystemExit(main())

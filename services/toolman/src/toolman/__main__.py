@@ -1,0 +1,3 @@
+from toolman.cli import main
+
+raise SystemExit(main())
