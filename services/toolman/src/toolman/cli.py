@@ -14,8 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="toolman",
         description="Serve the toolman API (GET /health).",
-        epilog="Environment: TOOLMAN_HOST, TOOLMAN_PORT, TOOLMAN_LOG_LEVEL; "
-        "options override them.",
+        epilog="Environment: TOOLMAN_HOST, TOOLMAN_PORT, TOOLMAN_LOG_LEVEL; options override them.",
     )
     parser.add_argument("--version", action="version", version=f"toolman {__version__}")
     parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
