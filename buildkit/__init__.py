@@ -1,0 +1,3 @@
+"""buildkit: the platform's typed, nox-driven build toolkit."""
+
+__version__ = "0.1.0"

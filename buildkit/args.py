@@ -1,0 +1,136 @@
+"""The command line's grammar, stdlib only: the noxfile checks its posargs with it
+before any environment is made, so `nox -s build_all -- --bogus` exits 2 at once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from buildkit import __version__
+
+DEBUG_HELP = (
+    "development build (default: release). Changes exactly this: pytest runs with "
+    "-vv --showlocals, and every command's output is streamed live instead of only the "
+    "tail of a failure. Wheels are the same as in a release build."
+)
+STAGE_COMMANDS = {
+    "test": ("test", "run each service's tests in its own environment"),
+    "lint": ("lint", "ruff check and mypy --strict on each service"),
+    "fmt": ("fmt", "ruff format --check on each service (--fix rewrites)"),
+    "wheel": ("wheel", "build sdist + wheel per service into dist/ and prove they install"),
+}
+
+
+class Formatter(argparse.HelpFormatter):
+    """Options read as in build-all.sh's help: `-t, --tag TAG`."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings or action.nargs == 0:
+            return super()._format_action_invocation(action)
+        metavar = self._format_args(action, self._get_default_metavar_for_optional(action))
+        return f"{', '.join(action.option_strings)} {metavar}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m buildkit",
+        formatter_class=Formatter,
+        description="Build, check and push the platform's services (replaces build-all.sh).",
+    )
+    parser.add_argument("--version", action="version", version=f"buildkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    build_all = commands.add_parser(
+        "build-all",
+        usage="python -m buildkit build-all [OPTIONS]",
+        formatter_class=Formatter,
+        help="test, lint, fmt, wheel, image and push every service (like build-all.sh)",
+        description="Comprehensive build: test -> lint -> fmt -> wheel -> image -> push, "
+        "for every service (or those of --services). Stops at the first failure unless "
+        "--keep-going. Precedence: defaults < [tool.buildkit] < BUILDKIT_* < options.",
+    )
+    build_all.add_argument(
+        "-t", "--tag", metavar="TAG", help="image tag (default: latest; env BUILDKIT_TAG)"
+    )
+    build_all.add_argument(
+        "-r",
+        "--registry",
+        metavar="REG",
+        help="registry prefix (default: ghcr.io/5dlabs/platform; env BUILDKIT_REGISTRY)",
+    )
+    build_all.add_argument(
+        "-p",
+        "--push",
+        action="store_true",
+        help="push images to the registry after building, and verify them",
+    )
+    build_all.add_argument("--no-docker", action="store_true", help="skip Docker image building")
+    build_all.add_argument(
+        "--skip-tests", action="store_true", help="skip running tests before building"
+    )
+    build_all.add_argument(
+        "--claude-image",
+        action="store_true",
+        help="also build the Claude Code image with the MCP wrapper",
+    )
+    build_all.add_argument(
+        "--no-cache", action="store_true", help="build Docker images without cache"
+    )
+    add_common(build_all)
+
+    for name, (_, text) in STAGE_COMMANDS.items():
+        sub = commands.add_parser(
+            name, help=text, description=text.capitalize() + ".", formatter_class=Formatter
+        )
+        if name == "fmt":
+            sub.add_argument("--fix", action="store_true", help="rewrite files instead of checking")
+        add_common(sub)
+
+    version = commands.add_parser("version", help="print the version computed from git")
+    version.add_argument("--json", action="store_true", help="commit, dirty, tag and version")
+    return parser
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument(
+        "--services",
+        metavar="A,B",
+        help="only these services (default: all in [tool.buildkit.services])",
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every step that does not depend on a failed one "
+        "(default: stop at the first failure)",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="PATH",
+        type=Path,
+        help="where to write the JSON report (default: build/report.json)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="install only from local caches, never a package index (env BUILDKIT_OFFLINE=1)",
+    )
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse, reporting an unknown option with the usage of the command it was given to."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = getattr(args, "command", None)
+        target = subcommand_parser(parser, command) if command else parser
+        target.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def subcommand_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            chosen: argparse.ArgumentParser = action.choices[command]
+            return chosen
+    return parser

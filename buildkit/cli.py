@@ -1,0 +1,134 @@
+"""`python -m buildkit`: the only place that prints errors and decides the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from buildkit import pipeline
+from buildkit.args import STAGE_COMMANDS, build_parser, parse, subcommand_parser
+from buildkit.config import find_project_root, load_project
+from buildkit.envs import Envs
+from buildkit.errors import BuildkitError, UsageError
+from buildkit.gitinfo import read_git_info
+from buildkit.model import STAGES
+from buildkit.options import (
+    Options,
+    default_report,
+    env_flag,
+    env_or,
+    select_services,
+    unknown_env_vars,
+)
+from buildkit.proc import Runner
+from buildkit.report import Report, write_report
+from buildkit.stages import RUNNERS
+from buildkit.stages.context import Context
+from buildkit.ui import TerminalUI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse(list(sys.argv[1:] if argv is None else argv))
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    ui = TerminalUI(debug=getattr(args, "debug", False))
+    try:
+        if args.command == "version":
+            return print_version(args.json)
+        return run_build(args, ui)
+    except UsageError as exc:
+        ui.error(str(exc))
+        subcommand_parser(parser, args.command).print_usage(sys.stderr)
+        return exc.exit_code
+    except BuildkitError as exc:
+        ui.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        ui.error("interrupted")
+        return 130
+
+
+def print_version(as_json: bool) -> int:
+    info = read_git_info(Path.cwd())
+    for warning in info.warnings:
+        print(f"buildkit: warning: {warning}", file=sys.stderr)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "version": info.version,
+                    "commit": info.commit,
+                    "dirty": info.dirty,
+                    "tag": info.tag,
+                    "distance": info.distance,
+                    "shallow": info.shallow,
+                }
+            )
+        )
+    else:
+        print(info.version)
+    return 0
+
+
+def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Options, list[str]]:
+    project = load_project(project_root)
+    env = os.environ
+    warnings = unknown_env_vars(env)
+    stages = STAGES if args.command == "build-all" else (STAGE_COMMANDS[args.command][0],)
+    options = Options(
+        tag=getattr(args, "tag", None) or env_or(env, "BUILDKIT_TAG", project.tag),
+        registry=getattr(args, "registry", None)
+        or env_or(env, "BUILDKIT_REGISTRY", project.registry),
+        report=args.report or default_report(project),
+        push=getattr(args, "push", False),
+        debug=args.debug,
+        no_docker=getattr(args, "no_docker", False),
+        skip_tests=getattr(args, "skip_tests", False),
+        claude_image=getattr(args, "claude_image", False),
+        no_cache=getattr(args, "no_cache", False),
+        keep_going=args.keep_going,
+        fix=getattr(args, "fix", False),
+        offline=args.offline or env_flag(env, "BUILDKIT_OFFLINE"),
+        services=select_services(project, args.services),
+        stages=stages,
+    )
+    if options.push and options.no_docker:
+        raise UsageError(
+            "--push with --no-docker would push nothing",
+            hint="drop --no-docker to build and push images, or drop --push",
+        )
+    return options, warnings
+
+
+def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
+    started = datetime.now(UTC)
+    root = find_project_root(Path.cwd())
+    options, warnings = resolve_options(args, root)
+    project = load_project(root)
+    git = read_git_info(root)
+    warnings += git.warnings
+    for warning in warnings:
+        ui.warning(warning)
+    ctx = Context(project, options, git, Envs(root / "build", offline=options.offline), Runner())
+    steps = pipeline.plan(project, options)
+    results = pipeline.run(steps, ctx, RUNNERS, ui)
+    code = pipeline.exit_code(results)
+    report = Report(
+        started=started,
+        duration=(datetime.now(UTC) - started).total_seconds(),
+        exit_code=code,
+        git=git,
+        options=options,
+        results=tuple(results),
+        warnings=tuple(warnings),
+    )
+    write_report(report, options.report)
+    ui.summary(report, options.report)
+    return code

@@ -1,0 +1,182 @@
+"""What buildkit builds: `[tool.buildkit]` in pyproject.toml, as frozen dataclasses.
+
+Precedence, lowest first: built-in defaults, `[tool.buildkit]`, `BUILDKIT_*`
+environment variables, command-line options (applied in `options.py`).
+Unknown keys are errors with a "did you mean" so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buildkit import tomlcompat
+from buildkit.errors import ConfigError
+
+DEFAULT_REGISTRY = "ghcr.io/5dlabs/platform"
+DEFAULT_TAG = "latest"
+SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    path: Path
+    package: str
+    distribution: str
+    script: str
+    image: str
+    dockerfile: Path
+    description: str = ""
+    port: int | None = None
+    health_path: str = "/health"
+
+    @property
+    def src_package_dir(self) -> Path:
+        return self.path / "src" / self.package
+
+    @property
+    def tests_dir(self) -> Path:
+        return self.path / "tests"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    registry: str
+    tag: str
+    source_url: str
+    licenses: str
+    services: tuple[Service, ...]
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise ConfigError(
+            f"unknown service {name!r}",
+            hint=f"choose from {', '.join(self.service_names)}{suggest(name, self.service_names)}",
+        )
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        return tuple(service.name for service in self.services)
+
+
+# key -> (type, required); the table below is the whole schema of [tool.buildkit].
+PROJECT_KEYS: dict[str, tuple[type, bool]] = {
+    "registry": (str, False),
+    "tag": (str, False),
+    "source_url": (str, False),
+    "licenses": (str, False),
+    "services": (dict, True),
+}
+SERVICE_KEYS: dict[str, tuple[type, bool]] = {
+    "path": (str, True),
+    "package": (str, True),
+    "distribution": (str, True),
+    "script": (str, True),
+    "image": (str, True),
+    "dockerfile": (str, True),
+    "description": (str, False),
+    "port": (int, False),
+    "health_path": (str, False),
+}
+
+
+def suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_table(
+    table: Mapping[str, Any], schema: Mapping[str, tuple[type, bool]], where: str
+) -> None:
+    for key, value in table.items():
+        if key not in schema:
+            raise ConfigError(
+                f"unknown key {where}.{key}{suggest(key, list(schema))}",
+                hint=f"valid keys in {where}: {', '.join(schema)}",
+            )
+        expected, _ = schema[key]
+        # bool is an int subclass; a port of `true` is still a mistake.
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"{where}.{key} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
+            )
+    for key, (_, required) in schema.items():
+        if required and key not in table:
+            raise ConfigError(f"{where}.{key} is required")
+
+
+def find_project_root(start: Path) -> Path:
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file() and "[tool.buildkit" in candidate.read_text(encoding="utf-8"):
+            return directory
+    raise ConfigError(
+        f"no pyproject.toml with a [tool.buildkit] table in {start} or its parents",
+        hint="run buildkit from inside the project (where noxfile.py lives)",
+    )
+
+
+def load_project(root: Path) -> Project:
+    pyproject = root / "pyproject.toml"
+    try:
+        with pyproject.open("rb") as handle:
+            data = tomlcompat.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{pyproject} does not exist") from None
+    except tomlcompat.TOMLDecodeError as exc:
+        raise ConfigError(f"{pyproject} is not valid TOML: {exc}") from exc
+    table = data.get("tool", {}).get("buildkit")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject} has no [tool.buildkit] table")
+    return parse_project(root, table)
+
+
+def parse_project(root: Path, table: Mapping[str, Any]) -> Project:
+    check_table(table, PROJECT_KEYS, "tool.buildkit")
+    services_table: Mapping[str, Any] = table["services"]
+    if not services_table:
+        raise ConfigError("tool.buildkit.services is empty", hint="declare at least one service")
+    services = tuple(parse_service(root, name, spec) for name, spec in services_table.items())
+    return Project(
+        root=root,
+        registry=table.get("registry", DEFAULT_REGISTRY),
+        tag=table.get("tag", DEFAULT_TAG),
+        source_url=table.get("source_url", ""),
+        licenses=table.get("licenses", ""),
+        services=services,
+    )
+
+
+def parse_service(root: Path, name: str, spec: object) -> Service:
+    where = f"tool.buildkit.services.{name}"
+    if not SERVICE_NAME.match(name):
+        raise ConfigError(f"service name {name!r} must match {SERVICE_NAME.pattern}")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where} must be a table")
+    check_table(spec, SERVICE_KEYS, where)
+    path = root / spec["path"]
+    if not (path / "pyproject.toml").is_file():
+        raise ConfigError(f"{where}.path = {spec['path']!r} has no pyproject.toml")
+    port = spec.get("port")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{where}.port = {port} is out of range 1-65535")
+    return Service(
+        name=name,
+        path=path,
+        package=spec["package"],
+        distribution=spec["distribution"],
+        script=spec["script"],
+        image=spec["image"],
+        dockerfile=root / spec["dockerfile"],
+        description=spec.get("description", ""),
+        port=port,
+        health_path=spec.get("health_path", "/health"),
+    )

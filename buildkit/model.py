@@ -1,0 +1,107 @@
+"""The values the pipeline passes around: steps planned, results recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+STAGES = ("test", "lint", "fmt", "wheel", "image", "push")
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CACHED = "cached"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    kind: str  # wheel, sdist, image, junit, ...
+    name: str  # a path relative to the project root, or an image reference
+    size: int | None = None
+    sha256: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "name": self.name}
+        if self.size is not None:
+            data["size"] = self.size
+        if self.sha256 is not None:
+            data["sha256"] = self.sha256
+        data.update(self.details)
+        return data
+
+
+@dataclass(frozen=True)
+class Step:
+    """One (target, stage) of a plan. `skip` is decided at plan time (e.g. --skip-tests)."""
+
+    target: str
+    stage: str
+    needs: tuple[str, ...] = ()
+    skip: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.target}:{self.stage}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a stage returns; the pipeline adds identity and timing to make a Result."""
+
+    status: Status
+    reason: str = ""
+    artifacts: tuple[Artifact, ...] = ()
+    command: str | None = None
+    output_tail: str = ""
+    summary: str = ""  # one short line for the table, e.g. "23 passed"
+
+
+@dataclass(frozen=True)
+class Result:
+    target: str
+    stage: str
+    status: Status
+    duration: float
+    reason: str = ""
+    artifacts: tuple[Artifact, ...] = ()
+    command: str | None = None
+    output_tail: str = ""
+    summary: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.target}:{self.stage}"
+
+    @classmethod
+    def of(cls, step: Step, outcome: Outcome, duration: float) -> Result:
+        return cls(
+            target=step.target,
+            stage=step.stage,
+            status=outcome.status,
+            duration=duration,
+            reason=outcome.reason,
+            artifacts=outcome.artifacts,
+            command=outcome.command,
+            output_tail=outcome.output_tail,
+            summary=outcome.summary,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "service": self.target,
+            "stage": self.stage,
+            "status": str(self.status),
+            "duration": round(self.duration, 3),
+            "reason": self.reason,
+            "summary": self.summary,
+            "artifacts": [artifact.to_json() for artifact in self.artifacts],
+        }
+        if self.command:
+            data["command"] = self.command
+        if self.output_tail:
+            data["output_tail"] = self.output_tail
+        return data

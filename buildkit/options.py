@@ -1,0 +1,105 @@
+"""Options of one run: the project's config overlaid with BUILDKIT_* and the command line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from buildkit.config import Project, suggest
+from buildkit.errors import UsageError
+from buildkit.model import STAGES
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
+
+# Every BUILDKIT_* variable buildkit reads; anything else with the prefix is a typo.
+ENV_VARS = {
+    "BUILDKIT_REGISTRY": "registry prefix (like -r)",
+    "BUILDKIT_TAG": "image tag (like -t)",
+    "BUILDKIT_OFFLINE": "1 to install only from caches (no package index)",
+    "BUILDKIT_REGISTRY_USERNAME": "registry user for --push",
+    "BUILDKIT_REGISTRY_PASSWORD": "registry password or token for --push",
+    "BUILDKIT_REQUIRE_ALL": "1 makes tests fail instead of skip when a prerequisite is missing",
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    tag: str
+    registry: str
+    report: Path
+    push: bool = False
+    debug: bool = False
+    no_docker: bool = False
+    skip_tests: bool = False
+    claude_image: bool = False
+    no_cache: bool = False
+    keep_going: bool = False
+    fix: bool = False
+    offline: bool = False
+    services: tuple[str, ...] = ()
+    stages: tuple[str, ...] = STAGES
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "tag": self.tag,
+            "registry": self.registry,
+            "push": self.push,
+            "debug": self.debug,
+            "no_docker": self.no_docker,
+            "skip_tests": self.skip_tests,
+            "claude_image": self.claude_image,
+            "no_cache": self.no_cache,
+            "keep_going": self.keep_going,
+            "offline": self.offline,
+            "services": list(self.services),
+            "stages": list(self.stages),
+        }
+
+
+def env_flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise UsageError(f"{name}={env[name]!r} is not a yes/no value; use 1 or 0")
+
+
+def unknown_env_vars(env: Mapping[str, str]) -> list[str]:
+    """Warnings for BUILDKIT_* variables that buildkit does not read (likely typos)."""
+    return [
+        f"{name} is not a buildkit setting and is ignored{suggest(name, list(ENV_VARS))}"
+        for name in sorted(env)
+        if name.startswith("BUILDKIT_") and name not in ENV_VARS
+    ]
+
+
+def select_services(project: Project, raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return project.service_names
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    if not names:
+        raise UsageError("--services is empty", hint=f"e.g. --services {project.service_names[0]}")
+    for name in names:
+        if name not in project.service_names:
+            raise UsageError(
+                f"--services: unknown service {name!r}{suggest(name, project.service_names)}",
+                hint=f"choose from {', '.join(project.service_names)}",
+            )
+    return tuple(dict.fromkeys(names))
+
+
+def env_or(env: Mapping[str, str], name: str, fallback: str) -> str:
+    value = env.get(name, "").strip()
+    return value or fallback
+
+
+def default_report(project: Project) -> Path:
+    return project.root / "build" / "report.json"
+
+
+def environment() -> Mapping[str, str]:
+    return os.environ

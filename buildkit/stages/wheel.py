@@ -1,0 +1,88 @@
+"""wheel: sdist + wheel into dist/, then proof that the wheel installs and its script runs.
+
+The version is pinned from git (SETUPTOOLS_SCM_PRETEND_VERSION), so the wheel's version
+is exactly the one buildkit reports. The proof installs the wheel alone into a fresh
+environment, `build/wheel-check/<service>`, and runs `<script> --version` there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+from buildkit.config import Service
+from buildkit.envs import env_script, uv_binary
+from buildkit.model import Artifact, Outcome, Status
+from buildkit.stages.context import Context
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run(service: Service, ctx: Context) -> Outcome:
+    out_dir = ctx.build_dir / "wheel-out" / service.name
+    shutil.rmtree(out_dir, ignore_errors=True)
+    argv = [uv_binary(), "build", "--python", sys.executable, "--out-dir", str(out_dir)]
+    if ctx.options.offline:
+        argv.append("--offline")
+    built = ctx.runner.call(
+        [*argv, ctx.relative(service.path)],
+        cwd=ctx.root,
+        env={"SETUPTOOLS_SCM_PRETEND_VERSION": ctx.git.version},
+    )
+    if not built.ok:
+        return Outcome(
+            Status.FAILED,
+            "building the sdist and wheel failed",
+            command=built.command,
+            output_tail=built.tail(),
+        )
+    wheels = sorted(out_dir.glob("*.whl"))
+    sdists = sorted(out_dir.glob("*.tar.gz"))
+    if len(wheels) != 1 or len(sdists) != 1:
+        return Outcome(
+            Status.FAILED,
+            f"expected one wheel and one sdist in {out_dir}, "
+            f"found {[p.name for p in wheels + sdists]}",
+            command=built.command,
+        )
+    ctx.dist_dir.mkdir(exist_ok=True)
+    artifacts = tuple(publish(path, ctx) for path in (sdists[0], wheels[0]))
+    wheel = ctx.dist_dir / wheels[0].name
+
+    check_env = ctx.build_dir / "wheel-check" / service.name
+    ctx.envs.fresh_env(check_env, [wheel], ctx.runner)
+    answer = ctx.runner.call([str(env_script(check_env, service.script)), "--version"])
+    if not answer.ok or ctx.git.version not in answer.output:
+        return Outcome(
+            Status.FAILED,
+            f"`{service.script} --version` from the installed wheel did not report "
+            f"{ctx.git.version}",
+            artifacts,
+            answer.command,
+            answer.tail(),
+        )
+    return Outcome(
+        Status.OK,
+        artifacts=artifacts,
+        command=built.command,
+        summary=f"installs; {service.script} --version ok",
+    )
+
+
+def publish(path: Path, ctx: Context) -> Artifact:
+    target = ctx.dist_dir / path.name
+    shutil.move(path, target)
+    return Artifact(
+        kind="wheel" if path.suffix == ".whl" else "sdist",
+        name=ctx.relative(target),
+        size=target.stat().st_size,
+        sha256=sha256_of(target),
+    )

@@ -1,0 +1,116 @@
+"""Sessions of the platform's build. `nox -l` lists them; options after `--` go to buildkit.
+
+nox -s build_all -- --tag v1.0.0 --push     everything, like build-all.sh
+nox -s toolman -- --tag v1.0.0              one service's stages only
+nox -s tests                                the test suite (what CI runs)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+sys.path.insert(0, str(ROOT))  # buildkit.args is stdlib-only: usable before any install
+from buildkit.args import parse  # noqa: E402
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "fmt", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+SERVICES = ("orchestrator", "toolman", "mcp_wrapper")
+CHECKED = ("buildkit", "tests", "noxfile.py", "bench")
+
+
+def install_buildkit(session: nox.Session, extras: str = "dev") -> None:
+    """Install buildkit into the session, skipped when nothing it depends on changed."""
+    stamp_source = (ROOT / "pyproject.toml").read_bytes() + extras.encode()
+    stamp = hashlib.sha256(stamp_source).hexdigest()
+    location = getattr(session.virtualenv, "location", None)
+    marker = Path(location) / ".buildkit-installed" if location else None
+    if marker is not None and marker.is_file() and marker.read_text() == stamp:
+        return
+    session.install("-e", f".[{extras}]")
+    if marker is not None:
+        marker.write_text(stamp)
+
+
+def check_args(command: str, args: list[str]) -> None:
+    """Reject bad options before making an environment: usage on stderr, exit 2."""
+    parse([command, *args])
+
+
+def buildkit(session: nox.Session, *args: str) -> None:
+    session.run("python", "-m", "buildkit", *args, external=False)
+
+
+@nox.session(python=PYTHON)
+def build_all(session: nox.Session) -> None:
+    """Test, lint, fmt, wheel, image and push every service (build-all.sh's options)."""
+    check_args("build-all", session.posargs)
+    install_buildkit(session)
+    buildkit(session, "build-all", *session.posargs)
+
+
+def service_session(name: str) -> None:
+    def run(session: nox.Session) -> None:
+        if any(arg == "--services" or arg.startswith("--services=") for arg in session.posargs):
+            session.error(f"the {name} session builds {name} only; use build_all for --services")
+        check_args("build-all", session.posargs)
+        install_buildkit(session)
+        buildkit(session, "build-all", "--services", name, *session.posargs)
+
+    run.__doc__ = f"All stages for {name} only (takes build_all's options)."
+    nox.session(name=name, python=PYTHON)(run)
+
+
+for _service in SERVICES:
+    service_session(_service)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Services' tests, wheels, then buildkit's and the end-to-end tests (args go to pytest)."""
+    install_buildkit(session, "dev,e2e")
+    buildkit(session, "test", "--keep-going", "--report", "build/report-tests.json")
+    buildkit(session, "wheel", "--report", "build/report-wheels.json")
+    # Everything is installed by now: from here on, no package index is contacted.
+    session.run("pytest", *session.posargs, env={"BUILDKIT_OFFLINE": "1"})
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and mypy --strict on buildkit, tests and noxfile, then on each service."""
+    install_buildkit(session, "dev,e2e")
+    session.run("ruff", "check", *CHECKED)
+    session.run("mypy", *CHECKED)
+    buildkit(session, "lint", "--keep-going", "--report", "build/report-lint.json")
+
+
+@nox.session(python=PYTHON)
+def fmt(session: nox.Session) -> None:
+    """ruff format --check everywhere; `nox -s fmt -- --fix` rewrites instead."""
+    install_buildkit(session)
+    fix = "--fix" in session.posargs
+    session.run("ruff", "format", *([] if fix else ["--check"]), *CHECKED)
+    buildkit(
+        session,
+        "fmt",
+        "--keep-going",
+        *(["--fix"] if fix else []),
+        "--report",
+        "build/report-fmt.json",
+    )
+
+
+@nox.session(python=PYTHON)
+def wheels(session: nox.Session) -> None:
+    """sdist + wheel per service into dist/, each proven to install and answer --version."""
+    check_args("wheel", session.posargs)
+    install_buildkit(session)
+    buildkit(session, "wheel", *session.posargs)

@@ -1,0 +1,197 @@
+"""The pipeline's planning, ordering, failure and exit-code logic, with stages swapped
+at their seam (the runner mapping) for functions that record and answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from buildkit import pipeline
+from buildkit.config import Project, Service, load_project
+from buildkit.envs import Envs
+from buildkit.errors import StageFailed
+from buildkit.gitinfo import GitInfo
+from buildkit.model import Outcome, Result, Status, Step
+from buildkit.options import Options
+from buildkit.proc import Runner
+from buildkit.stages.context import Context
+from tests.helpers import ROOT
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def planned(self, steps: Sequence[Step]) -> None:
+        self.events.append(f"plan {len(steps)}")
+
+    def started(self, step: Step) -> None:
+        self.events.append(f"start {step.id}")
+
+    def command(self, step: Step, command: str) -> None:
+        self.events.append(f"command {step.id}")
+
+    def output(self, step: Step, line: str) -> None:
+        self.events.append(f"output {step.id}")
+
+    def finished(self, step: Step, result: Result) -> None:
+        self.events.append(f"finish {step.id} {result.status}")
+
+
+@pytest.fixture
+def project() -> Project:
+    return load_project(ROOT)
+
+
+def options(tmp_path: Path, **overrides: object) -> Options:
+    base: dict[str, object] = {"tag": "latest", "registry": "r", "report": tmp_path / "r.json"}
+    base.update(overrides)
+    return Options(**base)  # type: ignore[arg-type]
+
+
+def context(project: Project, opts: Options, tmp_path: Path) -> Context:
+    git = GitInfo(commit="a" * 40, dirty=False, tag="v1.0.0", distance=0, version="1.0.0")
+    moved = Project(**{**project.__dict__, "root": tmp_path})
+    return Context(moved, opts, git, Envs(tmp_path / "build"), Runner())
+
+
+def answering(
+    failing: set[str] | None = None, calls: list[str] | None = None
+) -> dict[str, pipeline.StageRunner]:
+    failing = failing or set()
+
+    def make(stage: str) -> pipeline.StageRunner:
+        def run(service: Service, ctx: Context) -> Outcome:
+            step_id = f"{service.name}:{stage}"
+            if calls is not None:
+                calls.append(step_id)
+            ctx.runner.call(["true"])
+            if step_id in failing:
+                return Outcome(Status.FAILED, "broken", command="pytest", output_tail="E assert")
+            return Outcome(Status.OK, summary="fine")
+
+        return run
+
+    return {stage: make(stage) for stage in ("test", "lint", "fmt", "wheel")}
+
+
+def test_plan_runs_stage_by_stage_like_the_script(project: Project, tmp_path: Path) -> None:
+    steps = pipeline.plan(project, options(tmp_path, no_docker=True))
+    assert [step.id for step in steps[:4]] == [
+        "orchestrator:test",
+        "toolman:test",
+        "mcp_wrapper:test",
+        "orchestrator:lint",
+    ]
+    assert [step.stage for step in steps][-3:] == ["image"] * 3
+    assert all(step.skip == "--no-docker" for step in steps if step.stage == "image")
+    assert not any(step.stage == "push" for step in steps)
+
+
+def test_plan_orders_wheel_before_image_before_push(project: Project, tmp_path: Path) -> None:
+    steps = pipeline.plan(project, options(tmp_path, push=True, services=("toolman",)))
+    ids = [step.id for step in steps]
+    assert ids == [
+        "toolman:test",
+        "toolman:lint",
+        "toolman:fmt",
+        "toolman:wheel",
+        "toolman:image",
+        "toolman:push",
+    ]
+    by_id = {step.id: step for step in steps}
+    assert by_id["toolman:image"].needs == ("toolman:wheel",)
+    assert by_id["toolman:push"].needs == ("toolman:image",)
+
+
+def test_skip_tests_and_claude_image_are_planned(project: Project, tmp_path: Path) -> None:
+    steps = pipeline.plan(project, options(tmp_path, skip_tests=True, claude_image=True))
+    assert all(step.skip == "--skip-tests" for step in steps if step.stage == "test")
+    assert "claude-code:image" in [step.id for step in steps]
+
+
+def test_all_ok_is_exit_zero(project: Project, tmp_path: Path) -> None:
+    opts = options(tmp_path, stages=("test", "lint"))
+    recorder = Recorder()
+    results = pipeline.run(
+        pipeline.plan(project, opts), context(project, opts, tmp_path), answering(), recorder
+    )
+    assert [r.status for r in results] == [Status.OK] * 6
+    assert pipeline.exit_code(results) == 0
+    assert recorder.events[0] == "plan 6"
+    assert "command toolman:lint" in recorder.events
+    log = tmp_path / "build" / "logs" / "toolman-lint.log"
+    assert log.read_text().startswith("$ true")
+
+
+def test_first_failure_stops_the_rest(project: Project, tmp_path: Path) -> None:
+    opts = options(tmp_path, stages=("test", "lint"))
+    calls: list[str] = []
+    results = pipeline.run(
+        pipeline.plan(project, opts),
+        context(project, opts, tmp_path),
+        answering({"toolman:test"}, calls),
+        Recorder(),
+    )
+    assert calls == ["orchestrator:test", "toolman:test"]
+    by_id = {r.id: r for r in results}
+    assert by_id["toolman:test"].status is Status.FAILED
+    assert by_id["toolman:test"].command == "pytest"
+    assert by_id["mcp_wrapper:test"].status is Status.SKIPPED
+    assert "stopped after toolman:test failed" in by_id["mcp_wrapper:test"].reason
+    assert pipeline.exit_code(results) == 1
+
+
+def test_keep_going_runs_everything_that_does_not_depend_on_the_failure(
+    project: Project, tmp_path: Path
+) -> None:
+    opts = options(tmp_path, keep_going=True, stages=("test", "wheel", "image"))
+    calls: list[str] = []
+    results = pipeline.run(
+        pipeline.plan(project, opts),
+        context(project, opts, tmp_path),
+        answering({"toolman:wheel"}, calls),
+        Recorder(),
+    )
+    by_id = {r.id: r for r in results}
+    assert "mcp_wrapper:wheel" in calls
+    assert by_id["toolman:image"].status is Status.SKIPPED
+    assert by_id["toolman:image"].reason == "not run: needs toolman:wheel"
+    assert pipeline.exit_code(results) == 1
+
+
+def test_stage_errors_become_failed_results(project: Project, tmp_path: Path) -> None:
+    def raises_stage_failed(service: Service, ctx: Context) -> Outcome:
+        raise StageFailed("installing failed", command="uv pip install x", output="boom")
+
+    def raises_bug(service: Service, ctx: Context) -> Outcome:
+        raise KeyError("oops")
+
+    opts = options(tmp_path, keep_going=True, stages=("test", "lint"), services=("toolman",))
+    results = pipeline.run(
+        pipeline.plan(project, opts),
+        context(project, opts, tmp_path),
+        {"test": raises_stage_failed, "lint": raises_bug},
+        Recorder(),
+    )
+    assert results[0].status is Status.FAILED
+    assert results[0].command == "uv pip install x"
+    assert results[0].output_tail == "boom"
+    assert results[1].status is Status.FAILED
+    assert results[1].reason == "internal error: KeyError('oops')"
+    assert "Traceback" in results[1].output_tail
+
+
+def test_a_stage_without_an_implementation_is_reported_not_faked(
+    project: Project, tmp_path: Path
+) -> None:
+    opts = options(tmp_path, stages=("wheel", "image"), services=("toolman",))
+    results = pipeline.run(
+        pipeline.plan(project, opts), context(project, opts, tmp_path), answering(), Recorder()
+    )
+    image = results[1]
+    assert image.status is Status.SKIPPED
+    assert image.reason.startswith("not available")
+    assert "nothing was built or pushed" in image.reason
