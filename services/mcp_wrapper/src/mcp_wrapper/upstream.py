@@ -1,0 +1,320 @@
+"""The client half of MCP's Streamable HTTP transport, talking to toolman.
+
+One ``Upstream`` is one MCP session: it POSTs each message, reads the answer
+as JSON or as an SSE stream (forwarding the server's own requests and
+notifications found there), keeps ``Mcp-Session-Id`` and
+``MCP-Protocol-Version`` after ``initialize``, listens on the GET stream,
+re-initializes transparently when toolman forgot the session (404), resumes an
+interrupted SSE answer with ``Last-Event-ID``, and ends the session with DELETE.
+Timeouts are the caller's: every method here may simply be cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+from mcp_wrapper import jsonrpc
+from mcp_wrapper.errors import ConnectionLost, UpstreamError, UpstreamHTTPError
+from mcp_wrapper.errors import UpstreamProtocolError as ProtocolError
+from mcp_wrapper.events import EventStreamReader, listen
+from mcp_wrapper.http11 import HttpClient, Response
+from mcp_wrapper.settings import Settings
+
+log = logging.getLogger("mcp_wrapper")
+
+Emit = Callable[[jsonrpc.Message], Awaitable[None]]
+POST_ACCEPT = "application/json, text/event-stream"
+MAX_RESUMES = 3
+DELETE_TIMEOUT = 2.0
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+
+
+class Upstream:
+    def __init__(self, settings: Settings, emit: Emit, http: HttpClient | None = None) -> None:
+        self._settings = settings
+        self._emit = emit
+        self._http = http or HttpClient(settings.endpoint, user_agent=_user_agent())
+        self.session_id: str | None = None
+        self.protocol_version: str | None = None
+        self._init_params: object = None
+        self._reinit_lock = asyncio.Lock()
+        self._reinit_ids = itertools.count(1)
+        self._listener: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- the two things a client sends ------------------------------------------------
+
+    async def request(self, message: jsonrpc.Message) -> jsonrpc.Message:
+        """POST a request and return its response; server messages on the way are emitted."""
+        started = time.perf_counter()
+        for attempt in (1, 2):
+            sent_session = self.session_id
+            async with await self._post(message) as response:
+                if not self._expired(response, sent_session, message, attempt):
+                    answer = await self._answer(message, response)
+                    log.debug(
+                        "<- id=%s HTTP %d %s in %.2f ms",
+                        message["id"],
+                        response.status,
+                        response.content_type,
+                        (time.perf_counter() - started) * 1000,
+                    )
+                    return answer
+            await self._reinitialize(sent_session)
+        raise AssertionError("unreachable: the second attempt never re-initializes")
+
+    async def notify(self, message: jsonrpc.Message) -> None:
+        """POST a notification, or the client's response to a server request: never answered."""
+        for attempt in (1, 2):
+            sent_session = self.session_id
+            async with await self._post(message) as response:
+                if not self._expired(response, sent_session, message, attempt):
+                    await self._accepted(message, response)
+                    return
+            await self._reinitialize(sent_session)
+
+    async def close(self) -> None:
+        """Stop listening and end the session with DELETE (bounded; failures only logged)."""
+        self._closing = True
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        if self.session_id is not None:
+            try:
+                async with asyncio.timeout(min(self._settings.timeout, DELETE_TIMEOUT)):
+                    async with await self._http.request("DELETE", self._headers()) as response:
+                        log.debug("DELETE session: HTTP %d", response.status)
+            except (UpstreamError, TimeoutError) as exc:
+                log.debug("could not end the session: %s", exc)
+        await self._http.aclose()
+
+    # -- HTTP exchanges ---------------------------------------------------------------
+
+    async def _post(self, message: jsonrpc.Message) -> Response:
+        method = message.get("method")
+        log.debug("-> %s id=%s", method or "response", message.get("id"))
+        return await self._http.request(
+            "POST",
+            self._headers(message),
+            jsonrpc.encode_body(message),
+            # A tools/call may have side effects: never risk sending it twice.
+            retry_stale=method != "tools/call",
+        )
+
+    def _headers(self, message: jsonrpc.Message | None = None) -> dict[str, str]:
+        headers = {"Accept": POST_ACCEPT, "Content-Type": "application/json"}
+        if message is None:
+            headers = {"Accept": "text/event-stream"}
+        if self._settings.token:
+            headers["Authorization"] = f"Bearer {self._settings.token}"
+        if self.session_id:
+            headers["Mcp-Session-Id"] = self.session_id
+        method = message.get("method") if message else None
+        if self.protocol_version and method != "initialize":
+            headers["MCP-Protocol-Version"] = self.protocol_version
+        if message is not None and (modern := jsonrpc.modern_version(message)):
+            # 2026-era requests carry their version per request, mirrored into routing headers.
+            headers.update(_modern_headers(message, modern))
+        return headers
+
+    def _expired(
+        self, response: Response, sent_session: str | None, message: jsonrpc.Message, attempt: int
+    ) -> bool:
+        # 404 with a session id: toolman ended or forgot the session and did not process
+        # the message, so it is safe to re-initialize and send it once more.
+        return (
+            response.status == 404
+            and sent_session is not None
+            and attempt == 1
+            and message.get("method") != "initialize"
+        )
+
+    async def _accepted(self, message: jsonrpc.Message, response: Response) -> None:
+        body = await response.read(1024 * 1024)
+        if response.status >= 300:
+            raise _status_error(response, body, self._settings.url)
+        if message.get("method") == "notifications/initialized":
+            self._start_listener()
+
+    async def _answer(self, message: jsonrpc.Message, response: Response) -> jsonrpc.Message:
+        request_id = message["id"]
+        if response.status >= 300 or response.status == 202:
+            body = await response.read(1024 * 1024)
+            rpc_error = _rpc_error(body)
+            if rpc_error is not None and response.status != 202:
+                return {**rpc_error, "id": request_id}
+            raise _status_error(response, body, self._settings.url)
+        is_initialize = message.get("method") == "initialize"
+        if is_initialize:
+            self._capture_session(response)
+        if response.content_type == "application/json":
+            answer = _parse_message(await response.read())
+        elif response.content_type == "text/event-stream":
+            answer = await self._read_stream(response, request_id)
+        else:
+            raise ProtocolError(
+                f"toolman answered with Content-Type {response.content_type or 'none'!r}; "
+                "expected application/json or text/event-stream"
+            )
+        if is_initialize and isinstance(answer.get("result"), dict):
+            self._capture_initialize(message, answer["result"])
+        if answer.get("id") is None:
+            answer = {**answer, "id": request_id}
+        return answer
+
+    async def _read_stream(
+        self, response: Response, request_id: jsonrpc.RequestId
+    ) -> jsonrpc.Message:
+        stream = EventStreamReader(self._emit)
+        answer = await stream.read_until_response(response, request_id)
+        resumes = 0
+        while answer is None:
+            # The stream ended without the answer. Only a stream that gave event ids can be
+            # resumed; re-sending the request instead could run a tool twice.
+            if stream.last_event_id is None or resumes >= MAX_RESUMES:
+                raise ConnectionLost(
+                    "toolman's event stream ended before it answered", response_started=True
+                )
+            resumes += 1
+            await asyncio.sleep(stream.retry_seconds)
+            headers = self._headers() | {"Last-Event-ID": stream.last_event_id}
+            async with await self._http.request("GET", headers) as resumed:
+                if resumed.status != 200 or resumed.content_type != "text/event-stream":
+                    body = await resumed.read(1024 * 1024)
+                    raise _status_error(resumed, body, self._settings.url)
+                answer = await stream.read_until_response(resumed, request_id)
+        return answer
+
+    # -- session state ----------------------------------------------------------------
+
+    def _capture_session(self, response: Response) -> None:
+        session_id = response.headers.get("mcp-session-id")
+        if session_id is not None and not _HEADER_SAFE.fullmatch(session_id):
+            log.warning("ignoring an Mcp-Session-Id that is not visible ASCII")
+            session_id = None
+        self.session_id = session_id
+
+    def _capture_initialize(self, message: jsonrpc.Message, result: jsonrpc.Message) -> None:
+        version = result.get("protocolVersion")
+        self.protocol_version = version if isinstance(version, str) else None
+        self._init_params = message.get("params")
+        info = result.get("serverInfo")
+        info = info if isinstance(info, dict) else {}
+        log.info(
+            "session with %s %s (protocol %s)",
+            info.get("name", "toolman"),
+            info.get("version", ""),
+            self.protocol_version,
+        )
+
+    async def _reinitialize(self, stale_session: str | None) -> None:
+        async with self._reinit_lock:
+            if self.session_id != stale_session:
+                return  # a concurrent request already replaced the session
+            if self._init_params is None:
+                raise UpstreamHTTPError(
+                    "toolman no longer knows this session (HTTP 404) and no initialize "
+                    "was seen to start a new one",
+                    status=404,
+                )
+            log.info("toolman forgot the session (HTTP 404): initializing a new one")
+            self.session_id = None
+            init = {
+                "jsonrpc": "2.0",
+                "id": f"mcp-wrapper-reinit-{next(self._reinit_ids)}",
+                "method": "initialize",
+                "params": self._init_params,
+            }
+            async with await self._post(init) as response:
+                answer = await self._answer(init, response)
+            if "error" in answer:
+                error = answer["error"] if isinstance(answer["error"], dict) else {}
+                raise UpstreamHTTPError(
+                    f"toolman refused to re-initialize: {error.get('message', answer['error'])}",
+                    status=200,
+                )
+            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            async with await self._post(initialized) as response:
+                await self._accepted(initialized, response)
+
+    def _start_listener(self) -> None:
+        if self._closing or self.session_id is None:
+            return
+        if self._listener is not None:
+            self._listener.cancel()
+        self._listener = asyncio.create_task(
+            listen(self._http, self._headers, self._emit, self._session_is, self.session_id)
+        )
+
+    def _session_is(self, session_id: str) -> bool:
+        return not self._closing and self.session_id == session_id
+
+
+def _user_agent() -> str:
+    from mcp_wrapper import __version__
+
+    return f"mcp-wrapper/{__version__}"
+
+
+def _modern_headers(message: jsonrpc.Message, version: str) -> dict[str, str]:
+    headers = {"MCP-Protocol-Version": version}
+    method = message.get("method")
+    if isinstance(method, str) and _HEADER_SAFE.fullmatch(method):
+        headers["Mcp-Method"] = method
+    name_key = jsonrpc.NAME_BEARING_METHODS.get(str(method))
+    params = message.get("params")
+    if name_key and isinstance(params, dict) and isinstance(name := params.get(name_key), str):
+        headers["Mcp-Name"] = _encode_header_value(name)
+    return headers
+
+
+def _encode_header_value(value: str) -> str:
+    """Printable ASCII passes verbatim; anything else is base64-wrapped (the MCP 2026 rule)."""
+    if _HEADER_SAFE.fullmatch(value) and not value.startswith("=?base64?"):
+        return value
+    import base64
+
+    return f"=?base64?{base64.b64encode(value.encode()).decode('ascii')}?="
+
+
+def _parse_message(body: bytes) -> jsonrpc.Message:
+    try:
+        value = json.loads(body)
+    except ValueError as exc:
+        raise ProtocolError(f"toolman's answer is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ProtocolError("toolman's answer is not a JSON-RPC object")
+    return value
+
+
+def _rpc_error(body: bytes) -> jsonrpc.Message | None:
+    with contextlib.suppress(ValueError):
+        value = json.loads(body)
+        if isinstance(value, dict) and isinstance(value.get("error"), dict):
+            return value
+    return None
+
+
+def _status_error(response: Response, body: bytes, url: str) -> UpstreamHTTPError:
+    status = response.status
+    detail = ""
+    if (rpc_error := _rpc_error(body)) is not None:
+        detail = f": {rpc_error['error'].get('message', '')}"
+    elif body.strip():
+        detail = f": {body[:200].decode('utf-8', errors='replace').strip()}"
+    hint = ""
+    if status in (401, 403):
+        hint = " (check MCP_TOOLMAN_TOKEN)"
+    elif status in (404, 405) or 300 <= status < 400:
+        hint = f" (is MCP_TOOLMAN_SERVER_URL={url} toolman's MCP endpoint?)"
+    elif status == 202:
+        detail = ": 202 Accepted to a request, so no response will come"
+    message = f"toolman answered HTTP {status} {response.reason}{detail}{hint}"
+    return UpstreamHTTPError(message, status=status)
