@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Install the real MCP peers that toolman's tests and benchmark talk to, outside
+# any test environment so their pins never collide with the services' own.
+#
+#   $MCP_PEERS_DIR/venv   python venv with mcp, mcp-server-time, mcp-server-git
+#   $MCP_PEERS_DIR/node   npm prefix with @modelcontextprotocol/server-everything
+#
+# Idempotent: a second run only checks that everything is importable / present.
+# MCP_PEERS_DIR defaults to <repo>/build/mcp-peers.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+dir="${MCP_PEERS_DIR:-$repo_root/build/mcp-peers}"
+venv="$dir/venv"
+python_packages=(mcp mcp-server-time mcp-server-git)
+node_package="@modelcontextprotocol/server-everything"
+
+log() { printf 'install-mcp-peers: %s\n' "$*" >&2; }
+
+mkdir -p "$dir"
+
+if [[ ! -x "$venv/bin/python" ]]; then
+    log "creating $venv"
+    if command -v uv >/dev/null 2>&1; then
+        uv venv --quiet --python "$(command -v python3)" "$venv"
+    else
+        python3 -m venv "$venv"
+    fi
+fi
+
+if "$venv/bin/python" -c 'import mcp, mcp_server_time, mcp_server_git' >/dev/null 2>&1; then
+    log "python peers already installed in $venv"
+else
+    log "installing ${python_packages[*]} into $venv"
+    if command -v uv >/dev/null 2>&1; then
+        uv pip install --quiet --python "$venv/bin/python" "${python_packages[@]}"
+    else
+        "$venv/bin/python" -m pip install --quiet --upgrade pip
+        "$venv/bin/python" -m pip install --quiet "${python_packages[@]}"
+    fi
+fi
+
+everything="$dir/node/node_modules/@modelcontextprotocol/server-everything/package.json"
+if [[ -f "$everything" ]]; then
+    log "$node_package already installed in $dir/node"
+elif command -v npm >/dev/null 2>&1; then
+    log "installing $node_package into $dir/node"
+    npm install --silent --no-audit --no-fund --prefix "$dir/node" "$node_package"
+else
+    log "npm is not on PATH: cannot install $node_package" && exit 1
+fi
+
+# The reference servers are started by module name; check they answer --help.
+"$venv/bin/python" -m mcp_server_time --help >/dev/null
+"$venv/bin/python" -m mcp_server_git --help >/dev/null
+log "peers ready in $dir"

@@ -1,0 +1,355 @@
+"""The config file (JSON): servers, exposure, agent policies, tokens, HTTP limits.
+
+``load(path)`` reads and validates the whole file into frozen dataclasses, or
+raises ConfigError naming the offending key. Secrets are only ever references
+(``{"env": NAME}``, ``{"file": PATH}``) or, for tokens, a SHA-256 digest; they
+are resolved here so a reload picks up rotated values, and never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolman import schema
+from toolman.errors import ConfigError
+from toolman.policy import AgentPolicy, PolicyRules
+from toolman.secrets import resolve_secret, token_digest
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+NAME_HINT = "use 1-32 characters of A-Z a-z 0-9 _ . - starting with a letter or digit"
+SEPARATOR = re.compile(r"[A-Za-z0-9_.-]{1,3}")
+HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+TOP_KEYS = (
+    "$schema",
+    "description",
+    "servers",
+    "exposed_tools",
+    "agent_policies",
+    "default_policy",
+    "auth",
+    "http",
+    "naming",
+    "supervisor",
+    "reload",
+)
+STDIO_KEYS = (
+    "command",
+    "args",
+    "env",
+    "cwd",
+    "timeout_seconds",
+    "startup_timeout_seconds",
+    "enabled",
+)
+HTTP_KEYS = ("url", "headers", "timeout_seconds", "startup_timeout_seconds", "enabled")
+POLICY_KEYS = ("allowed_servers", "allowed_tools", "blocked_tools")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class StdioServer:
+    name: str
+    command: str
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # values may be secrets
+    cwd: str | None = None
+    timeout_seconds: float = 60.0
+    startup_timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class HttpServer:
+    name: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    timeout_seconds: float = 60.0
+    startup_timeout_seconds: float = 30.0
+
+
+ServerConfig = StdioServer | HttpServer
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
+    allowed_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 4 * 1024 * 1024
+    session_idle_seconds: float = 3600.0
+    max_sessions: int = 1000
+    page_size: int = 100
+
+
+@dataclass(frozen=True)
+class SupervisorOptions:
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    servers: Mapping[str, ServerConfig] = field(default_factory=dict)
+    rules: PolicyRules = field(default_factory=PolicyRules)
+    tokens: Mapping[str, str] = field(default_factory=dict, repr=False)  # sha256 hex -> agent
+    http: HttpOptions = field(default_factory=HttpOptions)
+    separator: str = "_"
+    supervisor: SupervisorOptions = field(default_factory=SupervisorOptions)
+    watch_interval_seconds: float = 2.0  # 0: reload on SIGHUP only
+
+
+def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate ``path``; ConfigError names the file and the key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    try:
+        return parse(raw, os.environ if environ is None else environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse(raw: object, environ: Mapping[str, str]) -> Config:
+    top = schema.obj(raw, "", TOP_KEYS)
+    servers = _servers(top.get("servers", {}), environ)
+    rules = PolicyRules(
+        exposed_tools=_exposed(top.get("exposed_tools", {}), servers),
+        agents=_agent_policies(top.get("agent_policies", {}), servers),
+        **_default_policy(top.get("default_policy", {}), servers),
+    )
+    return Config(
+        servers=servers,
+        rules=rules,
+        tokens=_tokens(top.get("auth", {}), environ),
+        http=_http(top.get("http", {})),
+        separator=_naming(top.get("naming", {})),
+        supervisor=_supervisor(top.get("supervisor", {})),
+        watch_interval_seconds=_reload(top.get("reload", {})),
+    )
+
+
+def _servers(raw: object, environ: Mapping[str, str]) -> dict[str, ServerConfig]:
+    servers: dict[str, ServerConfig] = {}
+    for name, spec in schema.mapping(raw, "servers").items():
+        path = schema.join("servers", name)
+        schema.string(name, path, pattern=NAME, hint=NAME_HINT)
+        if isinstance(spec, dict) and "url" in spec:
+            server: ServerConfig | None = _http_server(name, spec, path, environ)
+        elif isinstance(spec, dict) and "command" in spec:
+            server = _stdio_server(name, spec, path, environ)
+        else:
+            schema.obj(spec, path, (*STDIO_KEYS, *HTTP_KEYS))
+            raise ConfigError(f"{path}: needs either 'command' (stdio) or 'url' (Streamable HTTP)")
+        if server is not None:
+            servers[name] = server
+    return servers
+
+
+def _timeouts(spec: Mapping[str, Any], path: str) -> dict[str, float]:
+    out = {}
+    for key in ("timeout_seconds", "startup_timeout_seconds"):
+        if key in spec:
+            out[key] = schema.number(spec[key], schema.join(path, key), minimum=0.1, maximum=3600)
+    return out
+
+
+def _enabled(spec: Mapping[str, Any], path: str) -> bool:
+    return schema.boolean(spec.get("enabled", True), schema.join(path, "enabled"))
+
+
+def _stdio_server(
+    name: str, spec: Mapping[str, Any], path: str, environ: Mapping[str, str]
+) -> StdioServer | None:
+    schema.obj(spec, path, STDIO_KEYS)
+    env = schema.mapping(spec.get("env", {}), schema.join(path, "env"))
+    server = StdioServer(
+        name=name,
+        command=schema.string(spec["command"], schema.join(path, "command")),
+        args=schema.strings(spec.get("args", []), schema.join(path, "args")),
+        env=tuple(
+            (key, resolve_secret(value, schema.join(schema.join(path, "env"), key), environ))
+            for key, value in env.items()
+        ),
+        cwd=schema.string(spec["cwd"], schema.join(path, "cwd")) if "cwd" in spec else None,
+        **_timeouts(spec, path),
+    )
+    return server if _enabled(spec, path) else None
+
+
+def _http_server(
+    name: str, spec: Mapping[str, Any], path: str, environ: Mapping[str, str]
+) -> HttpServer | None:
+    schema.obj(spec, path, HTTP_KEYS)
+    url = schema.string(spec["url"], schema.join(path, "url"))
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{schema.join(path, 'url')}: {url!r} must start with http:// or https://"
+        )
+    headers = schema.mapping(spec.get("headers", {}), schema.join(path, "headers"))
+    for key in headers:
+        schema.string(key, schema.join(path, "headers"), pattern=HEADER, hint="not a header name")
+    server = HttpServer(
+        name=name,
+        url=url,
+        headers=tuple(
+            (key, resolve_secret(value, schema.join(schema.join(path, "headers"), key), environ))
+            for key, value in headers.items()
+        ),
+        **_timeouts(spec, path),
+    )
+    return server if _enabled(spec, path) else None
+
+
+def _exposed(raw: object, servers: Mapping[str, ServerConfig]) -> dict[str, tuple[str, ...]]:
+    exposed = {}
+    for server, tools in schema.mapping(raw, "exposed_tools").items():
+        path = schema.join("exposed_tools", server)
+        if server not in servers:
+            raise ConfigError(
+                f"{path}: unknown server {server!r}{schema.did_you_mean(server, servers)}"
+            )
+        exposed[server] = schema.strings(tools, path)
+    return exposed
+
+
+def _policy(raw: object, path: str, servers: Mapping[str, ServerConfig]) -> AgentPolicy:
+    spec = schema.obj(raw, path, POLICY_KEYS)
+    allowed_servers = None
+    if "allowed_servers" in spec:
+        allowed_servers = frozenset(
+            schema.names(
+                spec["allowed_servers"], schema.join(path, "allowed_servers"), servers, "server"
+            )
+        )
+    allowed_tools = None
+    if "allowed_tools" in spec:
+        allowed_tools = schema.strings(spec["allowed_tools"], schema.join(path, "allowed_tools"))
+    blocked = schema.strings(spec.get("blocked_tools", []), schema.join(path, "blocked_tools"))
+    return AgentPolicy(
+        allowed_servers=allowed_servers, allowed_tools=allowed_tools, blocked_tools=blocked
+    )
+
+
+def _agent_policies(raw: object, servers: Mapping[str, ServerConfig]) -> dict[str, AgentPolicy]:
+    return {
+        agent: _policy(spec, schema.join("agent_policies", agent), servers)
+        for agent, spec in schema.mapping(raw, "agent_policies").items()
+    }
+
+
+def _default_policy(raw: object, servers: Mapping[str, ServerConfig]) -> dict[str, Any]:
+    spec = schema.obj(raw, "default_policy", ("allow_unknown_tools", *POLICY_KEYS))
+    allow_unknown = schema.boolean(
+        spec.get("allow_unknown_tools", True), "default_policy.allow_unknown_tools"
+    )
+    rest = {key: value for key, value in spec.items() if key != "allow_unknown_tools"}
+    return {
+        "allow_unknown_tools": allow_unknown,
+        "default": _policy(rest, "default_policy", servers),
+    }
+
+
+def _tokens(raw: object, environ: Mapping[str, str]) -> dict[str, str]:
+    spec = schema.obj(raw, "auth", ("tokens",))
+    entries = spec.get("tokens", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"auth.tokens: expected a list, got {schema.type_name(entries)}")
+    tokens: dict[str, str] = {}
+    for index, entry in enumerate(entries):
+        path = schema.join("auth.tokens", index)
+        item = schema.obj(entry, path, ("agent", "sha256", "env", "file"))
+        agent = schema.string(item.get("agent"), schema.join(path, "agent"))
+        digest = token_digest(item, path, environ)
+        if digest in tokens:
+            raise ConfigError(
+                f"{path}: the same token is already given to agent {tokens[digest]!r}"
+            )
+        tokens[digest] = agent
+    return tokens
+
+
+def _http(raw: object) -> HttpOptions:
+    keys = (
+        "allowed_hosts",
+        "allowed_origins",
+        "max_body_bytes",
+        "session_idle_seconds",
+        "max_sessions",
+        "page_size",
+    )
+    spec = schema.obj(raw, "http", keys)
+    defaults = HttpOptions()
+    return HttpOptions(
+        allowed_hosts=schema.strings(spec["allowed_hosts"], "http.allowed_hosts")
+        if "allowed_hosts" in spec
+        else defaults.allowed_hosts,
+        allowed_origins=schema.strings(spec.get("allowed_origins", []), "http.allowed_origins"),
+        max_body_bytes=schema.integer(
+            spec.get("max_body_bytes", defaults.max_body_bytes),
+            "http.max_body_bytes",
+            minimum=1024,
+            maximum=1 << 30,
+        ),
+        session_idle_seconds=schema.number(
+            spec.get("session_idle_seconds", defaults.session_idle_seconds),
+            "http.session_idle_seconds",
+            minimum=1,
+            maximum=7 * 86400,
+        ),
+        max_sessions=schema.integer(
+            spec.get("max_sessions", defaults.max_sessions),
+            "http.max_sessions",
+            minimum=1,
+            maximum=1_000_000,
+        ),
+        page_size=schema.integer(
+            spec.get("page_size", defaults.page_size), "http.page_size", minimum=1, maximum=10_000
+        ),
+    )
+
+
+def _naming(raw: object) -> str:
+    spec = schema.obj(raw, "naming", ("separator",))
+    hint = "use 1-3 characters of A-Z a-z 0-9 _ . -"
+    return schema.string(
+        spec.get("separator", "_"), "naming.separator", pattern=SEPARATOR, hint=hint
+    )
+
+
+def _supervisor(raw: object) -> SupervisorOptions:
+    keys = ("backoff_initial_seconds", "backoff_max_seconds")
+    spec = schema.obj(raw, "supervisor", keys)
+    defaults = SupervisorOptions()
+    initial = schema.number(
+        spec.get("backoff_initial_seconds", defaults.backoff_initial_seconds),
+        "supervisor.backoff_initial_seconds",
+        minimum=0.01,
+        maximum=600,
+    )
+    maximum = schema.number(
+        spec.get("backoff_max_seconds", defaults.backoff_max_seconds),
+        "supervisor.backoff_max_seconds",
+        minimum=initial,
+        maximum=3600,
+    )
+    return SupervisorOptions(initial, maximum)
+
+
+def _reload(raw: object) -> float:
+    spec = schema.obj(raw, "reload", ("watch_interval_seconds",))
+    return schema.number(
+        spec.get("watch_interval_seconds", 2.0),
+        "reload.watch_interval_seconds",
+        minimum=0,
+        maximum=3600,
+    )

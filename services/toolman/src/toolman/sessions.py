@@ -1,0 +1,109 @@
+"""MCP sessions: one per ``initialize``, bound to the agent that opened it.
+
+A session remembers its negotiated protocol version, what its agent was last
+shown (to send ``list_changed`` only when that changes), its requests in
+flight (for ``notifications/cancelled``) and an outbox for the optional GET
+stream. Sessions end on DELETE, after an idle timeout, or when the store is
+full and they are the least recently used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+OUTBOX_LIMIT = 256
+
+
+@dataclass(eq=False)
+class Session:
+    id: str
+    agent: str
+    protocol_version: str
+    last_seen: float = field(default_factory=time.monotonic)
+    shown: dict[str, int] = field(default_factory=dict)  # kind -> fingerprint last listed
+    in_flight: dict[object, asyncio.Task[Any]] = field(default_factory=dict)
+    outbox: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT)
+    )
+    stream_open: bool = False
+    pending: set[str] = field(default_factory=set)  # list_changed kinds owed to a future stream
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def list_changed(self, kind: str) -> None:
+        """Queue ``notifications/<kind>/list_changed``; coalesced while no stream is open."""
+        if not self.stream_open:
+            self.pending.add(kind)
+            return
+        message = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
+        if not self.outbox.full():
+            self.outbox.put_nowait(message)
+
+    def open_stream(self) -> None:
+        self.stream_open = True
+        for kind in sorted(self.pending):
+            self.list_changed(kind)
+        self.pending.clear()
+
+    def end(self) -> None:
+        self.ended.set()
+        for task in self.in_flight.values():
+            task.cancel()
+
+
+class SessionStore:
+    def __init__(self, *, idle_seconds: float, limit: int) -> None:
+        self.idle_seconds = idle_seconds
+        self.limit = limit
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(list(self._sessions.values()))
+
+    def create(self, agent: str, protocol_version: str) -> Session:
+        self.sweep()
+        while len(self._sessions) >= self.limit:
+            _, oldest = self._sessions.popitem(last=False)
+            oldest.end()
+        session = Session(secrets.token_urlsafe(24), agent, protocol_version)
+        self._sessions[session.id] = session
+        return session
+
+    def get(self, session_id: str) -> Session | None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        now = time.monotonic()
+        if now - session.last_seen > self.idle_seconds and not session.stream_open:
+            self.end(session_id)
+            return None
+        session.last_seen = now
+        self._sessions.move_to_end(session_id)
+        return session
+
+    def end(self, session_id: str) -> bool:
+        session = self._sessions.pop(session_id, None)
+        if session is None:
+            return False
+        session.end()
+        return True
+
+    def sweep(self) -> None:
+        deadline = time.monotonic() - self.idle_seconds
+        for session_id, session in list(self._sessions.items()):
+            if session.last_seen >= deadline:
+                break  # ordered by last use: the rest are fresher
+            if not session.stream_open:
+                self.end(session_id)
+
+    def end_all(self) -> None:
+        for session_id in list(self._sessions):
+            self.end(session_id)

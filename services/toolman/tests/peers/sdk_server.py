@@ -1,0 +1,101 @@
+"""A small MCP server written with the official SDK: toolman's test downstream.
+
+Run with the peers venv's python (see ci/install-mcp-peers.sh):
+    python sdk_server.py                 # stdio
+    python sdk_server.py --http PORT     # Streamable HTTP on 127.0.0.1:PORT/mcp
+
+TEST_SERVER_EXTRA_TOOLS="a,b" adds trivial tools with those exact names, so
+tests can exercise name mapping with names a client would reject.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+
+server = MCPServer("toolman-test-server", version="1.0.0")
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@server.tool()
+def pid() -> int:
+    """The process id of this server (tests use it to kill -9 it)."""
+    return os.getpid()
+
+
+@server.tool()
+def fail(message: str) -> str:
+    """Always fails with the given message (a tool error, not a protocol error)."""
+    raise ToolError(message)
+
+
+@server.tool()
+async def sleep(seconds: float) -> str:
+    """Sleep, then answer; used for timeouts and cancellation."""
+    await asyncio.sleep(seconds)
+    return f"slept {seconds}"
+
+
+@server.tool()
+async def count(steps: int, ctx: Context) -> str:
+    """Report progress once per step, then answer."""
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step}")
+        await asyncio.sleep(0.01)
+    return f"counted {steps}"
+
+
+@server.resource("test://greeting")
+def greeting() -> str:
+    """A fixed greeting."""
+    return "hello from the test server"
+
+
+@server.resource("test://items/{item_id}")
+def item(item_id: str) -> str:
+    """One item by id."""
+    return f"item {item_id}"
+
+
+@server.prompt()
+def greet(name: str) -> str:
+    """Greet someone."""
+    return f"Please greet {name} warmly."
+
+
+def _add_extra_tools() -> None:
+    for raw in os.environ.get("TEST_SERVER_EXTRA_TOOLS", "").split(","):
+        name = raw.strip()
+        if name:
+            server.add_tool(lambda: "extra", name=name, description=f"extra tool {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--http", type=int, metavar="PORT", help="serve Streamable HTTP")
+    args = parser.parse_args()
+    _add_extra_tools()
+    if args.http:
+        server.run("streamable-http", host="127.0.0.1", port=args.http)
+    else:
+        server.run()
+
+
+if __name__ == "__main__":
+    main()
