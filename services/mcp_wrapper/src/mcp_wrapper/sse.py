@@ -74,10 +74,9 @@ class SSEDecoder:
             self.retry_ms = int(value)
 
     def _dispatch(self, events: list[Event]) -> None:
-        if self._data:
-            events.append(
-                Event("\n".join(self._data), self._event or "message", self.last_event_id)
-            )
+        data = "\n".join(self._data)
+        if data:  # an event whose data is empty is not dispatched (WHATWG)
+            events.append(Event(data, self._event or "message", self.last_event_id))
         self._data = []
         self._size = 0
         self._event = ""
