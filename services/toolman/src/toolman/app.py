@@ -1,19 +1,24 @@
 """The HTTP application: an app factory so tests and the CLI build the same thing.
 
 ``/mcp`` goes straight to the raw ASGI endpoint (the hot path); ``/health``,
-``/ready`` and ``/metrics`` are small FastAPI routes. The FastAPI lifespan
-starts the gateway (downstream servers, reload watcher) and stops it, reaping
-every child process, on shutdown.
+``/ready`` and ``/metrics`` are small Starlette routes. The lifespan starts the
+gateway (downstream servers, reload watcher) and stops it, reaping every child
+process, on shutdown. Starlette rather than FastAPI: FastAPI's import of
+pydantic alone costs ~12 MB of resident memory in a sidecar that runs next to
+every agent, for three routes that need no validation.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
 
 from toolman import __version__
 from toolman.asgi import Receive, Scope, Send
@@ -27,9 +32,9 @@ MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 
 
 class ToolmanApp:
-    """Routes /mcp to the MCP endpoint and everything else (and lifespan) to FastAPI."""
+    """Routes /mcp to the MCP endpoint and everything else (and lifespan) to Starlette."""
 
-    def __init__(self, gateway: Gateway, api: FastAPI) -> None:
+    def __init__(self, gateway: Gateway, api: Starlette) -> None:
         self.gateway = gateway
         self.api = api
         self.mcp = McpEndpoint(gateway)
@@ -53,10 +58,14 @@ def create_app(
     watcher = ConfigWatcher(config_path, gateway) if config_path is not None else None
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
         if watcher is not None:
             watcher.start()
+        # Start-up objects live forever: keep the collector from rescanning them,
+        # which trims the latency tail of the hot path.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -64,21 +73,24 @@ def create_app(
                 await watcher.stop()
             await gateway.stop()
 
-    api = FastAPI(title="toolman", version=__version__, lifespan=lifespan, openapi_url=None)
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": "toolman", "version": __version__})
 
-    @api.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": "toolman", "version": __version__}
-
-    @api.get("/ready")
-    async def ready() -> JSONResponse:
+    async def ready(_request: Request) -> JSONResponse:
         status = gateway.status()
         return JSONResponse(status, status_code=200 if status["ready"] else 503)
 
-    @api.get("/metrics")
-    async def metrics() -> PlainTextResponse:
+    async def metrics(_request: Request) -> PlainTextResponse:
         return PlainTextResponse(
             gateway.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
+    api = Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
     return ToolmanApp(gateway, api)
