@@ -149,6 +149,12 @@ class Upstream:
             body = await response.read(1024 * 1024)
             rpc_error = _rpc_error(body)
             if rpc_error is not None and response.status != 202:
+                if response.status in (401, 403):  # the server's words, and which setting to fix
+                    error = rpc_error["error"]
+                    message = (
+                        f"{error.get('message')} (HTTP {response.status}; check MCP_TOOLMAN_TOKEN)"
+                    )
+                    rpc_error = {**rpc_error, "error": {**error, "message": message}}
                 return {**rpc_error, "id": request_id}
             raise _status_error(response, body, self._settings.url)
         is_initialize = message.get("method") == "initialize"
