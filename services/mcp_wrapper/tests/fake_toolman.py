@@ -30,6 +30,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 PROTOCOL = "2025-06-18"
+MODERN_KEY = "io.modelcontextprotocol/protocolVersion"
 
 
 @dataclass
@@ -176,10 +177,13 @@ class FakeToolman:
             }
             await self._answer(send, message["id"], result, {"mcp-session-id": new_session})
             return
-        if session is None:
+        meta = (message.get("params") or {}).get("_meta") or {}
+        if MODERN_KEY in meta:
+            pass  # 2026-era requests are stateless: no session
+        elif session is None:
             await _plain(send, 400, "missing Mcp-Session-Id")
             return
-        if session not in self.sessions:
+        elif session not in self.sessions:
             await _plain(send, 404, "unknown session")
             return
         if "id" not in message or method is None:  # a notification, or the client's answer

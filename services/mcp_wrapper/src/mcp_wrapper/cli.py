@@ -104,23 +104,27 @@ async def _serve(settings: Settings) -> None:
 
 
 class _JsonFormatter(logging.Formatter):
+    """The same keys as toolman's logs, so one pipeline reads both."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "msg": record.getMessage(),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
 def _configure_logging(debug: bool) -> None:
+    # JSON lines when stderr is captured (an agent's log), readable text on a terminal.
     handler = logging.StreamHandler(sys.stderr)
     if sys.stderr.isatty():
-        handler.setFormatter(logging.Formatter("mcp-wrapper: %(levelname)s %(message)s"))
+        text = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+        handler.setFormatter(logging.Formatter(text, "%H:%M:%S"))
     else:
         handler.setFormatter(_JsonFormatter())
     log.addHandler(handler)

@@ -151,10 +151,9 @@ class Upstream:
             if rpc_error is not None and response.status != 202:
                 if response.status in (401, 403):  # the server's words, and which setting to fix
                     error = rpc_error["error"]
-                    message = (
-                        f"{error.get('message')} (HTTP {response.status}; check MCP_TOOLMAN_TOKEN)"
-                    )
-                    rpc_error = {**rpc_error, "error": {**error, "message": message}}
+                    hint = f"(HTTP {response.status}; check MCP_TOOLMAN_TOKEN)"
+                    text = f"{error.get('message')} {hint}"
+                    rpc_error = {**rpc_error, "error": {**error, "message": text}}
                 return {**rpc_error, "id": request_id}
             raise _status_error(response, body, self._settings.url)
         is_initialize = message.get("method") == "initialize"
