@@ -34,6 +34,13 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parents[2]
 PEERS_DIR = Path(os.environ.get("MCP_PEERS_DIR") or REPO / "build" / "mcp-peers")
 SDK_SERVER = TESTS / "peers" / "sdk_server.py"
+CLIENT_INFO = {"capabilities": {}, "clientInfo": {"name": "raw-test", "version": "1"}}
+
+
+def initialize(version: str = "2025-11-25", request_id: int = 0) -> dict[str, Any]:
+    """A raw initialize request."""
+    params = {**CLIENT_INFO, "protocolVersion": version}
+    return {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
 
 
 def missing(what: str) -> NoReturn:
@@ -88,7 +95,10 @@ def sdk_server(peer_python: Path) -> dict[str, Any]:
 def time_server(peer_python: Path) -> dict[str, Any]:
     if not list((PEERS_DIR / "venv" / "lib").glob("python3*/site-packages/mcp_server_time")):
         missing("mcp-server-time is not installed in the peers venv")
-    return {"command": str(peer_python), "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
+    return {
+        "command": str(peer_python),
+        "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"],
+    }
 
 
 @pytest.fixture(scope="session")
@@ -229,7 +239,9 @@ def toolman_factory(tmp_path: Path) -> Iterator[Callable[..., Toolman]]:
     """Start toolman processes; every one is stopped (and checked for leftovers) at the end."""
     started: list[Toolman] = []
 
-    def make(config: dict[str, Any], *, env: dict[str, str] | None = None, ready: bool = True) -> Toolman:
+    def make(
+        config: dict[str, Any], *, env: dict[str, str] | None = None, ready: bool = True
+    ) -> Toolman:
         directory = tmp_path / f"toolman{len(started)}"
         directory.mkdir()
         toolman = Toolman(directory, config, env)

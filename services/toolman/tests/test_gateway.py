@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Toolman, mcp_client
+from conftest import Toolman, initialize, mcp_client
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
@@ -38,7 +38,9 @@ def gateway(
         "exposed_tools": {"git": GIT_EXPOSED},
         "agent_policies": {
             "reviewer": {"allowed_servers": ["git", "test"], "blocked_tools": ["test_fail"]},
-            "coder": {"allowed_tools": ["time/*", "test_echo", "test_add", "test_count", "test_fail"]},
+            "coder": {
+                "allowed_tools": ["time/*", "test_echo", "test_add", "test_count", "test_fail"]
+            },
             "guest": {"allowed_servers": ["time"]},
         },
         "auth": {
@@ -98,7 +100,9 @@ def test_each_agent_lists_exactly_what_its_policy_allows(gateway: Toolman) -> No
 def test_calls_reach_the_real_servers(gateway: Toolman) -> None:
     async def scenario() -> tuple[Any, Any, Any]:
         async with mcp_client(gateway.mcp_url, REVIEWER) as reviewer:
-            status = await reviewer.call_tool("git_git_status", {"repo_path": gateway_repo(gateway)})
+            status = await reviewer.call_tool(
+                "git_git_status", {"repo_path": gateway_repo(gateway)}
+            )
             added = await reviewer.call_tool("test_add", {"a": 2, "b": 3})
         async with mcp_client(gateway.mcp_url, CODER) as coder:
             now = await coder.call_tool("time_get_current_time", {"timezone": "UTC"})
@@ -106,7 +110,7 @@ def test_calls_reach_the_real_servers(gateway: Toolman) -> None:
 
     status, added, now = asyncio.run(scenario())
     assert not status.is_error
-    assert "On branch main" in status.content[0].text  # type: ignore[union-attr]
+    assert "On branch main" in status.content[0].text
     assert added.structured_content == {"result": 5}
     assert now.structured_content is not None
     assert now.structured_content["timezone"] == "UTC"
@@ -134,13 +138,16 @@ def test_a_hidden_tool_called_by_name_is_refused_and_audited(gateway: Toolman) -
     assert [e.code for e in errors] == [-32602, -32602, -32602]
     assert "Unknown tool: test_fail" in errors[0].error.message
     audits = {
-        (r["agent"], r["name"]): r for r in gateway.log_records() if r.get("logger") == "toolman.audit"
+        (r["agent"], r["name"]): r
+        for r in gateway.log_records()
+        if r.get("logger") == "toolman.audit"
     }
     assert audits[("reviewer", "test_fail")]["decision"] == "blocked"
     assert audits[("reviewer", "test_fail")]["outcome"] == "refused"
     assert audits[("reviewer", "git_git_commit")]["decision"] == "not_exposed"
     assert audits[("coder", "git_git_status")]["decision"] == "not_allowed"
-    assert REVIEWER not in gateway.log_text() and CODER not in gateway.log_text()
+    assert REVIEWER not in gateway.log_text()
+    assert CODER not in gateway.log_text()
 
 
 def test_allowed_calls_are_audited_with_outcome_and_duration(gateway: Toolman) -> None:
@@ -150,7 +157,7 @@ def test_allowed_calls_are_audited_with_outcome_and_duration(gateway: Toolman) -
 
     result = asyncio.run(scenario())
     assert result.is_error  # a tool error is the tool's answer, passed through untouched
-    assert "boom" in result.content[0].text  # type: ignore[union-attr]
+    assert "boom" in result.content[0].text
     audit = [
         r for r in gateway.log_records()
         if r.get("logger") == "toolman.audit" and r["agent"] == "coder" and r["name"] == "test_fail"
@@ -221,10 +228,7 @@ def test_resources_and_prompts_follow_the_server_policy(gateway: Toolman) -> Non
 
 
 def test_tokens_are_required_and_sessions_belong_to_their_agent(gateway: Toolman) -> None:
-    init = {
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }  # fmt: skip
+    init = initialize("2025-06-18")
     accept = {"accept": "application/json, text/event-stream"}
     with httpx.Client(base_url=gateway.base_url, timeout=10, headers=accept) as http:
         missing = http.post("/mcp", json=init)
@@ -234,10 +238,14 @@ def test_tokens_are_required_and_sessions_belong_to_their_agent(gateway: Toolman
         session = ok.headers["mcp-session-id"]
         ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
         stolen = http.post(
-            "/mcp", json=ping, headers={"authorization": f"Bearer {CODER}", "mcp-session-id": session}
+            "/mcp",
+            json=ping,
+            headers={"authorization": f"Bearer {CODER}", "mcp-session-id": session},
         )
         own = http.post(
-            "/mcp", json=ping, headers={"authorization": f"Bearer {REVIEWER}", "mcp-session-id": session}
+            "/mcp",
+            json=ping,
+            headers={"authorization": f"Bearer {REVIEWER}", "mcp-session-id": session},
         )
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"].startswith("Bearer")

@@ -141,15 +141,20 @@ class Gateway:
                     session.list_changed(kind)
 
     def why_hidden(self, agent: str, exposed: str) -> tuple[str | None, str]:
-        """For the audit line of a refused call: which server, and why it was refused."""
+        """For a call not in the agent's view: which server, and why it is refused.
+
+        ``server_unavailable`` means the agent may use the tool but its server is
+        down: the caller answers "unavailable" (retry later), not "unknown tool".
+        """
         separator = self.config.separator
         for name, supervisor in self.supervisors.items():
             for tool in supervisor.last_tools:
                 tool_name = tool.get("name")
                 if isinstance(tool_name, str) and candidate(name, tool_name, separator) == exposed:
-                    if supervisor.state is not State.READY:
+                    decision = self.config.rules.decide(agent, name, tool_name, exposed)
+                    if decision.allowed and supervisor.state is not State.READY:
                         return name, "server_unavailable"
-                    return name, self.config.rules.decide(agent, name, tool_name, exposed).reason
+                    return name, decision.reason
         return None, "unknown_tool"
 
     def status(self) -> dict[str, Any]:

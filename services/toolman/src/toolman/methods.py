@@ -201,8 +201,11 @@ class Methods:
         entry = self._gateway.catalog.view(session.agent).tool_index.get(name)
         if entry is None:
             server, decision = self._gateway.why_hidden(session.agent, name)
+            down = None
+            if server is not None and decision == "server_unavailable":
+                down = self._gateway.supervisors[server].unavailable  # fails fast: -32010
             return await self._forward(
-                session, kind="tool", name=name, server=server, decision=decision, call=None
+                session, kind="tool", name=name, server=server, decision=decision, call=down
             )
         supervisor = self._gateway.supervisors[entry.server]
         forwarded = {**params, "name": entry.name}

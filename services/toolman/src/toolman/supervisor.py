@@ -102,6 +102,10 @@ class Supervisor:
             method, params, timeout=self.config.timeout_seconds, on_progress=on_progress
         )
 
+    async def unavailable(self) -> dict[str, Any]:
+        """The answer to a call while the server is not ready."""
+        raise DownstreamUnavailable(self.name, self.last_error or self.state.value)
+
     async def _run(self) -> None:
         try:
             await self._loop()
@@ -120,7 +124,9 @@ class Supervisor:
                 async with asyncio.timeout(self.config.startup_timeout_seconds):
                     await connection.start()
                     catalog = await self._handshake(connection)
-            except (ToolmanError, OSError, TimeoutError) as exc:
+            except Exception as exc:  # any failure ends in a retry, never a dead supervisor
+                if not isinstance(exc, ToolmanError | OSError | TimeoutError):
+                    log.exception("unexpected error while starting", extra={"server": self.name})
                 reason = _describe(exc, self.config)
                 self._starting = None
                 await connection.close()

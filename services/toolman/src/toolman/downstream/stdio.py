@@ -80,12 +80,13 @@ class StdioConnection(Connection):
         process = self._process
         if process is None or process.stdin is None or self.closed.is_set():
             raise TransportClosed(self.close_reason or "not started")
+        if process.stdin.is_closing():
+            raise TransportClosed("stdin closed: the process is exiting")
         try:
             process.stdin.write(orjson.dumps(message) + b"\n")
             await process.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            self._mark_closed(f"stdin closed: {exc}")
-            raise TransportClosed(self.close_reason) from None
+        except (OSError, RuntimeError) as exc:  # uvloop raises RuntimeError for a closed pipe
+            raise TransportClosed(f"stdin closed: {exc}") from None
 
     async def _read_stdout(self) -> None:
         assert self._process is not None
