@@ -53,6 +53,7 @@ class FakeToolman:
         self.offer_get_stream = False
         self.require_token: str | None = None
         self.tool_calls: list[str] = []
+        self.fail_initialize = 0  # answer this many initialize requests with HTTP 500
         self._pushes: asyncio.Queue[dict[str, Any]] | None = None
         self._client_answers: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._resume: dict[str, dict[str, Any]] = {}
@@ -167,6 +168,10 @@ class FakeToolman:
             await _plain(send, 406, "Accept must list application/json and text/event-stream")
             return
         method = message.get("method")
+        if method == "initialize" and self.fail_initialize > 0:
+            self.fail_initialize -= 1
+            await _plain(send, 500, "initialize failed on purpose")
+            return
         if method == "initialize":
             new_session = uuid.uuid4().hex
             self.sessions.add(new_session)

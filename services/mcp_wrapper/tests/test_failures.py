@@ -99,6 +99,20 @@ def test_expired_session_is_renewed_with_the_original_params(fake: FakeToolman, 
     assert all(m.get("id") != "init" for m in wrapper.extra)
 
 
+def test_a_failed_renewal_is_retried_by_the_next_request(fake: FakeToolman, spawn: Any) -> None:
+    wrapper = spawn()
+    wrapper.initialize()
+    assert fake.wait_for(fake.initialized)
+    fake.sessions.clear()
+    fake.fail_initialize = 1
+    wrapper.request(1, "ping")
+    error = wrapper.read_answer(1)["error"]
+    assert "HTTP 500" in error["message"]
+    wrapper.request(2, "ping")
+    assert wrapper.read_answer(2)["result"] == {}
+    assert len(fake.messages("initialize")) == 3
+
+
 def test_concurrent_requests_on_an_expired_session_renew_it_once(
     fake: FakeToolman, spawn: Any
 ) -> None:

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from mcp_wrapper import http11
+from mcp_wrapper.endpoint import Endpoint
 from mcp_wrapper.errors import ConnectionLost, UnreachableError, UpstreamProtocolError
-from mcp_wrapper.http11 import Endpoint, HttpClient
+from mcp_wrapper.http11 import HttpClient
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

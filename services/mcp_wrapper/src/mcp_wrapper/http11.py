@@ -17,10 +17,9 @@ import asyncio
 import ssl
 import time
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass
 from types import TracebackType
-from urllib.parse import urlsplit
 
+from mcp_wrapper.endpoint import Endpoint
 from mcp_wrapper.errors import (
     ConnectionLost,
     UnreachableError,
@@ -33,36 +32,6 @@ MAX_BODY = 64 * 1024 * 1024
 # so a request never races the server's close of a stale connection.
 KEEPALIVE_IDLE = 4.0
 MAX_IDLE_CONNECTIONS = 8
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    scheme: str
-    host: str
-    port: int
-    target: str  # path and query, as sent on the request line
-    host_header: str
-
-    @property
-    def display(self) -> str:
-        return f"{self.scheme}://{self.host_header}{self.target}"
-
-    @classmethod
-    def parse(cls, url: str) -> Endpoint:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError("the scheme must be http or https")
-        if not parts.hostname:
-            raise ValueError("there is no host")
-        if parts.username or parts.password:
-            raise ValueError("credentials in the URL are not supported; use MCP_TOOLMAN_TOKEN")
-        port = parts.port or (443 if parts.scheme == "https" else 80)  # raises on a bad port
-        host = parts.hostname
-        shown = f"[{host}]" if ":" in host else host
-        default_port = (parts.scheme == "https" and port == 443) or port == 80
-        host_header = shown if default_port else f"{shown}:{port}"
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return cls(parts.scheme, host, port, target, host_header)
 
 
 class _Connection:

@@ -12,8 +12,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from mcp_wrapper.endpoint import Endpoint
 from mcp_wrapper.errors import ConfigError
-from mcp_wrapper.http11 import Endpoint
 
 DEFAULT_URL = "http://localhost:3000/mcp"
 DEFAULT_TIMEOUT = 30.0

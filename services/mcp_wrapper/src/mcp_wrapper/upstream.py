@@ -12,19 +12,22 @@ Timeouts are the caller's: every method here may simply be cancelled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 
 from mcp_wrapper import jsonrpc
-from mcp_wrapper.errors import ConnectionLost, UpstreamError, UpstreamHTTPError
-from mcp_wrapper.errors import UpstreamProtocolError as ProtocolError
+from mcp_wrapper.errors import (
+    ConnectionLost,
+    UpstreamError,
+    UpstreamHTTPError,
+    UpstreamProtocolError,
+)
 from mcp_wrapper.events import EventStreamReader, listen
+from mcp_wrapper.headers import HEADER_SAFE, modern_headers
 from mcp_wrapper.http11 import HttpClient, Response
+from mcp_wrapper.replies import error_reply, parse_message, status_error
 from mcp_wrapper.settings import Settings
 
 log = logging.getLogger("mcp_wrapper")
@@ -33,14 +36,14 @@ Emit = Callable[[jsonrpc.Message], Awaitable[None]]
 POST_ACCEPT = "application/json, text/event-stream"
 MAX_RESUMES = 3
 DELETE_TIMEOUT = 2.0
-_HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
 
 class Upstream:
     def __init__(self, settings: Settings, emit: Emit, http: HttpClient | None = None) -> None:
         self._settings = settings
         self._emit = emit
-        self._http = http or HttpClient(settings.endpoint, user_agent=_user_agent())
+        # No version in the User-Agent: looking it up (importlib.metadata) costs ~15 ms of start-up.
+        self._http = http or HttpClient(settings.endpoint, user_agent="mcp-wrapper")
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self._init_params: object = None
@@ -121,7 +124,7 @@ class Upstream:
             headers["MCP-Protocol-Version"] = self.protocol_version
         if message is not None and (modern := jsonrpc.modern_version(message)):
             # 2026-era requests carry their version per request, mirrored into routing headers.
-            headers.update(_modern_headers(message, modern))
+            headers.update(modern_headers(message, modern))
         return headers
 
     def _expired(
@@ -139,7 +142,7 @@ class Upstream:
     async def _accepted(self, message: jsonrpc.Message, response: Response) -> None:
         body = await response.read(1024 * 1024)
         if response.status >= 300:
-            raise _status_error(response, body, self._settings.url)
+            raise status_error(response, body, self._settings.url)
         if message.get("method") == "notifications/initialized":
             self._start_listener()
 
@@ -147,24 +150,16 @@ class Upstream:
         request_id = message["id"]
         if response.status >= 300 or response.status == 202:
             body = await response.read(1024 * 1024)
-            rpc_error = _rpc_error(body)
-            if rpc_error is not None and response.status != 202:
-                if response.status in (401, 403):  # the server's words, and which setting to fix
-                    error = rpc_error["error"]
-                    hint = f"(HTTP {response.status}; check MCP_TOOLMAN_TOKEN)"
-                    text = f"{error.get('message')} {hint}"
-                    rpc_error = {**rpc_error, "error": {**error, "message": text}}
-                return {**rpc_error, "id": request_id}
-            raise _status_error(response, body, self._settings.url)
+            return error_reply(response, body, request_id, self._settings.url)
         is_initialize = message.get("method") == "initialize"
         if is_initialize:
             self._capture_session(response)
         if response.content_type == "application/json":
-            answer = _parse_message(await response.read())
+            answer = parse_message(await response.read())
         elif response.content_type == "text/event-stream":
             answer = await self._read_stream(response, request_id)
         else:
-            raise ProtocolError(
+            raise UpstreamProtocolError(
                 f"toolman answered with Content-Type {response.content_type or 'none'!r}; "
                 "expected application/json or text/event-stream"
             )
@@ -193,7 +188,7 @@ class Upstream:
             async with await self._http.request("GET", headers) as resumed:
                 if resumed.status != 200 or resumed.content_type != "text/event-stream":
                     body = await resumed.read(1024 * 1024)
-                    raise _status_error(resumed, body, self._settings.url)
+                    raise status_error(resumed, body, self._settings.url)
                 answer = await stream.read_until_response(resumed, request_id)
         return answer
 
@@ -201,7 +196,7 @@ class Upstream:
 
     def _capture_session(self, response: Response) -> None:
         session_id = response.headers.get("mcp-session-id")
-        if session_id is not None and not _HEADER_SAFE.fullmatch(session_id):
+        if session_id is not None and not HEADER_SAFE.fullmatch(session_id):
             log.warning("ignoring an Mcp-Session-Id that is not visible ASCII")
             session_id = None
         self.session_id = session_id
@@ -231,23 +226,31 @@ class Upstream:
                 )
             log.info("toolman forgot the session (HTTP 404): initializing a new one")
             self.session_id = None
-            init = {
-                "jsonrpc": "2.0",
-                "id": f"mcp-wrapper-reinit-{next(self._reinit_ids)}",
-                "method": "initialize",
-                "params": self._init_params,
-            }
-            async with await self._post(init) as response:
-                answer = await self._answer(init, response)
-            if "error" in answer:
-                error = answer["error"] if isinstance(answer["error"], dict) else {}
-                raise UpstreamHTTPError(
-                    f"toolman refused to re-initialize: {error.get('message', answer['error'])}",
-                    status=200,
-                )
-            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-            async with await self._post(initialized) as response:
-                await self._accepted(initialized, response)
+            try:
+                await self._initialize_again()
+            except BaseException:
+                # Keep the stale id: the next message gets its 404 again and retries this.
+                self.session_id = stale_session
+                raise
+
+    async def _initialize_again(self) -> None:
+        init = {
+            "jsonrpc": "2.0",
+            "id": f"mcp-wrapper-reinit-{next(self._reinit_ids)}",
+            "method": "initialize",
+            "params": self._init_params,
+        }
+        async with await self._post(init) as response:
+            answer = await self._answer(init, response)
+        if "error" in answer:
+            error = answer["error"] if isinstance(answer["error"], dict) else {}
+            raise UpstreamHTTPError(
+                f"toolman refused to re-initialize: {error.get('message', answer['error'])}",
+                status=200,
+            )
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        async with await self._post(initialized) as response:
+            await self._accepted(initialized, response)
 
     def _start_listener(self) -> None:
         if self._closing or self.session_id is None:
@@ -260,66 +263,3 @@ class Upstream:
 
     def _session_is(self, session_id: str) -> bool:
         return not self._closing and self.session_id == session_id
-
-
-def _user_agent() -> str:
-    from mcp_wrapper import __version__
-
-    return f"mcp-wrapper/{__version__}"
-
-
-def _modern_headers(message: jsonrpc.Message, version: str) -> dict[str, str]:
-    headers = {"MCP-Protocol-Version": version}
-    method = message.get("method")
-    if isinstance(method, str) and _HEADER_SAFE.fullmatch(method):
-        headers["Mcp-Method"] = method
-    name_key = jsonrpc.NAME_BEARING_METHODS.get(str(method))
-    params = message.get("params")
-    if name_key and isinstance(params, dict) and isinstance(name := params.get(name_key), str):
-        headers["Mcp-Name"] = _encode_header_value(name)
-    return headers
-
-
-def _encode_header_value(value: str) -> str:
-    """Printable ASCII passes verbatim; anything else is base64-wrapped (the MCP 2026 rule)."""
-    if _HEADER_SAFE.fullmatch(value) and not value.startswith("=?base64?"):
-        return value
-    import base64
-
-    return f"=?base64?{base64.b64encode(value.encode()).decode('ascii')}?="
-
-
-def _parse_message(body: bytes) -> jsonrpc.Message:
-    try:
-        value = json.loads(body)
-    except ValueError as exc:
-        raise ProtocolError(f"toolman's answer is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise ProtocolError("toolman's answer is not a JSON-RPC object")
-    return value
-
-
-def _rpc_error(body: bytes) -> jsonrpc.Message | None:
-    with contextlib.suppress(ValueError):
-        value = json.loads(body)
-        if isinstance(value, dict) and isinstance(value.get("error"), dict):
-            return value
-    return None
-
-
-def _status_error(response: Response, body: bytes, url: str) -> UpstreamHTTPError:
-    status = response.status
-    detail = ""
-    if (rpc_error := _rpc_error(body)) is not None:
-        detail = f": {rpc_error['error'].get('message', '')}"
-    elif body.strip():
-        detail = f": {body[:200].decode('utf-8', errors='replace').strip()}"
-    hint = ""
-    if status in (401, 403):
-        hint = " (check MCP_TOOLMAN_TOKEN)"
-    elif status in (404, 405) or 300 <= status < 400:
-        hint = f" (is MCP_TOOLMAN_SERVER_URL={url} toolman's MCP endpoint?)"
-    elif status == 202:
-        detail = ": 202 Accepted to a request, so no response will come"
-    message = f"toolman answered HTTP {status} {response.reason}{detail}{hint}"
-    return UpstreamHTTPError(message, status=status)
