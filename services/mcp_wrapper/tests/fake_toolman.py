@@ -53,6 +53,7 @@ class FakeToolman:
         self.offer_get_stream = False
         self.require_token: str | None = None
         self.tool_calls: list[str] = []
+        self.get_streams_opened = 0
         self.fail_initialize = 0  # answer this many initialize requests with HTTP 500
         self._pushes: asyncio.Queue[dict[str, Any]] | None = None
         self._client_answers: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -145,6 +146,7 @@ class FakeToolman:
             return
         assert self._pushes is not None
         await _start(send, 200, "text/event-stream")
+        self.get_streams_opened += 1
         disconnected = asyncio.ensure_future(receive())
         while not disconnected.done():
             pushed = asyncio.ensure_future(self._pushes.get())

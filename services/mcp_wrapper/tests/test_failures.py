@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
+import subprocess
 import time
 from typing import Any
 
-from conftest import INIT_PARAMS
+from conftest import INIT_PARAMS, wrapper_script
 from fake_toolman import FakeToolman, ServerThread
 
 
@@ -209,12 +211,13 @@ def test_sigterm_answers_in_flight_within_the_timeout_and_exits_zero(
 
 
 def test_second_sigterm_answers_immediately(fake: FakeToolman, spawn: Any) -> None:
-    wrapper = spawn(MCP_WRAPPER_TIMEOUT="20")
+    wrapper = spawn(MCP_WRAPPER_TIMEOUT="20", MCP_WRAPPER_DEBUG="1")
     wrapper.initialize()
     wrapper.call_tool(1, "slow", seconds=5)
     assert fake.wait_for(lambda: "slow" in fake.tool_calls)
     wrapper.process.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
+    # Signals do not queue: send the second only once the first has been handled.
+    assert fake.wait_for(lambda: "waiting for 1 in-flight" in wrapper.stderr)
     wrapper.process.send_signal(signal.SIGTERM)
     error = wrapper.read_answer(1, timeout=3)["error"]
     assert "mcp-wrapper stopped" in error["message"]
@@ -235,3 +238,30 @@ def test_toolman_restart_is_survived(fake: FakeToolman, server: ServerThread, sp
         assert len(restarted_app.messages("initialize")) == 1  # the re-initialization
     finally:
         restarted.stop()
+
+
+def test_client_closing_stdout_ends_the_wrapper(fake: FakeToolman, server: ServerThread) -> None:
+    """A client that went away without closing stdin must not leave a wrapper behind."""
+    process = subprocess.Popen(
+        [wrapper_script()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "MCP_TOOLMAN_SERVER_URL": server.url},
+    )
+    try:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        message = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT_PARAMS}
+        process.stdin.write(json.dumps(message).encode() + b"\n")
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["id"] == 1
+        process.stdout.close()
+        assert process.wait(timeout=5) == 0
+        assert [r.http_method for r in fake.received][-1] == "DELETE"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+        if process.stdin is not None:
+            process.stdin.close()

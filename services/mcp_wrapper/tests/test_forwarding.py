@@ -115,7 +115,7 @@ def test_get_stream_delivers_server_notifications(fake: FakeToolman, spawn: Any)
     get = next(r for r in fake.received if r.http_method == "GET")
     assert get.headers["accept"] == "text/event-stream"
     assert get.headers["mcp-session-id"] in fake.sessions
-    time.sleep(0.1)  # the stream is open once the server has the request; let it start
+    assert fake.wait_for(lambda: fake.get_streams_opened == 1)
     fake.push({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
     assert wrapper.read()["method"] == "notifications/tools/list_changed"
 
