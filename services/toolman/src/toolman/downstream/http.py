@@ -138,6 +138,9 @@ class HttpConnection(Connection):
                         return  # 405: the server offers no stream; nothing to listen to
                     async for item in sse_messages(response):
                         self._receive(item)
+            except httpx.ConnectError as exc:  # the server is gone: let the supervisor reconnect
+                self._mark_closed(f"server unreachable: {exc}")
+                return
             except httpx.HTTPError:
                 log.debug("GET stream dropped", extra={"server": self.server})
             if self.closed.is_set():
