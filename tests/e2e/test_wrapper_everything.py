@@ -16,8 +16,7 @@ from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.context import ClientRequestContext
 from mcp.client.stdio import stdio_client
 
-from tests.e2e.conftest import DEV_TOKEN, Toolman, free_port
-from tests.e2e.test_wrapper_toolman import agent, run, text_of
+from tests.e2e.support import DEV_TOKEN, Toolman, agent, free_port, run, text_of
 
 pytestmark = pytest.mark.slow
 

@@ -5,50 +5,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import pytest
-from mcp import ClientSession, MCPError, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp import MCPError
 
-from tests.e2e.conftest import DEV_TOKEN, READER_TOKEN, Toolman
+from tests.e2e.support import DEV_TOKEN, READER_TOKEN, Toolman, agent, mcp_error_in, run, text_of
 
 pytestmark = pytest.mark.slow
 DEADLINE = 60.0
-
-
-@asynccontextmanager
-async def agent(
-    wrapper: Path, url: str, token: str | None, log: Path
-) -> AsyncIterator[ClientSession]:
-    """A Claude-Code-like MCP client with mcp-wrapper as its stdio server."""
-    env = {"MCP_TOOLMAN_SERVER_URL": url, "MCP_WRAPPER_TIMEOUT": "20"}
-    if token is not None:
-        env["MCP_TOOLMAN_TOKEN"] = token
-    with log.open("a") as errlog:
-        params = StdioServerParameters(command=str(wrapper), env=env)
-        async with (
-            stdio_client(params, errlog=errlog) as (read, write),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
-            yield session
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    async def bounded() -> None:
-        with anyio.fail_after(DEADLINE):
-            await scenario()
-
-    anyio.run(bounded)
-
-
-def text_of(result: object) -> str:
-    content = getattr(result, "content", [])
-    return "".join(getattr(block, "text", "") for block in content)
 
 
 def test_agent_initializes_lists_and_calls_tools(
@@ -70,19 +36,6 @@ def test_agent_initializes_lists_and_calls_tools(
             assert "main" in text_of(status)
 
     run(scenario)
-
-
-def mcp_error_in(exc: BaseException) -> MCPError:
-    """The MCPError inside the task-group exception groups the SDK raises on the way out."""
-    if isinstance(exc, MCPError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            try:
-                return mcp_error_in(inner)
-            except AssertionError:
-                continue
-    raise AssertionError(f"no MCPError in {exc!r}") from exc
 
 
 def toolman_repo(toolman: Toolman) -> Path:

@@ -1,0 +1,175 @@
+"""What the end-to-end tests share: prerequisites, a real toolman process, an agent session.
+
+Console scripts come from ``build/wheel-check/<service>/bin`` (buildkit's wheel
+stage creates those venvs); MCP peers from ``ci/install-mcp-peers.sh``
+(``$MCP_PEERS_DIR``, default ``build/mcp-peers``). A missing prerequisite skips
+the test with the command that provides it, or fails it when
+``BUILDKIT_REQUIRE_ALL=1`` (CI), so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+import httpx
+import pytest
+from mcp import ClientSession, MCPError, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+REPO = Path(__file__).resolve().parents[2]
+WHEEL_CHECK = REPO / "build" / "wheel-check"
+PEERS = Path(os.environ.get("MCP_PEERS_DIR") or REPO / "build" / "mcp-peers")
+INSTALL_PEERS = "run `bash ci/install-mcp-peers.sh`"
+DEV_TOKEN = "e2e-dev-token-0f3c"
+READER_TOKEN = "e2e-reader-token-9a1d"
+
+
+def require(ok: bool, missing: str, how: str) -> None:
+    """Skip (or, with BUILDKIT_REQUIRE_ALL=1, fail) when a prerequisite is missing."""
+    if ok:
+        return
+    message = f"{missing}; {how}"
+    if os.environ.get("BUILDKIT_REQUIRE_ALL") == "1":
+        pytest.fail(f"required prerequisite missing (BUILDKIT_REQUIRE_ALL=1): {message}")
+    pytest.skip(message)
+
+
+def console_script(service: str, script: str) -> Path:
+    path = WHEEL_CHECK / service / "bin" / script
+    require(
+        os.access(path, os.X_OK),
+        f"{path.relative_to(REPO)} is not installed",
+        f"build the wheels (`nox -s wheels`), or for development: "
+        f"`uv venv build/wheel-check/{service} && uv pip install "
+        f"--python build/wheel-check/{service}/bin/python -e services/{service}`",
+    )
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Toolman:
+    """A real toolman process on one loopback port, which can be stopped and started again."""
+
+    def __init__(self, script: Path, config: dict[str, Any], workdir: Path) -> None:
+        self.script = script
+        self.port = free_port()
+        self.config_path = workdir / "toolman.json"
+        self.config_path.write_text(json.dumps(config))
+        self.log_path = workdir / "toolman.log"
+        self.env = os.environ | {"E2E_DEV_TOKEN": DEV_TOKEN, "E2E_READER_TOKEN": READER_TOKEN}
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: TextIO | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def start(self, timeout: float = 60.0) -> Toolman:
+        self._log = self.log_path.open("a")
+        self.process = subprocess.Popen(
+            [
+                str(self.script),
+                "--config",
+                str(self.config_path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"toolman exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"toolman was not ready within {timeout} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# -- the agent side ---------------------------------------------------------------------
+
+DEADLINE = 60.0  # seconds one scenario may take
+
+
+@asynccontextmanager
+async def agent(
+    wrapper: Path, url: str, token: str | None, log: Path
+) -> AsyncIterator[ClientSession]:
+    """A Claude-Code-like MCP client with mcp-wrapper as its stdio server."""
+    env = {"MCP_TOOLMAN_SERVER_URL": url, "MCP_WRAPPER_TIMEOUT": "20"}
+    if token is not None:
+        env["MCP_TOOLMAN_TOKEN"] = token
+    with log.open("a") as errlog:
+        params = StdioServerParameters(command=str(wrapper), env=env)
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    async def bounded() -> None:
+        with anyio.fail_after(DEADLINE):
+            await scenario()
+
+    anyio.run(bounded)
+
+
+def text_of(result: object) -> str:
+    content = getattr(result, "content", [])
+    return "".join(getattr(block, "text", "") for block in content)
+
+
+def mcp_error_in(exc: BaseException) -> MCPError:
+    """The MCPError inside the task-group exception groups the SDK raises on the way out."""
+    if isinstance(exc, MCPError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            try:
+                return mcp_error_in(inner)
+            except AssertionError:
+                continue
+    raise AssertionError(f"no MCPError in {exc!r}") from exc
