@@ -24,6 +24,7 @@ import anyio
 import httpx
 import pytest
 from mcp import ClientSession, MCPError, StdioServerParameters
+from mcp.client.session import MessageHandlerFnT
 from mcp.client.stdio import stdio_client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,6 +110,11 @@ class Toolman:
             time.sleep(0.05)
         raise AssertionError(f"toolman was not ready within {timeout} s:\n{self.log_tail()}")
 
+    def reload(self) -> None:
+        """Ask toolman to re-read its config file now (SIGHUP)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -133,7 +139,11 @@ DEADLINE = 60.0  # seconds one scenario may take
 
 @asynccontextmanager
 async def agent(
-    wrapper: Path, url: str, token: str | None, log: Path
+    wrapper: Path,
+    url: str,
+    token: str | None,
+    log: Path,
+    message_handler: MessageHandlerFnT | None = None,
 ) -> AsyncIterator[ClientSession]:
     """A Claude-Code-like MCP client with mcp-wrapper as its stdio server."""
     env = {"MCP_TOOLMAN_SERVER_URL": url, "MCP_WRAPPER_TIMEOUT": "20"}
@@ -143,7 +153,7 @@ async def agent(
         params = StdioServerParameters(command=str(wrapper), env=env)
         async with (
             stdio_client(params, errlog=errlog) as (read, write),
-            ClientSession(read, write) as session,
+            ClientSession(read, write, message_handler=message_handler) as session,
         ):
             await session.initialize()
             yield session

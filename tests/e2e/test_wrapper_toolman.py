@@ -10,11 +10,11 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import MCPError
+from mcp.client.session import IncomingMessage
 
 from tests.e2e.support import DEV_TOKEN, READER_TOKEN, Toolman, agent, mcp_error_in, run, text_of
 
 pytestmark = pytest.mark.slow
-DEADLINE = 60.0
 
 
 def test_agent_initializes_lists_and_calls_tools(
@@ -65,6 +65,31 @@ def test_per_agent_filtering_is_seen_through_the_wrapper(
                 assert name in refused.value.error.message
             allowed = await session.call_tool("time_get_current_time", {"timezone": "UTC"})
             assert not allowed.is_error
+
+    run(scenario)
+
+
+def test_policy_change_reaches_the_agent_on_the_get_stream(
+    wrapper_script: Path, toolman: Toolman, tmp_path: Path
+) -> None:
+    """toolman reloads its config; tools/list_changed comes through the wrapper's GET stream."""
+    changed = anyio.Event()
+
+    async def on_message(message: IncomingMessage) -> None:
+        if getattr(message, "method", None) == "notifications/tools/list_changed":
+            changed.set()
+
+    async def scenario() -> None:
+        log = tmp_path / "wrapper.log"
+        async with agent(wrapper_script, toolman.url, DEV_TOKEN, log, on_message) as session:
+            assert "time_convert_time" in {t.name for t in (await session.list_tools()).tools}
+            config = json.loads(toolman.config_path.read_text())
+            config["agent_policies"]["dev"] = {"blocked_tools": ["time_convert_time"]}
+            toolman.config_path.write_text(json.dumps(config))
+            toolman.reload()
+            with anyio.fail_after(20):
+                await changed.wait()
+            assert "time_convert_time" not in {t.name for t in (await session.list_tools()).tools}
 
     run(scenario)
 
