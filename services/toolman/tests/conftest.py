@@ -77,6 +77,25 @@ def console_script(name: str) -> str:
     return found
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_child_left() -> Iterator[None]:
+    """After the whole run, no process any test started may still be alive."""
+    yield
+    leftovers: set[int] = set()
+
+    def none_left() -> bool:
+        leftovers.clear()
+        leftovers.update(descendants(os.getpid()))
+        return not leftovers
+
+    deadline = time.monotonic() + 15
+    while not none_left() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if leftovers:
+        commands = [command_line(pid) for pid in sorted(leftovers)]
+        pytest.fail(f"processes left behind by the tests: {commands}")
+
+
 @pytest.fixture(scope="session")
 def peer_python() -> Path:
     python = PEERS_DIR / "venv" / "bin" / "python"
@@ -136,6 +155,13 @@ def descendants(pid: int) -> set[int]:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return f"{pid} (exited)"
 
 
 def alive(pid: int) -> bool:
@@ -215,6 +241,23 @@ class Toolman:
                 except json.JSONDecodeError:
                     continue
         return records
+
+    def audits(
+        self, match: Callable[[dict[str, Any]], bool] = lambda _: True, *, count: int = 1
+    ) -> list[dict[str, Any]]:
+        """Audit records matching ``match``, waiting (bounded) until ``count`` are written.
+
+        toolman batches its log lines per event-loop turn, so a line can land a
+        few milliseconds after the call it describes has been answered.
+        """
+
+        def found() -> list[dict[str, Any]] | None:
+            records = [
+                r for r in self.log_records() if r.get("logger") == "toolman.audit" and match(r)
+            ]
+            return records if len(records) >= count else None
+
+        return wait_until(found, timeout=10, what=f"{count} audit line(s)")
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.process is not None

@@ -137,11 +137,9 @@ def test_a_hidden_tool_called_by_name_is_refused_and_audited(gateway: Toolman) -
     errors = asyncio.run(scenario())
     assert [e.code for e in errors] == [-32602, -32602, -32602]
     assert "Unknown tool: test_fail" in errors[0].error.message
-    audits = {
-        (r["agent"], r["name"]): r
-        for r in gateway.log_records()
-        if r.get("logger") == "toolman.audit"
-    }
+    refused = ("test_fail", "git_git_commit", "git_git_status")
+    records = gateway.audits(lambda r: r["outcome"] == "refused" and r["name"] in refused, count=3)
+    audits = {(r["agent"], r["name"]): r for r in records}
     assert audits[("reviewer", "test_fail")]["decision"] == "blocked"
     assert audits[("reviewer", "test_fail")]["outcome"] == "refused"
     assert audits[("reviewer", "git_git_commit")]["decision"] == "not_exposed"
@@ -158,10 +156,7 @@ def test_allowed_calls_are_audited_with_outcome_and_duration(gateway: Toolman) -
     result = asyncio.run(scenario())
     assert result.is_error  # a tool error is the tool's answer, passed through untouched
     assert "boom" in result.content[0].text
-    audit = [
-        r for r in gateway.log_records()
-        if r.get("logger") == "toolman.audit" and r["agent"] == "coder" and r["name"] == "test_fail"
-    ][-1]  # fmt: skip
+    audit = gateway.audits(lambda r: r["agent"] == "coder" and r["name"] == "test_fail")[-1]
     assert audit["decision"] == "allowed"
     assert audit["outcome"] == "tool_error"
     assert audit["server"] == "test"

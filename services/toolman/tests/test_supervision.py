@@ -188,5 +188,5 @@ def test_slow_calls_time_out_and_can_be_cancelled(
             cancelled, took = pending.result(timeout=10)
         assert took < 5
     assert cancelled.json()["error"]["code"] == -32800
-    outcomes = [r["outcome"] for r in toolman.log_records() if r.get("logger") == "toolman.audit"]
+    outcomes = [r["outcome"] for r in toolman.audits(count=2)]
     assert outcomes == ["timeout", "cancelled"]

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 
 from toolman import __version__
 from toolman.config import Config
@@ -70,52 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve(settings, config, path)
 
 
-def _fast_stack() -> dict[str, str]:
-    """uvloop and httptools when installed (they are dependencies on Linux): lower latency."""
-    import importlib.util
-
-    stack = {}
-    if importlib.util.find_spec("uvloop") is not None:
-        stack["loop"] = "uvloop"
-    if importlib.util.find_spec("httptools") is not None:
-        stack["http"] = "httptools"
-    return stack
-
-
 def _serve(settings: Settings, config: Config, path: Path | None) -> int:
-    import uvicorn  # imported late: --version and --help stay fast
-
     from toolman import logs
     from toolman.app import create_app
+    from toolman.server import serve  # imported late: --version and --help stay fast
 
     logs.configure(settings.log_level, settings.log_format)
     if path is None:
         log.warning(
             "no config file at %s: serving with no downstream servers", settings.config_path
         )
-    app = create_app(settings, config, config_path=path)
-
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            # End sessions first so open GET streams close and shutdown is not
-            # held up by them until the graceful-shutdown timeout.
-            loop = app.gateway.loop
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(app.gateway.sessions.end_all)
-            super().handle_exit(sig, frame)
-
-    server = Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            log_level=settings.log_level,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-            **_fast_stack(),  # type: ignore[arg-type]
-        )
-    )
-    server.run()
-    return 0 if server.started else 1
+    return 0 if serve(create_app(settings, config, config_path=path), settings) else 1

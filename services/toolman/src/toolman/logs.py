@@ -2,14 +2,20 @@
 
 Audit records (logger ``toolman.audit``) are always JSON so that log pipelines
 can rely on them. Extra fields passed with ``extra=`` become JSON keys.
+
+Inside the event loop, lines are gathered and written once per loop turn (at
+most ``FLUSH_SECONDS`` later): one write per audit line would wake the log
+reader once per tool call, which costs latency on the hot path. Warnings and
+errors, and anything logged outside the loop, are written at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -58,10 +64,69 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+FLUSH_SECONDS = 0.05
+MAX_BUFFERED = 256
+
+
+class BatchingHandler(logging.Handler):
+    """A stderr handler that batches INFO/DEBUG lines per event-loop turn."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self._lines: list[str] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._lines.append(line)
+        if record.levelno >= logging.WARNING or len(self._lines) >= MAX_BUFFERED:
+            self.flush()
+            return
+        if not self._scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._scheduled = True
+            loop.call_later(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._lines:
+            return
+        text = "\n".join(self._lines) + "\n"
+        self._lines.clear()
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # stderr closed: nothing left to tell
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+
+def flush() -> None:
+    """Write out every batched line now (before the process exits)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+
 def configure(level: str, fmt: str = "auto") -> None:
     """Route toolman's and uvicorn's logs to stderr in one format."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    handler = logging.StreamHandler(sys.stderr)
+    # Fields toolman never logs; skipping them saves a syscall per record.
+    logging.logProcesses = False
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    handler = BatchingHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
