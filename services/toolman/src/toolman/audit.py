@@ -6,9 +6,7 @@ took and how it ended. Tokens and arguments are never part of it.
 
 from __future__ import annotations
 
-import logging
-
-log = logging.getLogger("toolman.audit")
+from toolman import logs
 
 
 def record(
@@ -22,18 +20,15 @@ def record(
     outcome: str,
     session: str | None = None,
 ) -> None:
-    log.info(
-        "audit",
-        extra={
-            "audit": {
-                "agent": agent,
-                "kind": kind,
-                "name": name,
-                "server": server,
-                "decision": decision,
-                "duration_ms": round(duration_ms, 3),
-                "outcome": outcome,
-                "session": session[:8] if session else None,
-            }
-        },
+    logs.write_audit(
+        {
+            "agent": agent,
+            "kind": kind,
+            "name": name,
+            "server": server,
+            "decision": decision,
+            "duration_ms": round(duration_ms, 3),
+            "outcome": outcome,
+            "session": session[:8] if session else None,
+        }
     )

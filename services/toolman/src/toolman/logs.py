@@ -1,12 +1,13 @@
 """Logging to stderr: JSON lines when stderr is not a terminal, readable text when it is.
 
-Audit records (logger ``toolman.audit``) are always JSON so that log pipelines
-can rely on them. Extra fields passed with ``extra=`` become JSON keys.
+Audit lines (logger name ``toolman.audit``) are always JSON so that log
+pipelines can rely on them; they skip the logging machinery because they are
+written on the hot path. Extra fields passed with ``extra=`` become JSON keys.
 
-Inside the event loop, lines are gathered and written once per loop turn (at
-most ``FLUSH_SECONDS`` later): one write per audit line would wake the log
-reader once per tool call, which costs latency on the hot path. Warnings and
-errors, and anything logged outside the loop, are written at once.
+Inside the event loop, lines are gathered and written once per
+``FLUSH_SECONDS``: one write per audit line would wake the log reader once per
+tool call, which costs latency. Warnings and errors, and anything logged
+outside the loop, are written at once; ``flush()`` runs before exit.
 """
 
 from __future__ import annotations
@@ -19,11 +20,22 @@ from typing import Any, TextIO
 
 import orjson
 
-STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message",
-    "asctime",
-    "color_message",
-}
+STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
+STANDARD |= {"message", "asctime", "color_message"}
+FLUSH_SECONDS = 0.05
+MAX_BUFFERED = 256
+
+_audit_log = logging.getLogger("toolman.audit")
+_second: tuple[int, str] = (-1, "")
+
+
+def timestamp(created: float) -> str:
+    """ISO 8601 UTC with milliseconds; the per-second part is formatted once per second."""
+    global _second  # noqa: PLW0603 - a one-entry cache
+    whole = int(created)
+    if _second[0] != whole:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int((created - whole) * 1000):03d}Z"
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -32,18 +44,13 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = _fields(record)
-        audit = fields.pop("audit", None)
         line: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if isinstance(audit, dict):
-            line.update(audit)
-        line.update(fields)
+        line.update(_fields(record))
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
@@ -52,11 +59,8 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-        self._json = JsonFormatter()
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.name == "toolman.audit":
-            return self._json.format(record)
         text = super().format(record)
         fields = _fields(record)
         if fields:
@@ -64,12 +68,8 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-FLUSH_SECONDS = 0.05
-MAX_BUFFERED = 256
-
-
 class BatchingHandler(logging.Handler):
-    """A stderr handler that batches INFO/DEBUG lines per event-loop turn."""
+    """A stderr handler that writes INFO/DEBUG lines in batches."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__()
@@ -80,11 +80,14 @@ class BatchingHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record)
-        except Exception:
+        except Exception:  # logging must never raise
             self.handleError(record)
             return
+        self.add(line, urgent=record.levelno >= logging.WARNING)
+
+    def add(self, line: str, *, urgent: bool) -> None:
         self._lines.append(line)
-        if record.levelno >= logging.WARNING or len(self._lines) >= MAX_BUFFERED:
+        if urgent or len(self._lines) >= MAX_BUFFERED:
             self.flush()
             return
         if not self._scheduled:
@@ -119,10 +122,29 @@ def flush() -> None:
         handler.flush()
 
 
+def write_audit(fields: dict[str, Any]) -> None:
+    """One audit line: always JSON, always written when INFO is enabled for toolman.audit."""
+    if not _audit_log.isEnabledFor(logging.INFO):
+        return
+    line = {
+        "ts": timestamp(time.time()),
+        "level": "info",
+        "logger": "toolman.audit",
+        "msg": "audit",
+    }
+    line.update(fields)
+    text = orjson.dumps(line, default=str).decode()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, BatchingHandler):
+            handler.add(text, urgent=False)
+            return
+    sys.stderr.write(text + "\n")  # logging not configured (toolman used in-process)
+
+
 def configure(level: str, fmt: str = "auto") -> None:
     """Route toolman's and uvicorn's logs to stderr in one format."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    # Fields toolman never logs; skipping them saves a syscall per record.
+    # Fields toolman never logs; skipping them saves work per record.
     logging.logProcesses = False
     logging.logThreads = False
     logging.logMultiprocessing = False
@@ -136,4 +158,4 @@ def configure(level: str, fmt: str = "auto") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("toolman.audit").setLevel(logging.INFO)
+    _audit_log.setLevel(logging.INFO)  # audit lines are kept whatever the log level
