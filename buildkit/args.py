@@ -10,15 +10,23 @@ from buildkit import __version__
 
 DEBUG_HELP = (
     "development build (default: release). Changes exactly this: pytest runs with "
-    "-vv --showlocals, and every command's output is streamed live instead of only the "
-    "tail of a failure. Wheels are the same as in a release build."
+    "-vv --showlocals; every command's output is streamed live instead of only the tail "
+    "of a failure; images get PYTHONDEVMODE=1, debug logging (<SERVICE>_LOG_LEVEL=debug, "
+    "MCP_WRAPPER_DEBUG=1) and the label dev.buildkit.build-mode=debug. Wheels are the "
+    "same as in a release build."
 )
 STAGE_COMMANDS = {
     "test": ("test", "run each service's tests in its own environment"),
     "lint": ("lint", "ruff check and mypy --strict on each service"),
     "fmt": ("fmt", "ruff format --check on each service (--fix rewrites)"),
     "wheel": ("wheel", "build sdist + wheel per service into dist/ and prove they install"),
+    "wheelhouse": (
+        "wheelhouse",
+        "build the wheels, then fetch their dependencies as wheels for each --platform into "
+        "build/wheelhouse/ (for offline image builds)",
+    ),
 }
+DEFAULT_WHEELHOUSE_PLATFORMS = "linux/amd64,linux/arm64"
 
 
 class Formatter(argparse.HelpFormatter):
@@ -49,34 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
         "for every service (or those of --services). Stops at the first failure unless "
         "--keep-going. Precedence: defaults < [tool.buildkit] < BUILDKIT_* < options.",
     )
-    build_all.add_argument(
-        "-t", "--tag", metavar="TAG", help="image tag (default: latest; env BUILDKIT_TAG)"
-    )
-    build_all.add_argument(
-        "-r",
-        "--registry",
-        metavar="REG",
-        help="registry prefix (default: ghcr.io/5dlabs/platform; env BUILDKIT_REGISTRY)",
-    )
-    build_all.add_argument(
-        "-p",
-        "--push",
-        action="store_true",
-        help="push images to the registry after building, and verify them",
-    )
+    add_image_options(build_all)
     build_all.add_argument("--no-docker", action="store_true", help="skip Docker image building")
     build_all.add_argument(
         "--skip-tests", action="store_true", help="skip running tests before building"
     )
-    build_all.add_argument(
-        "--claude-image",
-        action="store_true",
-        help="also build the Claude Code image with the MCP wrapper",
-    )
-    build_all.add_argument(
-        "--no-cache", action="store_true", help="build Docker images without cache"
-    )
     add_common(build_all)
+
+    images = commands.add_parser(
+        "images",
+        usage="python -m buildkit images [OPTIONS]",
+        formatter_class=Formatter,
+        help="wheel -> image (-> push) only: no tests, lint or format check",
+        description="Build each service's wheel and image and smoke-test it; with -p push "
+        "and verify it. For release jobs whose checks ran separately.",
+    )
+    add_image_options(images)
+    add_common(images)
 
     for name, (_, text) in STAGE_COMMANDS.items():
         sub = commands.add_parser(
@@ -84,11 +81,42 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "fmt":
             sub.add_argument("--fix", action="store_true", help="rewrite files instead of checking")
+        if name == "wheelhouse":
+            sub.add_argument(
+                "--platform",
+                metavar="LIST",
+                default=DEFAULT_WHEELHOUSE_PLATFORMS,
+                help=f"target platforms (default: {DEFAULT_WHEELHOUSE_PLATFORMS})",
+            )
         add_common(sub)
 
     version = commands.add_parser("version", help="print the version computed from git")
     version.add_argument("--json", action="store_true", help="commit, dirty, tag and version")
     return parser
+
+
+def add_image_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-t", "--tag", metavar="TAG", help="image tag (default: latest; env BUILDKIT_TAG)"
+    )
+    parser.add_argument(
+        "-r",
+        "--registry",
+        metavar="REG",
+        help="registry prefix (default: ghcr.io/5dlabs/platform; env BUILDKIT_REGISTRY)",
+    )
+    parser.add_argument(
+        "-p",
+        "--push",
+        action="store_true",
+        help="push images to the registry after building, and verify them",
+    )
+    parser.add_argument(
+        "--claude-image",
+        action="store_true",
+        help="also build the Claude Code image with the MCP wrapper",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="build Docker images without cache")
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

@@ -10,18 +10,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from buildkit import pipeline
+from buildkit import pipeline, reference
 from buildkit.args import STAGE_COMMANDS, build_parser, parse, subcommand_parser
 from buildkit.config import find_project_root, load_project
+from buildkit.docker_engine import Engine
 from buildkit.envs import Envs
 from buildkit.errors import BuildkitError, UsageError
 from buildkit.gitinfo import read_git_info
-from buildkit.model import STAGES
+from buildkit.model import BUILD_ALL_STAGES, Step
 from buildkit.options import (
     Options,
     default_report,
     env_flag,
     env_or,
+    parse_platforms,
     select_services,
     unknown_env_vars,
 )
@@ -30,6 +32,13 @@ from buildkit.report import Report, write_report
 from buildkit.stages import RUNNERS
 from buildkit.stages.context import Context
 from buildkit.ui import TerminalUI
+
+COMMAND_STAGES: dict[str, tuple[str, ...]] = {
+    "build-all": BUILD_ALL_STAGES,
+    "images": ("wheel", "image", "push"),
+    "wheelhouse": ("wheel", "wheelhouse"),
+    **{name: (name,) for name in STAGE_COMMANDS if name != "wheelhouse"},
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,12 +90,13 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
     project = load_project(project_root)
     env = os.environ
     warnings = unknown_env_vars(env)
-    stages = STAGES if args.command == "build-all" else (STAGE_COMMANDS[args.command][0],)
+    stages = COMMAND_STAGES[args.command]
     options = Options(
         tag=getattr(args, "tag", None) or env_or(env, "BUILDKIT_TAG", project.tag),
         registry=getattr(args, "registry", None)
         or env_or(env, "BUILDKIT_REGISTRY", project.registry),
         report=args.report or default_report(project),
+        base_image=env_or(env, "BUILDKIT_BASE_IMAGE", project.base_image),
         push=getattr(args, "push", False),
         debug=args.debug,
         no_docker=getattr(args, "no_docker", False),
@@ -98,13 +108,26 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
         offline=args.offline or env_flag(env, "BUILDKIT_OFFLINE"),
         services=select_services(project, args.services),
         stages=stages,
+        platforms=parse_platforms(getattr(args, "platform", None) or ""),
     )
     if options.push and options.no_docker:
         raise UsageError(
             "--push with --no-docker would push nothing",
             hint="drop --no-docker to build and push images, or drop --push",
         )
+    if "image" in options.stages and not options.no_docker:
+        # Every reference is checked before anything is built.
+        for name in options.services:
+            reference.repository(options.registry, project.service(name).image)
+        reference.check_tag(options.tag)
     return options, warnings
+
+
+def connect_engine_if_needed(steps: list[Step]) -> Engine | None:
+    """Fail before any stage runs when images are planned and no engine answers."""
+    if any(step.stage in ("image", "push") and not step.skip for step in steps):
+        return Engine.connect()
+    return None
 
 
 def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
@@ -116,9 +139,15 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
     warnings += git.warnings
     for warning in warnings:
         ui.warning(warning)
-    ctx = Context(project, options, git, Envs(root / "build", offline=options.offline), Runner())
     steps = pipeline.plan(project, options)
-    results = pipeline.run(steps, ctx, RUNNERS, ui)
+    engine = connect_engine_if_needed(steps)
+    envs = Envs(root / "build", offline=options.offline)
+    ctx = Context(project, options, git, envs, Runner(), engine=engine)
+    try:
+        results = pipeline.run(steps, ctx, RUNNERS, ui)
+    finally:
+        if engine is not None:
+            engine.close()
     code = pipeline.exit_code(results)
     report = Report(
         started=started,

@@ -10,15 +10,18 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from buildkit import tomlcompat
 from buildkit.errors import ConfigError
+from buildkit.tags import TagRules
 
 DEFAULT_REGISTRY = "ghcr.io/5dlabs/platform"
 DEFAULT_TAG = "latest"
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+DEFAULT_SMOKE_TIMEOUT = 60
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -52,6 +55,10 @@ class Project:
     source_url: str
     licenses: str
     services: tuple[Service, ...]
+    url: str = ""
+    base_image: str = DEFAULT_BASE_IMAGE
+    tag_rules: TagRules = field(default_factory=TagRules)
+    smoke_timeout: int = DEFAULT_SMOKE_TIMEOUT
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -73,7 +80,15 @@ PROJECT_KEYS: dict[str, tuple[type, bool]] = {
     "tag": (str, False),
     "source_url": (str, False),
     "licenses": (str, False),
+    "url": (str, False),
+    "base_image": (str, False),
+    "image_tags": (dict, False),
+    "smoke_timeout": (int, False),
     "services": (dict, True),
+}
+IMAGE_TAG_KEYS: dict[str, tuple[type, bool]] = {
+    "semver": (bool, False),
+    "sha": (bool, False),
 }
 SERVICE_KEYS: dict[str, tuple[type, bool]] = {
     "path": (str, True),
@@ -145,6 +160,11 @@ def parse_project(root: Path, table: Mapping[str, Any]) -> Project:
     if not services_table:
         raise ConfigError("tool.buildkit.services is empty", hint="declare at least one service")
     services = tuple(parse_service(root, name, spec) for name, spec in services_table.items())
+    image_tags: Mapping[str, Any] = table.get("image_tags", {})
+    check_table(image_tags, IMAGE_TAG_KEYS, "tool.buildkit.image_tags")
+    smoke_timeout = table.get("smoke_timeout", DEFAULT_SMOKE_TIMEOUT)
+    if not 0 < smoke_timeout <= 3600:
+        raise ConfigError(f"tool.buildkit.smoke_timeout = {smoke_timeout} must be 1-3600 seconds")
     return Project(
         root=root,
         registry=table.get("registry", DEFAULT_REGISTRY),
@@ -152,6 +172,12 @@ def parse_project(root: Path, table: Mapping[str, Any]) -> Project:
         source_url=table.get("source_url", ""),
         licenses=table.get("licenses", ""),
         services=services,
+        url=table.get("url", table.get("source_url", "")),
+        base_image=table.get("base_image", DEFAULT_BASE_IMAGE),
+        tag_rules=TagRules(
+            semver=image_tags.get("semver", False), sha=image_tags.get("sha", False)
+        ),
+        smoke_timeout=smoke_timeout,
     )
 
 

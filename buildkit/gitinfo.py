@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 import git
@@ -36,6 +37,7 @@ class GitInfo:
     version: str
     shallow: bool = False
     warnings: tuple[str, ...] = field(default=())
+    commit_time: str = ""  # ISO 8601, UTC
 
     @property
     def short(self) -> str:
@@ -116,7 +118,8 @@ def _describe(repo: git.Repo) -> GitInfo:
             "(`git tag v0.1.0`) or fetch tags (`git fetch --tags`)"
         )
     version = format_version(base, distance, commit[:7], dirty)
-    return GitInfo(commit, dirty, tag, distance, version, shallow, tuple(warnings))
+    committed = repo.head.commit.committed_datetime.astimezone(UTC).isoformat(timespec="seconds")
+    return GitInfo(commit, dirty, tag, distance, version, shallow, tuple(warnings), committed)
 
 
 def _nearest_tag(repo: git.Repo) -> tuple[str | None, int]:

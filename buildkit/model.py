@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-STAGES = ("test", "lint", "fmt", "wheel", "image", "push")
+STAGES = ("test", "lint", "fmt", "wheel", "wheelhouse", "image", "push")
+BUILD_ALL_STAGES = ("test", "lint", "fmt", "wheel", "image", "push")
 
 
 class Status(StrEnum):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit.config import Project, suggest
+from buildkit.config import DEFAULT_BASE_IMAGE, Project, suggest
 from buildkit.errors import UsageError
-from buildkit.model import STAGES
+from buildkit.model import BUILD_ALL_STAGES
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
@@ -19,6 +20,7 @@ ENV_VARS = {
     "BUILDKIT_REGISTRY": "registry prefix (like -r)",
     "BUILDKIT_TAG": "image tag (like -t)",
     "BUILDKIT_OFFLINE": "1 to install only from caches (no package index)",
+    "BUILDKIT_BASE_IMAGE": "base image of every service image (build arg BASE_IMAGE)",
     "BUILDKIT_REGISTRY_USERNAME": "registry user for --push",
     "BUILDKIT_REGISTRY_PASSWORD": "registry password or token for --push",
     "BUILDKIT_REQUIRE_ALL": "1 makes tests fail instead of skip when a prerequisite is missing",
@@ -30,6 +32,7 @@ class Options:
     tag: str
     registry: str
     report: Path
+    base_image: str = DEFAULT_BASE_IMAGE
     push: bool = False
     debug: bool = False
     no_docker: bool = False
@@ -40,12 +43,14 @@ class Options:
     fix: bool = False
     offline: bool = False
     services: tuple[str, ...] = ()
-    stages: tuple[str, ...] = STAGES
+    stages: tuple[str, ...] = BUILD_ALL_STAGES
+    platforms: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
             "tag": self.tag,
             "registry": self.registry,
+            "base_image": self.base_image,
             "push": self.push,
             "debug": self.debug,
             "no_docker": self.no_docker,
@@ -56,6 +61,7 @@ class Options:
             "offline": self.offline,
             "services": list(self.services),
             "stages": list(self.stages),
+            "platforms": list(self.platforms),
         }
 
 
@@ -90,6 +96,22 @@ def select_services(project: Project, raw: str | None) -> tuple[str, ...]:
                 hint=f"choose from {', '.join(project.service_names)}",
             )
     return tuple(dict.fromkeys(names))
+
+
+PLATFORM = re.compile(r"^linux/(amd64|arm64)$")
+
+
+def parse_platforms(raw: str) -> tuple[str, ...]:
+    """`linux/amd64,linux/arm64` -> a tuple; an unknown platform names the valid form."""
+    platforms = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+    for platform in platforms:
+        if not PLATFORM.match(platform):
+            raise UsageError(
+                f"--platform: {platform!r} is not a supported platform",
+                hint="use os/arch from linux/amd64, linux/arm64, comma-separated "
+                "(e.g. --platform linux/amd64,linux/arm64)",
+            )
+    return platforms
 
 
 def env_or(env: Mapping[str, str], name: str, fallback: str) -> str:

@@ -20,8 +20,9 @@ from buildkit.options import Options
 from buildkit.proc import Runner
 from buildkit.stages.context import Context
 
-NEEDS = {"image": ("wheel",), "push": ("image",)}
+NEEDS = {"wheelhouse": ("wheel",), "image": ("wheel",), "push": ("image",)}
 CLAUDE_TARGET = "claude-code"
+WRAPPER_SERVICE = "mcp_wrapper"
 DONE = (Status.OK, Status.CACHED)
 
 StageRunner = Callable[[Service, Context], Outcome]
@@ -47,9 +48,14 @@ def plan(project: Project, options: Options) -> list[Step]:
         targets = list(names)
         if stage == "image" and options.claude_image:
             targets.append(CLAUDE_TARGET)
+        planned = {step.id for step in steps}
         for target in targets:
+            # The Claude Code image carries mcp-wrapper: it needs the wrapper's wheel.
+            owner = WRAPPER_SERVICE if target == CLAUDE_TARGET else target
             needs = tuple(
-                f"{target}:{need}" for need in NEEDS.get(stage, ()) if need in options.stages
+                need_id
+                for need in NEEDS.get(stage, ())
+                if (need_id := f"{owner}:{need}") in planned
             )
             steps.append(Step(target, stage, needs, skip_reason(stage, options)))
     return steps
@@ -90,7 +96,8 @@ def run(
                 f"stage for {step.target} yet; nothing was built or pushed",
             )
         else:
-            results[step.id] = execute(step, ctx, runners[step.stage], events)
+            needs = {need: results[need] for need in step.needs}
+            results[step.id] = execute(step, replace(ctx, needs=needs), runners[step.stage], events)
             if results[step.id].status is Status.FAILED and not ctx.options.keep_going:
                 stopped_by = step.id
             continue

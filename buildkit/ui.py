@@ -234,6 +234,8 @@ def primary_artifact(result: Result) -> tuple[str, str]:
     for artifact in result.artifacts:
         if artifact.kind in ("wheel", "image"):
             return artifact.name, human_size(artifact.size)
+        if artifact.kind == "push" and artifact.details.get("digest"):
+            return f"{artifact.name}@{str(artifact.details['digest'])[:19]}…", ""
     return "", ""
 
 

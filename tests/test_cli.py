@@ -63,6 +63,7 @@ def test_help_lists_every_option_of_build_all_sh() -> None:
     assert "default: latest" in text
     assert "default: ghcr.io/5dlabs/platform" in text
     assert "Changes exactly this: pytest runs with -vv --showlocals" in text
+    assert "images get PYTHONDEVMODE=1" in text
 
 
 def test_defaults_match_build_all_sh() -> None:

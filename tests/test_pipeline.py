@@ -184,14 +184,15 @@ def test_stage_errors_become_failed_results(project: Project, tmp_path: Path) ->
     assert "Traceback" in results[1].output_tail
 
 
-def test_a_stage_without_an_implementation_is_reported_not_faked(
+def test_a_target_without_an_implementation_is_reported_not_faked(
     project: Project, tmp_path: Path
 ) -> None:
-    opts = options(tmp_path, stages=("wheel", "image"), services=("toolman",))
+    opts = options(tmp_path, stages=("wheel", "image"), services=("toolman",), claude_image=True)
     results = pipeline.run(
         pipeline.plan(project, opts), context(project, opts, tmp_path), answering(), Recorder()
     )
-    image = results[1]
-    assert image.status is Status.SKIPPED
-    assert image.reason.startswith("not available")
-    assert "nothing was built or pushed" in image.reason
+    claude = results[-1]
+    assert claude.id == "claude-code:image"
+    assert claude.status is Status.SKIPPED
+    assert claude.reason.startswith("not available")
+    assert "nothing was built or pushed" in claude.reason

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from buildkit.config import Service
 from buildkit.model import Outcome
-from buildkit.stages import fmt, lint, test, wheel
+from buildkit.stages import fmt, image, lint, push, test, wheel, wheelhouse
 from buildkit.stages.context import Context
 
 StageRunner = Callable[[Service, Context], Outcome]
@@ -16,4 +16,7 @@ RUNNERS: dict[str, StageRunner] = {
     "lint": lint.run,
     "fmt": fmt.run,
     "wheel": wheel.run,
+    "wheelhouse": wheelhouse.run,
+    "image": image.run,
+    "push": push.run,
 }

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import shutil
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildkit.config import Project
+from buildkit.docker_engine import START_HINT, Engine
 from buildkit.envs import Envs
-from buildkit.errors import ToolMissingError
+from buildkit.errors import DockerError, StageFailed, ToolMissingError
 from buildkit.gitinfo import GitInfo
+from buildkit.model import Artifact, Result
 from buildkit.options import Options
 from buildkit.proc import Runner
 
@@ -22,6 +25,8 @@ class Context:
     git: GitInfo
     envs: Envs
     runner: Runner
+    engine: Engine | None = None
+    needs: Mapping[str, Result] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -34,6 +39,19 @@ class Context:
     @property
     def dist_dir(self) -> Path:
         return self.project.root / "dist"
+
+    def require_engine(self) -> Engine:
+        if self.engine is None:
+            raise DockerError("this stage needs a Docker engine", hint=START_HINT)
+        return self.engine
+
+    def artifact_of(self, step_id: str, kind: str) -> Artifact:
+        """An artifact a needed step produced (the wheel for an image, the image for a push)."""
+        result = self.needs.get(step_id)
+        found = [a for a in result.artifacts if a.kind == kind] if result else []
+        if not found:
+            raise StageFailed(f"{step_id} produced no {kind}; it must run first")
+        return found[0]
 
     def relative(self, path: Path) -> str:
         try:

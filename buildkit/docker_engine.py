@@ -1,0 +1,234 @@
+"""The one seam to the Docker engine (docker SDK): build, tag, run, push, inspect.
+
+Build output is streamed line by line to a callback; a failed build raises DockerError
+carrying the failing step and its output. Push streams are read to the end: the engine
+answers HTTP 200 even when a push fails, so errors are looked for in the stream itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.containers import Container
+
+from buildkit.errors import DockerError, RegistryError
+
+STEP_LINE = re.compile(r"^Step \d+/\d+ : ")
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+START_HINT = (
+    "start an engine (as root: `bash ci/prepare-machine.sh`, or `dockerd &`), point "
+    "DOCKER_HOST at one, or pass --no-docker to skip images"
+)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    size: int
+    architecture: str
+    os: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    healthcheck: tuple[str, ...] = ()
+
+    @property
+    def platform(self) -> str:
+        return f"{self.os}/{self.architecture}"
+
+
+class BuildFailed(DockerError):
+    def __init__(self, message: str, *, step: str, output: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.output = output
+
+
+class Engine:
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, timeout: float = 600) -> Engine:
+        host = os.environ.get("DOCKER_HOST", DEFAULT_HOST)
+        try:
+            client = docker.from_env(timeout=int(timeout))
+            client.ping()
+        except DockerException as exc:
+            raise DockerError(
+                f"no Docker engine answers at DOCKER_HOST={host}: {exc}", hint=START_HINT
+            ) from exc
+        return cls(client)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def platform(self) -> str:
+        version = self.client.version()
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(version["Arch"], version["Arch"])
+        return f"{version['Os']}/{arch}"
+
+    # -- images -----------------------------------------------------------------------
+    def image(self, ref: str) -> ImageInfo | None:
+        try:
+            attrs: dict[str, Any] = self.client.api.inspect_image(ref)  # type: ignore[no-untyped-call]
+        except (ImageNotFound, NotFound):
+            return None
+        config = attrs.get("Config") or {}
+        health = (config.get("Healthcheck") or {}).get("Test") or []
+        return ImageInfo(
+            id=attrs["Id"],
+            size=int(attrs.get("Size", 0)),
+            architecture=attrs.get("Architecture", ""),
+            os=attrs.get("Os", ""),
+            labels=config.get("Labels") or {},
+            tags=tuple(attrs.get("RepoTags") or ()),
+            healthcheck=tuple(health),
+        )
+
+    def pull(self, ref: str, platform: str | None = None) -> ImageInfo:
+        repository, _, tag = (
+            ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        )
+        try:
+            self.client.api.pull(repository, tag=tag or "latest", platform=platform)
+        except (APIError, DockerException) as exc:
+            raise DockerError(f"pulling {ref} failed: {explain(exc)}") from exc
+        found = self.image(ref)
+        if found is None:
+            raise DockerError(f"{ref} was pulled but the engine does not list it")
+        return found
+
+    def build(
+        self,
+        *,
+        context: Path,
+        tag: str,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        nocache: bool,
+        platform: str | None,
+        pull: bool,
+        on_line: Callable[[str], None],
+    ) -> str:
+        """Build and return the image id; BuildFailed names the failing step."""
+        step = ""
+        step_output: list[str] = []
+        image_id = ""
+        try:
+            stream: Iterable[dict[str, Any]] = self.client.api.build(
+                path=str(context), dockerfile="Dockerfile", tag=tag, buildargs=dict(buildargs),
+                labels=dict(labels), nocache=nocache, platform=platform, pull=pull, rm=True,
+                forcerm=True, decode=True,
+            )  # fmt: skip
+            for chunk in stream:
+                if "error" in chunk or "errorDetail" in chunk:
+                    message = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+                    raise BuildFailed(
+                        f"image build failed at {step or 'the start'}: {message.strip()}",
+                        step=step,
+                        output="\n".join([*step_output[-40:], message.strip()]),
+                    )
+                for line in str(chunk.get("stream", "")).splitlines():
+                    if STEP_LINE.match(line):
+                        step, step_output = line, []
+                    elif line.strip():
+                        step_output.append(line)
+                    on_line(line)
+                if chunk.get("status"):
+                    on_line(str(chunk["status"]))
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and aux.get("ID"):
+                    image_id = str(aux["ID"])
+        except APIError as exc:
+            raise DockerError(f"the engine refused the build: {explain(exc)}") from exc
+        if not image_id:
+            found = self.image(tag)
+            if found is None:
+                raise DockerError(f"the build of {tag} ended without an image")
+            image_id = found.id
+        return image_id
+
+    def tag(self, image_id: str, ref: str) -> None:
+        repository, _, tag = ref.rpartition(":")
+        if not self.client.api.tag(image_id, repository, tag, force=True):
+            raise DockerError(f"tagging {image_id} as {ref} failed")
+
+    # -- containers -------------------------------------------------------------------
+    def run(
+        self,
+        image: str,
+        *,
+        command: list[str] | None = None,
+        ports: Mapping[str, tuple[str, int | None]] | None = None,
+        environment: Mapping[str, str] | None = None,
+        platform: str | None = None,
+    ) -> Container:
+        try:
+            # (address, None) publishes on a random port; docker-py accepts it, its stubs do not.
+            container: Container = self.client.containers.run(  # type: ignore[call-overload]
+                image,
+                command=command,
+                detach=True,
+                ports=dict(ports or {}),
+                environment=dict(environment or {}),
+                platform=platform,
+            )
+        except (APIError, DockerException) as exc:
+            raise DockerError(f"starting a container of {image} failed: {explain(exc)}") from exc
+        return container
+
+    def remove(self, container: Container) -> None:
+        with contextlib.suppress(NotFound):
+            container.remove(force=True, v=True)
+
+    # -- push -------------------------------------------------------------------------
+    def push(self, ref: str, auth: Mapping[str, str] | None) -> str:
+        """Push one tag; return the digest the engine reports, or raise RegistryError."""
+        repository, _, tag = ref.rpartition(":")
+        digest = ""
+        try:
+            stream: Iterable[dict[str, Any]] = self.client.api.push(
+                repository, tag=tag, stream=True, decode=True,
+                auth_config=dict(auth) if auth else None,
+            )  # fmt: skip
+            for chunk in stream:
+                if "error" in chunk or "errorDetail" in chunk:
+                    message = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+                    raise RegistryError(
+                        f"pushing {ref} failed: {message}", hint=registry_hint(message, repository)
+                    )
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and aux.get("Digest"):
+                    digest = str(aux["Digest"])
+        except APIError as exc:
+            raise RegistryError(f"pushing {ref} failed: {explain(exc)}") from exc
+        if not digest:
+            raise RegistryError(f"pushing {ref} ended without a digest from the engine")
+        return digest
+
+
+def explain(exc: Exception) -> str:
+    if isinstance(exc, APIError) and exc.explanation:
+        return str(exc.explanation)
+    return str(exc)
+
+
+def registry_hint(message: str, repository: str) -> str | None:
+    lowered = message.lower()
+    domain = repository.split("/", 1)[0]
+    if any(word in lowered for word in ("unauthorized", "authentication", "denied")):
+        return (
+            f"log in: `docker login {domain}`, or set BUILDKIT_REGISTRY_USERNAME and "
+            "BUILDKIT_REGISTRY_PASSWORD"
+        )
+    if "connection refused" in lowered or "no such host" in lowered:
+        return f"is the registry {domain} running and reachable from the engine?"
+    return None

@@ -1,0 +1,133 @@
+"""Real registries for tests: the shared one on 127.0.0.1:5000 (ci/prepare-machine.sh
+starts it) and private ones a test starts itself, with or without htpasswd auth."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import httpx
+
+from buildkit.docker_engine import Engine
+from buildkit.errors import DockerError
+from tests.helpers import require
+
+SHARED_REGISTRY = "127.0.0.1:5000"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def answers(address: str) -> bool:
+    try:
+        return httpx.get(f"http://{address}/v2/", timeout=2).status_code in (200, 401)
+    except httpx.HTTPError:
+        return False
+
+
+def require_engine() -> Engine:
+    try:
+        return Engine.connect(timeout=120)
+    except DockerError as exc:
+        require(False, f"no Docker engine: {exc.message}; run `bash ci/prepare-machine.sh`")
+        raise
+
+
+def require_shared_registry() -> str:
+    require(
+        answers(SHARED_REGISTRY),
+        f"no registry on {SHARED_REGISTRY}; run `bash ci/prepare-machine.sh`",
+    )
+    return SHARED_REGISTRY
+
+
+@dataclass
+class PrivateRegistry:
+    address: str
+    username: str = ""
+    password: str = ""
+
+
+@contextmanager
+def private_registry(
+    tmp: Path, *, username: str = "", password: str = ""
+) -> Iterator[PrivateRegistry]:
+    """A registry process of our own on a free loopback port; htpasswd when a user is given."""
+    binary = shutil.which("docker-registry")
+    require(
+        binary is not None, "docker-registry is not installed; run `bash ci/prepare-machine.sh`"
+    )
+    assert binary is not None
+    tmp.mkdir(parents=True, exist_ok=True)
+    address = f"127.0.0.1:{free_port()}"
+    auth = ""
+    if username:
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        (tmp / "htpasswd").write_text(f"{username}:{hashed}\n")
+        auth = f"auth: {{htpasswd: {{realm: buildkit-test, path: {tmp / 'htpasswd'}}}}}\n"
+    config = tmp / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog: {level: error}\n"
+        f"storage: {{filesystem: {{rootdirectory: {tmp / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: {address}}}\n{auth}"
+    )
+    process = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not answers(address):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the test registry on {address} did not start")
+            time.sleep(0.05)
+        yield PrivateRegistry(address, username, password)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def manifest_digest(address: str, path: str, tag: str, auth: tuple[str, str] | None = None) -> str:
+    """What the registry itself says a tag resolves to (independent of buildkit's client)."""
+    accept = ", ".join(
+        (
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.oci.image.index.v1+json",
+        )
+    )
+    response = httpx.get(
+        f"http://{address}/v2/{path}/manifests/{tag}",
+        headers={"Accept": accept},
+        auth=auth,
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.headers["Docker-Content-Digest"]
+
+
+def config_labels(address: str, path: str, tag: str) -> dict[str, str]:
+    manifest = httpx.get(
+        f"http://{address}/v2/{path}/manifests/{tag}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        timeout=10,
+    ).json()
+    config = httpx.get(
+        f"http://{address}/v2/{path}/blobs/{manifest['config']['digest']}", timeout=10
+    ).json()
+    labels: dict[str, str] = config["config"]["Labels"]
+    return labels

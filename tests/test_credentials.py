@@ -1,0 +1,79 @@
+"""Credentials from the environment and from what `docker login` writes, including a
+real credential helper program (the protocol docker uses: `<helper> get` on stdin)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from buildkit.credentials import Credentials, from_docker_config, from_environment, resolve
+from buildkit.errors import UsageError
+
+
+def test_environment_pair() -> None:
+    creds = from_environment(
+        {"BUILDKIT_REGISTRY_USERNAME": "u", "BUILDKIT_REGISTRY_PASSWORD": "s3"}
+    )
+    assert creds == Credentials("u", "s3")
+    assert from_environment({}) is None
+
+
+def test_half_a_pair_is_an_error_naming_the_missing_one() -> None:
+    with pytest.raises(UsageError, match="BUILDKIT_REGISTRY_PASSWORD is not set"):
+        from_environment({"BUILDKIT_REGISTRY_USERNAME": "u"})
+
+
+def test_password_never_shows_in_repr() -> None:
+    creds = Credentials("user", "hunter2")
+    assert "hunter2" not in repr(creds)
+    assert "hunter2" not in str(creds)
+
+
+def docker_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: dict[str, object]
+) -> None:
+    config_dir = tmp_path / "docker-config"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(json.dumps(content))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
+
+
+def test_docker_login_auths_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = base64.b64encode(b"robot:s3cret").decode()
+    docker_config(tmp_path, monkeypatch, {"auths": {"localhost:5000": {"auth": token}}})
+    assert from_docker_config("localhost:5000") == Credentials("robot", "s3cret", "docker config")
+    assert from_docker_config("ghcr.io") is None
+
+
+def test_credential_helper_is_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-buildkittest"
+    helper.write_text(
+        "#!/bin/sh\n"
+        "read server\n"
+        'if [ "$1" = get ] && [ "$server" = "registry.example.test" ]; then\n'
+        '  printf \'{"ServerURL":"%s","Username":"helper-user",\'\n'
+        '  printf \'"Secret":"helper-secret"}\' "$server"\n'
+        "else echo 'credentials not found in native keychain'; exit 1; fi\n"
+    )
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    docker_config(tmp_path, monkeypatch, {"credHelpers": {"registry.example.test": "buildkittest"}})
+    creds = from_docker_config("registry.example.test")
+    assert creds == Credentials("helper-user", "helper-secret", "docker config")
+
+
+def test_environment_wins_over_docker_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = base64.b64encode(b"robot:s3cret").decode()
+    docker_config(tmp_path, monkeypatch, {"auths": {"localhost:5000": {"auth": token}}})
+    env = {"BUILDKIT_REGISTRY_USERNAME": "ci", "BUILDKIT_REGISTRY_PASSWORD": "token"}
+    assert resolve("localhost:5000", env) == Credentials("ci", "token")
+    assert resolve("localhost:5000", {}) == Credentials("robot", "s3cret", "docker config")

@@ -1,0 +1,329 @@
+"""The image and push stages against the real engine and real registries, on the
+two-service fixture project (tiny wheels, no dependencies: fast and fully offline)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildkit.docker_engine import Engine
+from tests.helpers import GitRepo, copy_fixture, run_buildkit
+from tests.registries import (
+    config_labels,
+    manifest_digest,
+    private_registry,
+    require_engine,
+    require_shared_registry,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+OFFLINE = {"BUILDKIT_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return require_engine()
+
+
+@pytest.fixture
+def mini(tmp_path: Path) -> GitRepo:
+    repo = copy_fixture("miniproject", tmp_path / "mini")
+    repo.tag("v2.3.4")
+    return repo
+
+
+def report_of(repo: GitRepo, name: str = "report.json") -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((repo.path / "build" / name).read_text())
+    return data
+
+
+def result_of(report: dict[str, Any], step: str) -> dict[str, Any]:
+    service, stage = step.split(":")
+    return next(r for r in report["results"] if (r["service"], r["stage"]) == (service, stage))
+
+
+def artifact(result: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(a for a in result["artifacts"] if a["kind"] == kind)
+
+
+def unique_prefix(address: str) -> str:
+    return f"{address.replace('127.0.0.1', 'localhost')}/t{uuid.uuid4().hex[:8]}"
+
+
+def test_build_push_and_verify_in_the_registry(engine: Engine, mini: GitRepo) -> None:
+    address = require_shared_registry()
+    prefix = unique_prefix(address)
+    result = run_buildkit(
+        "build-all", "--skip-tests", "-t", "v2.3.4", "-r", prefix, "-p", cwd=mini.path, env=OFFLINE
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = report_of(mini)
+    commit = mini.git("rev-parse", "HEAD")
+    for service in ("alpha", "beta"):
+        image = artifact(result_of(report, f"{service}:image"), "image")
+        assert image["tags"] == [
+            f"{prefix}/{service}:{tag}"
+            for tag in ("v2.3.4", "2.3.4", "2.3", "2", "latest", f"sha-{commit[:7]}")
+        ]
+        assert image["size"] > 10_000_000
+        assert engine.image(image["id"]) is not None
+        pushed = artifact(result_of(report, f"{service}:push"), "push")
+        assert pushed["verified"] is True
+        assert pushed["not_pushed"] == []
+        path = f"{prefix.split('/', 1)[1]}/{service}"
+        for tag in ("v2.3.4", "2.3", "latest", f"sha-{commit[:7]}"):
+            assert manifest_digest(address, path, tag) == pushed["digest"]
+        labels = config_labels(address, path, "v2.3.4")
+        assert labels["org.opencontainers.image.revision"] == commit
+        assert labels["org.opencontainers.image.version"] == "2.3.4"
+        assert labels["org.opencontainers.image.title"] == service
+        for key in ("created", "source", "licenses", "url", "description"):
+            assert f"org.opencontainers.image.{key}" in labels
+    smoke = result_of(report, "alpha:image")["summary"]
+    assert "--version ok (mini-alpha 2.3.4)" in smoke
+    # The smoke test's containers are gone.
+    image_ids = {
+        artifact(result_of(report, f"{s}:image"), "image")["id"] for s in ("alpha", "beta")
+    }
+    leftovers = [
+        c for c in engine.client.containers.list(all=True) if c.image and c.image.id in image_ids
+    ]
+    assert leftovers == []
+
+
+def test_the_image_installs_the_exact_wheel(engine: Engine, mini: GitRepo) -> None:
+    result = run_buildkit(
+        "build-all",
+        "--skip-tests",
+        "--services",
+        "alpha",
+        "-r",
+        unique_prefix("localhost:5000"),
+        cwd=mini.path,
+        env=OFFLINE,
+    )
+    assert result.returncode == 0, result.stdout
+    report = report_of(mini)
+    wheel = artifact(result_of(report, "alpha:wheel"), "wheel")
+    image = artifact(result_of(report, "alpha:image"), "image")
+    output = engine.client.containers.run(
+        image["id"],
+        entrypoint=[
+            "/opt/venv/bin/python",
+            "-c",
+            "import importlib.metadata as m; print(m.version('mini-alpha'))",
+        ],
+        remove=True,
+    )
+    assert output.decode().strip() == "2.3.4"
+    context_wheel = (
+        mini.path / "build/image-context/alpha/linux-amd64/wheels" / Path(wheel["name"]).name
+    )
+    import hashlib
+
+    assert hashlib.sha256(context_wheel.read_bytes()).hexdigest() == wheel["sha256"]
+
+
+def test_debug_build_sets_development_mode_in_the_image(engine: Engine, mini: GitRepo) -> None:
+    result = run_buildkit(
+        "build-all",
+        "--skip-tests",
+        "--debug",
+        "--services",
+        "alpha",
+        "-r",
+        unique_prefix("localhost:5000"),
+        cwd=mini.path,
+        env=OFFLINE,
+    )
+    assert result.returncode == 0, result.stdout
+    image = artifact(result_of(report_of(mini), "alpha:image"), "image")
+    attrs = engine.client.api.inspect_image(image["id"])  # type: ignore[no-untyped-call]
+    assert "PYTHONDEVMODE=1" in attrs["Config"]["Env"]
+    assert "MINI_LOG_LEVEL=debug" in attrs["Config"]["Env"]
+    assert image["labels"]["dev.buildkit.build-mode"] == "debug"
+
+
+def test_a_failing_build_step_is_named_with_its_output(engine: Engine, mini: GitRepo) -> None:
+    dockerfile = mini.path / "dockerfiles" / "beta.Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text().replace(
+            "USER 10001:10001", "RUN echo the-step-output && exit 3\nUSER 10001:10001"
+        )
+    )
+    mini.commit("break beta's image")
+    result = run_buildkit(
+        "build-all",
+        "--skip-tests",
+        "--keep-going",
+        "-r",
+        unique_prefix("localhost:5000"),
+        cwd=mini.path,
+        env=OFFLINE,
+    )
+    assert result.returncode == 1
+    assert "failed: beta (image)" in result.stdout
+    beta = result_of(report_of(mini), "beta:image")
+    assert "RUN echo the-step-output && exit 3" in beta["reason"]
+    assert "the-step-output" in beta["output_tail"]
+    assert result_of(report_of(mini), "alpha:image")["status"] == "ok"
+
+
+def test_a_service_that_never_gets_healthy_fails_the_smoke_test(
+    engine: Engine, mini: GitRepo
+) -> None:
+    pyproject = mini.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        .replace(
+            'dockerfile = "dockerfiles/beta.Dockerfile"',
+            'dockerfile = "dockerfiles/beta.Dockerfile"\nport = 8000',
+        )
+        .replace(
+            'registry = "localhost:5000/mini"',
+            'registry = "localhost:5000/mini"\nsmoke_timeout = 15',
+        )
+    )
+    mini.commit("beta claims an HTTP port it never serves")
+    result = run_buildkit(
+        "build-all",
+        "--skip-tests",
+        "--services",
+        "beta",
+        "-r",
+        unique_prefix("localhost:5000"),
+        cwd=mini.path,
+        env=OFFLINE,
+    )
+    assert result.returncode == 1
+    beta = result_of(report_of(mini), "beta:image")
+    assert beta["status"] == "failed"
+    assert "the container exited (code 2) before /health answered" in beta["reason"]
+    assert "usage: mini-beta --version" in beta["output_tail"]  # the container's own logs
+
+
+def test_push_with_htpasswd_right_password(engine: Engine, mini: GitRepo, tmp_path: Path) -> None:
+    secret = f"pw-{uuid.uuid4().hex}"
+    with private_registry(tmp_path / "reg", username="builder", password=secret) as registry:
+        prefix = registry.address.replace("127.0.0.1", "localhost") + "/team"
+        env = {
+            **OFFLINE,
+            "BUILDKIT_REGISTRY_USERNAME": "builder",
+            "BUILDKIT_REGISTRY_PASSWORD": secret,
+        }
+        result = run_buildkit(
+            "build-all",
+            "--skip-tests",
+            "--services",
+            "alpha",
+            "-t",
+            "v2.3.4",
+            "-r",
+            prefix,
+            "-p",
+            cwd=mini.path,
+            env=env,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        pushed = artifact(result_of(report_of(mini), "alpha:push"), "push")
+        assert pushed["verified"] is True
+        assert (
+            manifest_digest(registry.address, "team/alpha", "v2.3.4", auth=("builder", secret))
+            == pushed["digest"]
+        )
+    assert_secret_nowhere(secret, mini, result.stdout + result.stderr)
+
+
+def test_push_with_htpasswd_wrong_password(engine: Engine, mini: GitRepo, tmp_path: Path) -> None:
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    with private_registry(tmp_path / "reg", username="builder", password="right") as registry:
+        prefix = registry.address.replace("127.0.0.1", "localhost") + "/team"
+        env = {
+            **OFFLINE,
+            "BUILDKIT_REGISTRY_USERNAME": "builder",
+            "BUILDKIT_REGISTRY_PASSWORD": wrong,
+        }
+        result = run_buildkit(
+            "build-all", "--skip-tests", "-t", "v2.3.4", "-r", prefix, "-p", cwd=mini.path, env=env
+        )
+    assert result.returncode == 1
+    report = report_of(mini)
+    alpha = result_of(report, "alpha:push")
+    assert alpha["status"] == "failed"
+    assert "unauthorized" in alpha["reason"].lower() or "authentication" in alpha["reason"].lower()
+    assert "docker login" in alpha["reason"]
+    assert artifact(alpha, "push")["not_pushed"] == [
+        f"{prefix}/alpha:{t}"
+        for t in (
+            "v2.3.4",
+            "2.3.4",
+            "2.3",
+            "2",
+            "latest",
+            f"sha-{mini.git('rev-parse', 'HEAD')[:7]}",
+        )
+    ]
+    assert result_of(report, "beta:push")["status"] == "skipped"  # stopped: never pushed
+    assert "failed: alpha (push)" in result.stdout
+    assert_secret_nowhere(wrong, mini, result.stdout + result.stderr)
+
+
+def test_unreachable_registry_fails_and_marks_nothing_pushed(engine: Engine, mini: GitRepo) -> None:
+    from tests.registries import free_port
+
+    prefix = f"localhost:{free_port()}/nobody"
+    result = run_buildkit(
+        "build-all",
+        "--skip-tests",
+        "--services",
+        "alpha",
+        "-r",
+        prefix,
+        "-p",
+        cwd=mini.path,
+        env=OFFLINE,
+    )
+    assert result.returncode == 1
+    push = result_of(report_of(mini), "alpha:push")
+    assert push["status"] == "failed"
+    assert "connection refused" in push["reason"].lower()
+    assert artifact(push, "push")["pushed"] == []
+
+
+def test_missing_base_image_names_it(engine: Engine, mini: GitRepo) -> None:
+    require_shared_registry()
+    base = f"localhost:5000/missing-{uuid.uuid4().hex[:6]}/python:3.11-slim"
+    result = run_buildkit(
+        "build-all",
+        "--skip-tests",
+        "--services",
+        "alpha",
+        cwd=mini.path,
+        env={**OFFLINE, "BUILDKIT_BASE_IMAGE": base},
+    )
+    assert result.returncode == 1
+    reason = result_of(report_of(mini), "alpha:image")["reason"]
+    assert f"base image {base!r} for linux/amd64 is not available" in reason
+    assert "ci/prepare-machine.sh" in reason
+
+
+def test_missing_dockerfile_names_it(engine: Engine, mini: GitRepo) -> None:
+    (mini.path / "dockerfiles" / "alpha.Dockerfile").unlink()
+    mini.commit("lose a Dockerfile")
+    result = run_buildkit(
+        "build-all", "--skip-tests", "--services", "alpha", cwd=mini.path, env=OFFLINE
+    )
+    assert result.returncode == 1
+    reason = result_of(report_of(mini), "alpha:image")["reason"]
+    assert "alpha.Dockerfile does not exist" in reason
+
+
+def assert_secret_nowhere(secret: str, repo: GitRepo, output: str) -> None:
+    assert secret not in output
+    for path in (repo.path / "build").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".log"):
+            assert secret not in path.read_text(errors="replace"), path

@@ -1,0 +1,134 @@
+"""buildkit's OCI distribution client against a real registry (htpasswd: Basic auth) and,
+for the Bearer token flow that no registry here offers, an httpx MockTransport standing
+in for a token-auth registry such as ghcr.io."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from buildkit.credentials import Credentials
+from buildkit.errors import RegistryError
+from buildkit.registry import RegistryClient, digest_of
+from tests.registries import free_port, private_registry
+
+INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def empty_index() -> bytes:
+    return json.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": []}).encode()
+
+
+def test_push_and_read_an_index_with_basic_auth(tmp_path: Path) -> None:
+    with private_registry(tmp_path, username="robot", password="right") as registry:
+        creds = Credentials("robot", "right")
+        with RegistryClient(registry.address, creds) as client:
+            body = empty_index()
+            digest = client.put_manifest("team/app", "v1", body, INDEX)
+            assert digest == digest_of(body)
+            manifest = client.manifest("team/app", "v1")
+        assert manifest.digest == digest
+        assert manifest.is_index
+        assert manifest.data["manifests"] == []
+
+
+def test_wrong_password_is_refused_with_a_fix(tmp_path: Path) -> None:
+    with (
+        private_registry(tmp_path, username="robot", password="right") as registry,
+        RegistryClient(registry.address, Credentials("robot", "wrong")) as client,
+        pytest.raises(RegistryError) as caught,
+    ):
+        client.manifest("team/app", "v1")
+    assert "refused the credentials" in str(caught.value)
+    assert "docker login" in str(caught.value)
+    assert "wrong" not in str(caught.value)
+
+
+def test_no_credentials_for_a_protected_registry(tmp_path: Path) -> None:
+    with (
+        private_registry(tmp_path, username="robot", password="right") as registry,
+        RegistryClient(registry.address) as client,
+        pytest.raises(RegistryError, match="no credentials were given"),
+    ):
+        client.manifest("team/app", "v1")
+
+
+def test_missing_tag_is_a_404_error(tmp_path: Path) -> None:
+    with (
+        private_registry(tmp_path) as registry,
+        RegistryClient(registry.address) as client,
+        pytest.raises(RegistryError, match="answered HTTP 404"),
+    ):
+        client.manifest("team/app", "nope")
+
+
+def test_unreachable_registry() -> None:
+    with (
+        RegistryClient(f"127.0.0.1:{free_port()}") as client,
+        pytest.raises(RegistryError, match="is unreachable"),
+    ):
+        client.manifest("team/app", "v1")
+
+
+def test_bearer_token_flow() -> None:
+    body = empty_index()
+    seen: list[str] = []
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        seen.append(
+            f"{request.method} {request.url.path} {request.headers.get('Authorization', '')}"
+        )
+        if request.url.host == "auth.example.test":
+            assert request.url.params["scope"] == "repository:org/app:pull"
+            assert request.headers["Authorization"].startswith("Basic ")
+            return httpx.Response(200, json={"token": "tok123"})
+        if request.headers.get("Authorization") != "Bearer tok123":
+            return httpx.Response(
+                401,
+                headers={
+                    "WWW-Authenticate": (
+                        'Bearer realm="https://auth.example.test/token",service="registry.example.test",'
+                        'scope="repository:org/app:pull"'
+                    )
+                },
+            )
+        return httpx.Response(
+            200,
+            content=body,
+            headers={"Content-Type": INDEX, "Docker-Content-Digest": digest_of(body)},
+        )
+
+    client = RegistryClient(
+        "registry.example.test",
+        Credentials("u", "p"),
+        client=httpx.Client(transport=httpx.MockTransport(registry)),
+    )
+    with client:
+        assert client.manifest("org/app", "v1").digest == digest_of(body)
+        assert client.manifest("org/app", "v2").is_index  # the token is reused
+    assert seen == [
+        "GET /v2/org/app/manifests/v1 ",
+        "GET /token Basic dTpw",
+        "GET /v2/org/app/manifests/v1 Bearer tok123",
+        "GET /v2/org/app/manifests/v2 Bearer tok123",
+    ]
+
+
+def test_a_digest_that_does_not_match_the_body_is_caught() -> None:
+    def registry(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            content=empty_index(),
+            headers={"Content-Type": INDEX, "Docker-Content-Digest": "sha256:" + "0" * 64},
+        )
+
+    with (
+        RegistryClient(
+            "registry.example.test", client=httpx.Client(transport=httpx.MockTransport(registry))
+        ) as client,
+        pytest.raises(RegistryError, match="hashes to"),
+    ):
+        client.manifest("org/app", "v1")
