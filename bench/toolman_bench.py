@@ -5,21 +5,28 @@
 Needs the MCP peers (ci/install-mcp-peers.sh) and toolman installed in the
 running interpreter's environment (its console script next to sys.executable).
 Every process is started here, listens on 127.0.0.1 only, and is stopped at the
-end. Each figure is the median over rounds; "added" compares toolman against
-the same downstream called directly with the same client in the same run:
+end; every round has a deadline.
 
-  http   client -> toolman -> SDK server over Streamable HTTP   vs  client -> SDK server
-  stdio  client -> toolman -> SDK server over stdio             vs  SDK stdio client -> server
+Downstream is the SDK test server (tests/peers/sdk_server.py), its ``echo``
+tool. Each scenario is measured twice in the same run, directly and through
+toolman, with the same kind of client; "added" is the difference of the
+medians over rounds:
 
-Clients are the official SDK's (Streamable HTTP / stdio). A raw-httpx row
-measures the same http path with a minimal client, so the client's own
-overhead does not hide toolman's.
+  stdio/raw  minimal JSON-RPC client on the server's stdin/stdout  vs  minimal HTTP client -> toolman -> stdio
+  stdio/sdk  SDK stdio client                                      vs  SDK Streamable HTTP client -> toolman -> stdio
+  http/raw   minimal HTTP client -> server over HTTP              vs  minimal HTTP client -> toolman -> HTTP
+  http/sdk   SDK Streamable HTTP client -> server over HTTP       vs  the same client -> toolman -> HTTP
+
+The raw rows isolate toolman's own cost: the minimal clients cost a few
+microseconds, the SDK's clients close to a millisecond. stdio/sdk also
+includes the difference between the SDK's HTTP and stdio client stacks.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -28,23 +35,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from mcp import Client, StdioServerParameters
 
 REPO = Path(__file__).resolve().parents[1]
-PEERS = Path(os.environ.get("MCP_PEERS_DIR", REPO / "build" / "mcp-peers"))
+PEERS = Path(os.environ.get("MCP_PEERS_DIR") or REPO / "build" / "mcp-peers")
 PEER_PYTHON = PEERS / "venv" / "bin" / "python"
 SDK_SERVER = REPO / "services" / "toolman" / "tests" / "peers" / "sdk_server.py"
 ROUND_DEADLINE_SECONDS = 120.0
-ARGS = {"text": "x" * 64}
+ARGUMENTS = {"text": "x" * 64}
+INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}
 
-Call = Callable[[], Awaitable[object]]
+Call = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -57,36 +64,48 @@ class Row:
     calls_per_second: float
 
 
+# --- processes -------------------------------------------------------------
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"process for {url} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
+            raise SystemExit(f"{process.args} exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
-        except httpx.TransportError:
-            pass
         time.sleep(0.05)
-    raise SystemExit(f"{url} did not answer within {timeout:g} s")
+    raise SystemExit(f"nothing listens on port {port} after {timeout:g} s")
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    wait_for_port(port, process, timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /ready HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+            if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"toolman on port {port} not ready after {timeout:g} s")
 
 
 @contextmanager
-def started(argv: list[str], probe_url: str) -> Iterator[subprocess.Popen[bytes]]:
+def started(argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_http(probe_url, process)
         yield process
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
@@ -99,19 +118,115 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def toolman_config(directory: Path, server: dict[str, Any]) -> Path:
-    path = directory / f"toolman-{len(list(directory.iterdir()))}.json"
-    path.write_text(json.dumps({"servers": {"bench": server}}))
-    return path
+# --- minimal clients ---------------------------------------------------------
 
 
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+class RawHttp:
+    """One keep-alive HTTP/1.1 connection speaking JSON-RPC with JSON answers."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.ids = itertools.count(1)
+        self.session: bytes = b""
+
+    async def open(self) -> RawHttp:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        headers, _ = await self.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INIT})
+        session = headers[b"mcp-session-id"]
+        self.session = b"mcp-session-id: " + session + b"\r\nmcp-protocol-version: 2025-11-25\r\n"
+        await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return self
+
+    async def post(self, message: dict[str, Any]) -> tuple[dict[bytes, bytes], bytes]:
+        body = json.dumps(message).encode()
+        self.writer.write(
+            b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:" + str(self.port).encode() + b"\r\n"
+            b"content-type: application/json\r\n"
+            b"accept: application/json, text/event-stream\r\n" + self.session
+            + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )  # fmt: skip
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        data = await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
+        if not lines[0].startswith((b"HTTP/1.1 200", b"HTTP/1.1 202")) or b'"error"' in data:
+            raise SystemExit(f"{message.get('method')} failed: {lines[0]!r} {data[:200]!r}")
+        return headers, data
+
+    def caller(self, tool: str) -> Call:
+        async def call() -> None:
+            await self.post({"jsonrpc": "2.0", "id": next(self.ids), "method": "tools/call",
+                             "params": {"name": tool, "arguments": ARGUMENTS}})  # fmt: skip
+
+        return call
+
+    async def close(self) -> None:
+        self.writer.close()
+
+
+class RawStdio:
+    """The server as a child process; concurrent requests multiplexed by id on one pipe."""
+
+    async def open(self) -> RawStdio:
+        self.process = await asyncio.create_subprocess_exec(
+            str(PEER_PYTHON), str(SDK_SERVER), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, limit=16 * 1024 * 1024,
+        )  # fmt: skip
+        self.ids = itertools.count(1)
+        self.pending: dict[int, asyncio.Future[None]] = {}
+        self.reader = asyncio.create_task(self._read())
+        await self.request("initialize", INIT)
+        self._write({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return self
+
+    def _write(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        while line := await self.process.stdout.readline():
+            message = json.loads(line)
+            future = self.pending.pop(message.get("id"), None)
+            if future is not None:
+                if "error" in message:
+                    future.set_exception(SystemExit(f"stdio call failed: {message['error']}"))
+                else:
+                    future.set_result(None)
+
+    async def request(self, method: str, params: dict[str, Any]) -> None:
+        request_id = next(self.ids)
+        future = self.pending[request_id] = asyncio.get_running_loop().create_future()
+        self._write({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        await future
+
+    def caller(self, tool: str) -> Call:
+        return lambda: self.request("tools/call", {"name": tool, "arguments": ARGUMENTS})
+
+    async def close(self) -> None:
+        self.reader.cancel()
+        self.process.kill()
+        await self.process.wait()
+
+
+def sdk_caller(client: Client, tool: str) -> Call:
+    async def call() -> None:
+        result = await client.call_tool(tool, ARGUMENTS)
+        if result.is_error:
+            raise SystemExit(f"{tool} failed: {result}")
+
+    return call
+
+
+# --- measuring ---------------------------------------------------------------
+
+Opener = Callable[[AsyncExitStack, int], Awaitable[list[Call]]]
 
 
 async def run_round(calls: list[Call], per_client: int) -> tuple[list[float], float]:
-    """Every client calls ``per_client`` times, concurrently; latencies (ms) and wall time."""
     latencies: list[float] = []
 
     async def worker(call: Call) -> None:
@@ -126,190 +241,186 @@ async def run_round(calls: list[Call], per_client: int) -> tuple[list[float], fl
     return latencies, time.perf_counter() - began
 
 
-def sdk_http_call(client: Client, tool: str) -> Call:
-    async def call() -> object:
-        result = await client.call_tool(tool, ARGS)
-        if result.is_error:
-            raise SystemExit(f"{tool} failed: {result}")
-        return result
-
-    return call
-
-
-class RawClient:
-    """The smallest correct Streamable HTTP client: initialize once, then POST tools/call."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = httpx.AsyncClient(timeout=30.0)
-        self.headers = {"accept": "application/json, text/event-stream"}
-        self.next_id = 0
-
-    async def open(self) -> None:
-        init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "b", "version": "1"}}
-        response = await self.post("initialize", init)
-        self.headers["mcp-session-id"] = response.headers["mcp-session-id"]
-        self.headers["mcp-protocol-version"] = "2025-11-25"
-        await self.http.post(self.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=self.headers)
-
-    async def post(self, method: str, params: dict[str, Any]) -> httpx.Response:
-        self.next_id += 1
-        body = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}
-        response = await self.http.post(self.url, json=body, headers=self.headers)
-        text = response.text
-        if response.status_code != 200 or '"error"' in text:
-            raise SystemExit(f"{method} failed: {response.status_code} {text[:200]}")
-        return response
-
-    def call(self, tool: str) -> Call:
-        return lambda: self.post("tools/call", {"name": tool, "arguments": ARGS})
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def measure(
-    scenario: str, route: str, clients: int, make: Callable[[], Any], rounds: int, calls: int
-) -> tuple[Row, list[float]]:
-    """Open ``clients`` connections with ``make`` and run the rounds; returns the median row."""
-    p50s, p99s, rates = [], [], []
-    async with make_clients(make, clients) as callers:
-        await run_round(callers, 3)  # warm-up: connections, caches, JIT-free but cold paths
+    scenario: str, route: str, clients: int, opener: Opener, rounds: int, calls: int
+) -> Row:
+    async with AsyncExitStack() as stack:
+        callers = await opener(stack, clients)
+        await run_round(callers, 5)  # warm-up: connections, caches, first-call paths
         per_client = max(5, calls // clients)
+        p50s, p99s, rates = [], [], []
         for _ in range(rounds):
             latencies, wall = await run_round(callers, per_client)
             p50s.append(percentile(latencies, 0.50))
             p99s.append(percentile(latencies, 0.99))
             rates.append(len(latencies) / wall)
-    row = Row(scenario, route, clients, statistics.median(p50s), statistics.median(p99s), statistics.median(rates))
-    return row, p50s
+    return Row(scenario, route, clients, statistics.median(p50s), statistics.median(p99s),
+               statistics.median(rates))  # fmt: skip
 
 
-class make_clients:  # noqa: N801 - used as a context manager factory
-    def __init__(self, make: Callable[[], Any], count: int) -> None:
-        self.make, self.count = make, count
-        self.stack: list[Any] = []
-
-    async def __aenter__(self) -> list[Call]:
+def raw_http(port: int, tool: str) -> Opener:
+    async def opener(stack: AsyncExitStack, clients: int) -> list[Call]:
         calls = []
-        for _ in range(self.count):
-            opener, call = self.make()
-            entered = await opener.__aenter__()
-            self.stack.append(opener)
-            calls.append(call(entered))
+        for _ in range(clients):
+            client = await RawHttp(port).open()
+            stack.push_async_callback(client.close)
+            calls.append(client.caller(tool))
         return calls
 
-    async def __aexit__(self, *exc: object) -> None:
-        for opener in reversed(self.stack):
-            await opener.__aexit__(None, None, None)
+    return opener
 
 
-class RawOpener:
-    def __init__(self, url: str) -> None:
-        self.client = RawClient(url)
+def raw_stdio(tool: str) -> Opener:
+    async def opener(stack: AsyncExitStack, clients: int) -> list[Call]:
+        client = await RawStdio().open()  # one server process, shared like toolman shares it
+        stack.push_async_callback(client.close)
+        return [client.caller(tool) for _ in range(clients)]
 
-    async def __aenter__(self) -> RawClient:
-        await self.client.open()
-        return self.client
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.client.http.aclose()
+    return opener
 
 
-async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    rounds, calls = (3, 150) if args.quick else (5, 600)
-    concurrency = (1, 8, 32)
-    rows: list[Row] = []
-    memory: dict[str, float] = {}
+def sdk_http(url: str, tool: str) -> Opener:
+    async def opener(stack: AsyncExitStack, clients: int) -> list[Call]:
+        calls = []
+        for _ in range(clients):
+            client = await stack.enter_async_context(Client(url, mode="legacy", cache=None))
+            calls.append(sdk_caller(client, tool))
+        return calls
+
+    return opener
+
+
+def sdk_stdio(tool: str) -> Opener:
+    async def opener(stack: AsyncExitStack, clients: int) -> list[Call]:
+        params = StdioServerParameters(command=str(PEER_PYTHON), args=[str(SDK_SERVER)])
+        client = await stack.enter_async_context(Client(params, mode="legacy", cache=None))
+        return [sdk_caller(client, tool) for _ in range(clients)]
+
+    return opener
+
+
+@asynccontextmanager
+async def peak_rss(pids: list[int], peaks: dict[int, float]) -> AsyncIterator[None]:
+    async def sample() -> None:
+        while True:
+            for pid in pids:
+                peaks[pid] = max(peaks.get(pid, 0.0), rss_mb(pid))
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+async def bench(quick: bool) -> dict[str, Any]:
+    rounds, calls = (3, 200) if quick else (5, 800)
+    toolman = str(Path(sys.executable).with_name("toolman"))
+    down_port, via_http_port, via_stdio_port = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        down_port, http_port, stdio_port = free_port(), free_port(), free_port()
-        down_url = f"http://127.0.0.1:{down_port}/mcp"
-        toolman = str(Path(sys.executable).with_name("toolman"))
-        http_cfg = toolman_config(directory, {"url": down_url})
-        stdio_cfg = toolman_config(directory, {"command": str(PEER_PYTHON), "args": [str(SDK_SERVER)]})
+        configs = {
+            "http": {"bench": {"url": f"http://127.0.0.1:{down_port}/mcp"}},
+            "stdio": {"bench": {"command": str(PEER_PYTHON), "args": [str(SDK_SERVER)]}},
+        }
+        paths = {}
+        for name, servers in configs.items():
+            paths[name] = Path(tmp) / f"{name}.json"
+            paths[name].write_text(json.dumps({"servers": servers}))
+
+        def toolman_argv(config: Path, port: int) -> list[str]:
+            return [toolman, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+
+        down_argv = [str(PEER_PYTHON), str(SDK_SERVER), "--http", str(down_port), "--json-response"]
         with (
-            started([str(PEER_PYTHON), str(SDK_SERVER), "--http", str(down_port)], f"http://127.0.0.1:{down_port}/"),
-            started([toolman, "--config", str(http_cfg), "--host", "127.0.0.1", "--port", str(http_port),
-                     "--log-level", "warning"], f"http://127.0.0.1:{http_port}/ready") as tm_http,
-            started([toolman, "--config", str(stdio_cfg), "--host", "127.0.0.1", "--port", str(stdio_port),
-                     "--log-level", "warning"], f"http://127.0.0.1:{stdio_port}/ready") as tm_stdio,
-        ):  # fmt: skip
-            via_http = f"http://127.0.0.1:{http_port}/mcp"
-            via_stdio = f"http://127.0.0.1:{stdio_port}/mcp"
-            time.sleep(1.0)  # let start-up garbage settle before the idle reading
-            memory["toolman_idle_rss_mb"] = rss_mb(tm_http.pid)
-            memory["toolman_stdio_idle_rss_mb"] = rss_mb(tm_stdio.pid)
-            stdio_params = StdioServerParameters(command=str(PEER_PYTHON), args=[str(SDK_SERVER)])
-            peak = 0.0
-            for clients in concurrency:
-                plan: list[tuple[str, str, Callable[[], Any]]] = [
-                    ("http/sdk", "direct", lambda: (Client(down_url, mode="legacy"), lambda c: sdk_http_call(c, "echo"))),
-                    ("http/sdk", "toolman", lambda: (Client(via_http, mode="legacy"), lambda c: sdk_http_call(c, "bench_echo"))),
-                    ("http/raw", "direct", lambda: (RawOpener(down_url), lambda c: c.call("echo"))),
-                    ("http/raw", "toolman", lambda: (RawOpener(via_http), lambda c: c.call("bench_echo"))),
-                    ("stdio/sdk", "toolman", lambda: (Client(via_stdio, mode="legacy"), lambda c: sdk_http_call(c, "bench_echo"))),
-                ]  # fmt: skip
-                for scenario, route, make in plan:
-                    row, _ = await measure(scenario, route, clients, make, rounds, calls)
-                    rows.append(row)
-                    peak = max(peak, rss_mb(tm_http.pid))
-                # stdio direct: one SDK stdio session (one server process) shared by the clients
-                async with Client(stdio_params) as shared:
-                    shared_make = lambda: (_Shared(shared), lambda c: sdk_http_call(c, "echo"))  # noqa: E731
-                    row, _ = await measure("stdio/sdk", "direct", clients, shared_make, rounds, calls)
-                    rows.append(row)
-            memory["toolman_load_rss_mb"] = max(peak, rss_mb(tm_http.pid))
-    return {"rows": [asdict(r) for r in rows], "memory": memory, "rounds": rounds, "calls": calls}
+            started(down_argv) as downstream,
+            started(toolman_argv(paths["http"], via_http_port)) as via_http,
+            started(toolman_argv(paths["stdio"], via_stdio_port)) as via_stdio,
+        ):
+            wait_for_port(down_port, downstream)
+            wait_ready(via_http_port, via_http)
+            wait_ready(via_stdio_port, via_stdio)
+            await asyncio.sleep(1.0)  # let start-up settle before the idle reading
+            memory = {"idle_rss_mb": {"stdio": rss_mb(via_stdio.pid), "http": rss_mb(via_http.pid)}}
+            down_url = f"http://127.0.0.1:{down_port}/mcp"
+            plan: list[tuple[str, str, Opener]] = [
+                ("stdio/raw", "direct", raw_stdio("echo")),
+                ("stdio/raw", "toolman", raw_http(via_stdio_port, "bench_echo")),
+                ("http/raw", "direct", raw_http(down_port, "echo")),
+                ("http/raw", "toolman", raw_http(via_http_port, "bench_echo")),
+                ("stdio/sdk", "direct", sdk_stdio("echo")),
+                ("stdio/sdk", "toolman", sdk_http(f"http://127.0.0.1:{via_stdio_port}/mcp", "bench_echo")),
+                ("http/sdk", "direct", sdk_http(down_url, "echo")),
+                ("http/sdk", "toolman", sdk_http(f"http://127.0.0.1:{via_http_port}/mcp", "bench_echo")),
+            ]
+            rows: list[Row] = []
+            peaks: dict[int, float] = {}
+            async with peak_rss([via_stdio.pid, via_http.pid], peaks):
+                for clients in (1, 8, 32):
+                    for scenario, route, opener in plan:
+                        rows.append(await measure(scenario, route, clients, opener, rounds, calls))
+                        print(".", end="", flush=True, file=sys.stderr)
+            memory["load_rss_mb"] = {"stdio": peaks[via_stdio.pid], "http": peaks[via_http.pid]}
+    print(file=sys.stderr)
+    return {"rounds": rounds, "calls_per_round": calls, "rows": [asdict(r) for r in rows], "memory": memory}
 
 
-class _Shared:
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    async def __aenter__(self) -> Client:
-        return self.client
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
-def report(result: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = [Row(**r) for r in result["rows"]]
-    index = {(r.scenario, r.route, r.clients): r for r in rows}
+def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = {(r["scenario"], r["route"], r["clients"]): r for r in result["rows"]}
     table = []
-    print(f"\n{'scenario':<10} {'clients':>7} {'direct p50':>10} {'toolman p50':>11} {'added p50':>9} "
-          f"{'direct p99':>10} {'toolman p99':>11} {'added p99':>9} {'calls/s direct':>14} {'calls/s toolman':>15} {'ratio p50':>9}")  # fmt: skip
-    for scenario in ("http/raw", "http/sdk", "stdio/sdk"):
-        for clients in sorted({r.clients for r in rows}):
-            direct, via = index.get((scenario, "direct", clients)), index.get((scenario, "toolman", clients))
-            if direct is None or via is None:
-                continue
-            line = {
+    for scenario in ("stdio/raw", "http/raw", "stdio/sdk", "http/sdk"):
+        for clients in (1, 8, 32):
+            direct, via = rows[(scenario, "direct", clients)], rows[(scenario, "toolman", clients)]
+            table.append({
                 "scenario": scenario, "clients": clients,
-                "direct_p50_ms": direct.p50_ms, "toolman_p50_ms": via.p50_ms, "added_p50_ms": via.p50_ms - direct.p50_ms,
-                "direct_p99_ms": direct.p99_ms, "toolman_p99_ms": via.p99_ms, "added_p99_ms": via.p99_ms - direct.p99_ms,
-                "direct_calls_per_second": direct.calls_per_second, "toolman_calls_per_second": via.calls_per_second,
-                "ratio_p50": via.p50_ms / direct.p50_ms,
-            }  # fmt: skip
-            table.append(line)
-            print(f"{scenario:<10} {clients:>7} {direct.p50_ms:>10.3f} {via.p50_ms:>11.3f} {line['added_p50_ms']:>9.3f} "
-                  f"{direct.p99_ms:>10.3f} {via.p99_ms:>11.3f} {line['added_p99_ms']:>9.3f} "
-                  f"{direct.calls_per_second:>14.0f} {via.calls_per_second:>15.0f} {line['ratio_p50']:>9.2f}")  # fmt: skip
-    memory = result["memory"]
-    print(f"\ntoolman RSS: idle {memory['toolman_idle_rss_mb']:.1f} MB (stdio config "
-          f"{memory['toolman_stdio_idle_rss_mb']:.1f} MB), under load {memory['toolman_load_rss_mb']:.1f} MB")
-    print(f"(medians over {result['rounds']} rounds; latencies in ms; goal: added p50 <= 1 ms, p99 <= 5 ms, idle RSS <= 60 MB)")
+                "direct_p50_ms": direct["p50_ms"], "toolman_p50_ms": via["p50_ms"],
+                "added_p50_ms": via["p50_ms"] - direct["p50_ms"],
+                "direct_p99_ms": direct["p99_ms"], "toolman_p99_ms": via["p99_ms"],
+                "added_p99_ms": via["p99_ms"] - direct["p99_ms"],
+                "direct_calls_per_second": direct["calls_per_second"],
+                "toolman_calls_per_second": via["calls_per_second"],
+                "p50_ratio": via["p50_ms"] / direct["p50_ms"],
+            })  # fmt: skip
     return table
+
+
+def print_table(table: list[dict[str, Any]], result: dict[str, Any]) -> None:
+    header = ("scenario", "clients", "p50 direct", "p50 toolman", "p50 added", "p99 direct",
+              "p99 toolman", "p99 added", "calls/s direct", "calls/s toolman", "p50 ratio")  # fmt: skip
+    print(" ".join(f"{h:>15}" if i > 1 else f"{h:<10}" for i, h in enumerate(header)))
+    for line in table:
+        print(
+            f"{line['scenario']:<10} {line['clients']:<10} "
+            f"{line['direct_p50_ms']:>15.3f} {line['toolman_p50_ms']:>15.3f} {line['added_p50_ms']:>15.3f} "
+            f"{line['direct_p99_ms']:>15.3f} {line['toolman_p99_ms']:>15.3f} {line['added_p99_ms']:>15.3f} "
+            f"{line['direct_calls_per_second']:>15.0f} {line['toolman_calls_per_second']:>15.0f} "
+            f"{line['p50_ratio']:>15.2f}"
+        )
+    idle, load = result["memory"]["idle_rss_mb"], result["memory"]["load_rss_mb"]
+    print(f"\ntoolman RSS (MB): idle {idle['stdio']:.1f} (stdio downstream), {idle['http']:.1f} (http); "
+          f"peak under load {load['stdio']:.1f} / {load['http']:.1f}")  # fmt: skip
+    print(f"latencies in ms, medians over {result['rounds']} rounds of about "
+          f"{result['calls_per_round']} calls; goal: added p50 <= 1 ms, p99 <= 5 ms, idle RSS <= 60 MB")  # fmt: skip
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and calls")
-    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of ~200 calls instead of 5 of ~800")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
     if not PEER_PYTHON.exists():
         print(f"missing {PEER_PYTHON}; run ci/install-mcp-peers.sh", file=sys.stderr)
         return 2
-    result = asyncio.run(bench(args))
-    result["table"] = report(result)
+    started_at = time.monotonic()
+    result = asyncio.run(bench(args.quick))
+    result["table"] = summarise(result)
+    result["seconds"] = round(time.monotonic() - started_at, 1)
+    print_table(result["table"], result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

@@ -12,8 +12,6 @@ import asyncio
 import logging
 from typing import Any
 
-import httpx
-
 from toolman.auth import Authenticator
 from toolman.catalog import KINDS, Catalog
 from toolman.config import Config
@@ -40,7 +38,6 @@ class Gateway:
         )
         self.supervisors: dict[str, Supervisor] = {}
         self.started = asyncio.Event()
-        self._http: httpx.AsyncClient | None = None
         self._rebuild_pending = False
         self._tasks: list[asyncio.Task[None]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -63,11 +60,6 @@ class Gateway:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        # One shared client for every remote downstream; calls are bounded by
-        # each server's own timeout_seconds, so no read timeout here.
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=None), follow_redirects=False
-        )
         for server in self.config.servers.values():
             self._add(server.name)
         self._rebuild()
@@ -77,10 +69,7 @@ class Gateway:
         ]
 
     def _add(self, name: str) -> None:
-        assert self._http is not None
-        supervisor = Supervisor(
-            self.config.servers[name], self.config.supervisor, self._http, self._changed
-        )
+        supervisor = Supervisor(self.config.servers[name], self.config.supervisor, self._changed)
         self.supervisors[name] = supervisor
         supervisor.start()
 
@@ -100,8 +89,6 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(s.stop() for s in self.supervisors.values()))
-        if self._http is not None:
-            await self._http.aclose()
 
     async def apply(self, new: Config) -> None:
         """Swap in a validated config; keep sessions and every unchanged server running."""

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from toolman import __version__
 from toolman.config import HttpServer, ServerConfig, StdioServer, SupervisorOptions
 from toolman.downstream import Connection, HttpConnection, ProgressHandler, StdioConnection
@@ -56,13 +54,11 @@ class Supervisor:
         self,
         config: ServerConfig,
         options: SupervisorOptions,
-        http_client: httpx.AsyncClient,
         on_change: Callable[[], None],
     ) -> None:
         self.config = config
         self.name = config.name
         self._options = options
-        self._http = http_client
         self._on_change = on_change
         self.state = State.STARTING
         self.last_error: str | None = None
@@ -159,7 +155,7 @@ class Supervisor:
 
     def _connect(self) -> Connection:
         if isinstance(self.config, HttpServer):
-            return HttpConnection(self.config, self._http, self._notification)
+            return HttpConnection(self.config, self._notification)
         return StdioConnection(self.config, self._notification)
 
     async def _handshake(self, connection: Connection) -> Catalog:

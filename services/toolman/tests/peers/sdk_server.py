@@ -2,7 +2,7 @@
 
 Run with the peers venv's python (see ci/install-mcp-peers.sh):
     python sdk_server.py                 # stdio
-    python sdk_server.py --http PORT     # Streamable HTTP on 127.0.0.1:PORT/mcp
+    python sdk_server.py --http PORT [--json-response]   # Streamable HTTP on 127.0.0.1:PORT/mcp
 
 TEST_SERVER_EXTRA_TOOLS="a,b" adds trivial tools with those exact names, so
 tests can exercise name mapping with names a client would reject.
@@ -89,10 +89,13 @@ def _add_extra_tools() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", type=int, metavar="PORT", help="serve Streamable HTTP")
+    parser.add_argument("--json-response", action="store_true", help="HTTP: JSON, not SSE")
     args = parser.parse_args()
     _add_extra_tools()
     if args.http:
-        server.run("streamable-http", host="127.0.0.1", port=args.http)
+        server.run(
+            "streamable-http", host="127.0.0.1", port=args.http, json_response=args.json_response
+        )
     else:
         server.run()
 

@@ -3,9 +3,9 @@
 Each message is one POST; the answer comes back as JSON or as an SSE stream
 that may carry progress notifications first. The server's session id and the
 negotiated protocol version are sent on every later request. A GET stream, when
-the server offers one, brings its ``list_changed`` notifications. A transport
-failure or a 404 for our session closes the connection, and the supervisor
-reconnects with backoff.
+the server offers one, brings its ``list_changed`` notifications. A refused
+connection, a broken exchange or a 404 for our session closes the connection,
+and the supervisor reconnects with backoff.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
 import orjson
 
 from toolman.config import HttpServer
 from toolman.downstream.base import Connection, Message, NotificationHandler
-from toolman.errors import TransportClosed
+from toolman.downstream.httpclient import ClientError, ConnectFailed, HttpClient, Response
+from toolman.errors import INTERNAL_ERROR, TransportClosed
 
 log = logging.getLogger("toolman.downstream")
 
@@ -28,11 +28,11 @@ GET_STREAM_RETRIES = 5
 GET_STREAM_RETRY_SECONDS = 1.0
 
 
-async def sse_messages(response: httpx.Response) -> AsyncIterator[object]:
+async def sse_messages(response: Response) -> AsyncIterator[object]:
     """The JSON payloads of the ``message`` events of an SSE body."""
     data: list[str] = []
     event = "message"
-    async for line in response.aiter_lines():
+    async for line in response.lines():
         if line == "":
             if data and event == "message":
                 with contextlib.suppress(orjson.JSONDecodeError):
@@ -45,19 +45,17 @@ async def sse_messages(response: httpx.Response) -> AsyncIterator[object]:
 
 
 class HttpConnection(Connection):
-    def __init__(
-        self, config: HttpServer, client: httpx.AsyncClient, on_notification: NotificationHandler
-    ) -> None:
+    def __init__(self, config: HttpServer, on_notification: NotificationHandler) -> None:
         super().__init__(config.name, on_notification)
         self._config = config
-        self._client = client
+        self._client = HttpClient(config.url)
         self._session_id: str | None = None
         self._version: str | None = None
         self._get_task: asyncio.Task[None] | None = None
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, accept: str = "application/json, text/event-stream") -> dict[str, str]:
         headers = dict(self._config.headers)
-        headers["accept"] = "application/json, text/event-stream"
+        headers["accept"] = accept
         headers["content-type"] = "application/json"
         if self._session_id:
             headers["mcp-session-id"] = self._session_id
@@ -77,22 +75,23 @@ class HttpConnection(Connection):
         if self.closed.is_set():
             raise TransportClosed(self.close_reason)
         try:
-            async with self._client.stream(
-                "POST", self._config.url, content=orjson.dumps(message), headers=self._headers()
-            ) as response:
+            response = await self._client.request("POST", self._headers(), orjson.dumps(message))
+            try:
                 await self._read_answer(message, response)
-        except httpx.HTTPError as exc:
-            self._mark_closed(f"HTTP error: {type(exc).__name__}: {exc}")
+            finally:
+                response.close()  # a no-op once the body was read completely
+        except ClientError as exc:
+            self._mark_closed(f"HTTP exchange failed: {exc}")
             raise TransportClosed(self.close_reason) from None
 
-    async def _read_answer(self, message: Message, response: httpx.Response) -> None:
+    async def _read_answer(self, message: Message, response: Response) -> None:
+        is_request = "id" in message and "method" in message
         if message.get("method") == "initialize" and "mcp-session-id" in response.headers:
             self._session_id = response.headers["mcp-session-id"]
-        if response.status_code == 404 and self._session_id:
+        if response.status == 404 and self._session_id:
             self._mark_closed("the server ended our session (HTTP 404)")
             raise TransportClosed(self.close_reason)
-        content_type = response.headers.get("content-type", "")
-        if content_type.startswith("text/event-stream"):
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
             async for item in sse_messages(response):
                 self._receive(item)
                 if (
@@ -100,48 +99,46 @@ class HttpConnection(Connection):
                     and "method" not in item
                     and item.get("id") == message.get("id")
                 ):
-                    return
+                    return  # the answer: the rest of the stream is not needed
             return
-        body = await response.aread()
-        if response.status_code == 202 or not body:
-            if response.status_code >= 400 and "id" in message and "method" in message:
-                self._fail(message, f"HTTP {response.status_code} without a JSON-RPC answer")
+        body = await response.read()
+        if response.status == 202 or not body:
+            if response.status >= 400 and is_request:
+                self._fail(message, f"HTTP {response.status} without a JSON-RPC answer")
             return
         try:
             answer = orjson.loads(body)
         except orjson.JSONDecodeError:
-            if "id" in message and "method" in message:
-                self._fail(message, f"HTTP {response.status_code} with a non-JSON body")
+            if is_request:
+                self._fail(message, f"HTTP {response.status} with a non-JSON body")
             return
         if isinstance(answer, dict) and answer.get("id") is None and "error" in answer:
             answer = {**answer, "id": message.get("id")}  # errors sent before the id was read
         self._receive(answer)
 
     def _fail(self, message: Message, reason: str) -> None:
-        self._receive(
-            {"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32603, "message": reason}}
-        )
+        error = {"code": INTERNAL_ERROR, "message": reason}
+        self._receive({"jsonrpc": "2.0", "id": message["id"], "error": error})
 
     async def _get_stream(self) -> None:
         """Listen for server-initiated notifications; optional for the server (405)."""
         for _attempt in range(GET_STREAM_RETRIES):
-            headers = self._headers()
-            headers["accept"] = "text/event-stream"
             try:
-                async with self._client.stream(
-                    "GET", self._config.url, headers=headers
-                ) as response:
-                    if response.status_code == 404 and self._session_id:
+                response = await self._client.request("GET", self._headers("text/event-stream"))
+                try:
+                    if response.status == 404 and self._session_id:
                         self._mark_closed("the server ended our session (HTTP 404)")
                         return
-                    if response.status_code != 200:
+                    if response.status != 200:
                         return  # 405: the server offers no stream; nothing to listen to
                     async for item in sse_messages(response):
                         self._receive(item)
-            except httpx.ConnectError as exc:  # the server is gone: let the supervisor reconnect
+                finally:
+                    response.close()
+            except ConnectFailed as exc:  # the server is gone: let the supervisor reconnect
                 self._mark_closed(f"server unreachable: {exc}")
                 return
-            except httpx.HTTPError:
+            except ClientError:
                 log.debug("GET stream dropped", extra={"server": self.server})
             if self.closed.is_set():
                 return
@@ -154,5 +151,8 @@ class HttpConnection(Connection):
             self._get_task.cancel()
             await asyncio.gather(self._get_task, return_exceptions=True)
         if was_open and self._session_id:
-            with contextlib.suppress(httpx.HTTPError):
-                await self._client.delete(self._config.url, headers=self._headers(), timeout=2.0)
+            with contextlib.suppress(ClientError, TimeoutError):
+                async with asyncio.timeout(2.0):
+                    response = await self._client.request("DELETE", self._headers())
+                    await response.read()
+        self._client.close()
