@@ -190,3 +190,26 @@ def test_slow_calls_time_out_and_can_be_cancelled(
     assert cancelled.json()["error"]["code"] == -32800
     outcomes = [r["outcome"] for r in toolman.audits(count=2)]
     assert outcomes == ["timeout", "cancelled"]
+
+
+def test_ready_waits_for_the_first_start_attempts(
+    toolman_factory: Factory, sdk_server: dict[str, Any]
+) -> None:
+    silent = {"command": "sleep", "args": ["300"], "startup_timeout_seconds": 4}
+    toolman = toolman_factory({"servers": {"test": sdk_server, "silent": silent}}, ready=False)
+
+    def health() -> bool:
+        try:
+            return httpx.get(f"{toolman.base_url}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(health, timeout=30, what="/health")
+    early = httpx.get(f"{toolman.base_url}/ready", timeout=5)
+    assert early.status_code == 503
+    assert early.json()["ready"] is False
+    wait_until(
+        lambda: httpx.get(f"{toolman.base_url}/ready", timeout=5).status_code == 200,
+        timeout=30, what="/ready after the silent server's start-up timeout",
+    )  # fmt: skip
+    assert toolman.server_state("silent")["state"] in ("down", "starting")
