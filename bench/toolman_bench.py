@@ -12,10 +12,11 @@ tool. Each scenario is measured twice in the same run, directly and through
 toolman, with the same kind of client; "added" is the difference of the
 medians over rounds:
 
-  stdio/raw  minimal JSON-RPC client on the server's stdin/stdout  vs  minimal HTTP client -> toolman -> stdio
-  stdio/sdk  SDK stdio client                                      vs  SDK Streamable HTTP client -> toolman -> stdio
-  http/raw   minimal HTTP client -> server over HTTP              vs  minimal HTTP client -> toolman -> HTTP
-  http/sdk   SDK Streamable HTTP client -> server over HTTP       vs  the same client -> toolman -> HTTP
+  stdio/raw  direct: minimal JSON-RPC client on the server's stdin/stdout
+             toolman: minimal HTTP client -> toolman -> the server over stdio
+  stdio/sdk  direct: SDK stdio client; toolman: SDK Streamable HTTP client -> toolman -> stdio
+  http/raw   minimal HTTP client -> the server over HTTP, directly or through toolman
+  http/sdk   SDK Streamable HTTP client -> the server over HTTP, directly or through toolman
 
 The raw rows isolate toolman's own cost: the minimal clients cost a few
 microseconds, the SDK's clients close to a millisecond. stdio/sdk also
@@ -49,7 +50,11 @@ PEER_PYTHON = PEERS / "venv" / "bin" / "python"
 SDK_SERVER = REPO / "services" / "toolman" / "tests" / "peers" / "sdk_server.py"
 ROUND_DEADLINE_SECONDS = 120.0
 ARGUMENTS = {"text": "x" * 64}
-INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}
+INIT = {
+    "protocolVersion": "2025-11-25",
+    "capabilities": {},
+    "clientInfo": {"name": "bench", "version": "1"},
+}
 
 Call = Callable[[], Awaitable[None]]
 
@@ -77,7 +82,7 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{process.args} exited with {process.returncode}")
+            raise SystemExit(f"{process.args!r} exited with {process.returncode}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -131,7 +136,9 @@ class RawHttp:
 
     async def open(self) -> RawHttp:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        headers, _ = await self.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INIT})
+        headers, _ = await self.post(
+            {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INIT}
+        )
         session = headers[b"mcp-session-id"]
         self.session = b"mcp-session-id: " + session + b"\r\nmcp-protocol-version: 2025-11-25\r\n"
         await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -142,9 +149,13 @@ class RawHttp:
         self.writer.write(
             b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:" + str(self.port).encode() + b"\r\n"
             b"content-type: application/json\r\n"
-            b"accept: application/json, text/event-stream\r\n" + self.session
-            + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-        )  # fmt: skip
+            b"accept: application/json, text/event-stream\r\n"
+            + self.session
+            + b"content-length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         headers = {}
@@ -158,8 +169,14 @@ class RawHttp:
 
     def caller(self, tool: str) -> Call:
         async def call() -> None:
-            await self.post({"jsonrpc": "2.0", "id": next(self.ids), "method": "tools/call",
-                             "params": {"name": tool, "arguments": ARGUMENTS}})  # fmt: skip
+            await self.post(
+                {
+                    "jsonrpc": "2.0",
+                    "id": next(self.ids),
+                    "method": "tools/call",
+                    "params": {"name": tool, "arguments": ARGUMENTS},
+                }
+            )
 
         return call
 
@@ -172,9 +189,13 @@ class RawStdio:
 
     async def open(self) -> RawStdio:
         self.process = await asyncio.create_subprocess_exec(
-            str(PEER_PYTHON), str(SDK_SERVER), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, limit=16 * 1024 * 1024,
-        )  # fmt: skip
+            str(PEER_PYTHON),
+            str(SDK_SERVER),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            limit=16 * 1024 * 1024,
+        )
         self.ids = itertools.count(1)
         self.pending: dict[int, asyncio.Future[None]] = {}
         self.reader = asyncio.create_task(self._read())
@@ -247,7 +268,7 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 async def measure(
-    scenario: str, route: str, clients: int, opener: Opener, rounds: int, calls: int
+    scenario: str, route: str, clients: int, opener: Opener, *, rounds: int, calls: int
 ) -> Row:
     async with AsyncExitStack() as stack:
         callers = await opener(stack, clients)
@@ -259,8 +280,14 @@ async def measure(
             p50s.append(percentile(latencies, 0.50))
             p99s.append(percentile(latencies, 0.99))
             rates.append(len(latencies) / wall)
-    return Row(scenario, route, clients, statistics.median(p50s), statistics.median(p99s),
-               statistics.median(rates))  # fmt: skip
+    return Row(
+        scenario,
+        route,
+        clients,
+        statistics.median(p50s),
+        statistics.median(p99s),
+        statistics.median(rates),
+    )
 
 
 def raw_http(port: int, tool: str) -> Opener:
@@ -354,20 +381,37 @@ async def bench(quick: bool) -> dict[str, Any]:
                 ("http/raw", "direct", raw_http(down_port, "echo")),
                 ("http/raw", "toolman", raw_http(via_http_port, "bench_echo")),
                 ("stdio/sdk", "direct", sdk_stdio("echo")),
-                ("stdio/sdk", "toolman", sdk_http(f"http://127.0.0.1:{via_stdio_port}/mcp", "bench_echo")),
+                (
+                    "stdio/sdk",
+                    "toolman",
+                    sdk_http(f"http://127.0.0.1:{via_stdio_port}/mcp", "bench_echo"),
+                ),
                 ("http/sdk", "direct", sdk_http(down_url, "echo")),
-                ("http/sdk", "toolman", sdk_http(f"http://127.0.0.1:{via_http_port}/mcp", "bench_echo")),
+                (
+                    "http/sdk",
+                    "toolman",
+                    sdk_http(f"http://127.0.0.1:{via_http_port}/mcp", "bench_echo"),
+                ),
             ]
             rows: list[Row] = []
             peaks: dict[int, float] = {}
             async with peak_rss([via_stdio.pid, via_http.pid], peaks):
                 for clients in (1, 8, 32):
                     for scenario, route, opener in plan:
-                        rows.append(await measure(scenario, route, clients, opener, rounds, calls))
+                        rows.append(
+                            await measure(
+                                scenario, route, clients, opener, rounds=rounds, calls=calls
+                            )
+                        )
                         print(".", end="", flush=True, file=sys.stderr)
             memory["load_rss_mb"] = {"stdio": peaks[via_stdio.pid], "http": peaks[via_http.pid]}
     print(file=sys.stderr)
-    return {"rounds": rounds, "calls_per_round": calls, "rows": [asdict(r) for r in rows], "memory": memory}
+    return {
+        "rounds": rounds,
+        "calls_per_round": calls,
+        "rows": [asdict(r) for r in rows],
+        "memory": memory,
+    }
 
 
 def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -376,41 +420,69 @@ def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
     for scenario in ("stdio/raw", "http/raw", "stdio/sdk", "http/sdk"):
         for clients in (1, 8, 32):
             direct, via = rows[(scenario, "direct", clients)], rows[(scenario, "toolman", clients)]
-            table.append({
-                "scenario": scenario, "clients": clients,
-                "direct_p50_ms": direct["p50_ms"], "toolman_p50_ms": via["p50_ms"],
-                "added_p50_ms": via["p50_ms"] - direct["p50_ms"],
-                "direct_p99_ms": direct["p99_ms"], "toolman_p99_ms": via["p99_ms"],
-                "added_p99_ms": via["p99_ms"] - direct["p99_ms"],
-                "direct_calls_per_second": direct["calls_per_second"],
-                "toolman_calls_per_second": via["calls_per_second"],
-                "p50_ratio": via["p50_ms"] / direct["p50_ms"],
-            })  # fmt: skip
+            table.append(
+                {
+                    "scenario": scenario,
+                    "clients": clients,
+                    "direct_p50_ms": direct["p50_ms"],
+                    "toolman_p50_ms": via["p50_ms"],
+                    "added_p50_ms": via["p50_ms"] - direct["p50_ms"],
+                    "direct_p99_ms": direct["p99_ms"],
+                    "toolman_p99_ms": via["p99_ms"],
+                    "added_p99_ms": via["p99_ms"] - direct["p99_ms"],
+                    "direct_calls_per_second": direct["calls_per_second"],
+                    "toolman_calls_per_second": via["calls_per_second"],
+                    "p50_ratio": via["p50_ms"] / direct["p50_ms"],
+                }
+            )
     return table
 
 
 def print_table(table: list[dict[str, Any]], result: dict[str, Any]) -> None:
-    header = ("scenario", "clients", "p50 direct", "p50 toolman", "p50 added", "p99 direct",
-              "p99 toolman", "p99 added", "calls/s direct", "calls/s toolman", "p50 ratio")  # fmt: skip
+    header = (
+        "scenario",
+        "clients",
+        "p50 direct",
+        "p50 toolman",
+        "p50 added",
+        "p99 direct",
+        "p99 toolman",
+        "p99 added",
+        "calls/s direct",
+        "calls/s toolman",
+        "p50 ratio",
+    )
     print(" ".join(f"{h:>15}" if i > 1 else f"{h:<10}" for i, h in enumerate(header)))
     for line in table:
-        print(
-            f"{line['scenario']:<10} {line['clients']:<10} "
-            f"{line['direct_p50_ms']:>15.3f} {line['toolman_p50_ms']:>15.3f} {line['added_p50_ms']:>15.3f} "
-            f"{line['direct_p99_ms']:>15.3f} {line['toolman_p99_ms']:>15.3f} {line['added_p99_ms']:>15.3f} "
-            f"{line['direct_calls_per_second']:>15.0f} {line['toolman_calls_per_second']:>15.0f} "
-            f"{line['p50_ratio']:>15.2f}"
-        )
+        figures = [
+            f"{line[key]:>15.3f}"
+            for key in (
+                *("direct_p50_ms", "toolman_p50_ms", "added_p50_ms"),
+                *("direct_p99_ms", "toolman_p99_ms", "added_p99_ms"),
+            )
+        ]
+        figures += [f"{line['direct_calls_per_second']:>15.0f}"]
+        figures += [f"{line['toolman_calls_per_second']:>15.0f}", f"{line['p50_ratio']:>15.2f}"]
+        print(f"{line['scenario']:<10} {line['clients']:<10} " + " ".join(figures))
     idle, load = result["memory"]["idle_rss_mb"], result["memory"]["load_rss_mb"]
-    print(f"\ntoolman RSS (MB): idle {idle['stdio']:.1f} (stdio downstream), {idle['http']:.1f} (http); "
-          f"peak under load {load['stdio']:.1f} / {load['http']:.1f}")  # fmt: skip
-    print(f"latencies in ms, medians over {result['rounds']} rounds of about "
-          f"{result['calls_per_round']} calls; goal: added p50 <= 1 ms, p99 <= 5 ms, idle RSS <= 60 MB")  # fmt: skip
+    print(
+        f"\ntoolman RSS (MB): idle {idle['stdio']:.1f} (stdio downstream), "
+        f"{idle['http']:.1f} (http); peak under load {load['stdio']:.1f} / {load['http']:.1f}"
+    )
+    print(
+        f"latencies in ms, medians over {result['rounds']} rounds of about "
+        f"{result['calls_per_round']} calls; goal: added p50 <= 1 ms, p99 <= 5 ms, "
+        "idle RSS <= 60 MB"
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 rounds of ~200 calls instead of 5 of ~800")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="3 rounds of ~200 calls instead of 5 of ~800"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
     if not PEER_PYTHON.exists():
