@@ -165,3 +165,20 @@ def test_garbage_and_refused_connections_are_client_errors() -> None:
     asyncio.run(refused())
     with pytest.raises(ValueError, match="not an http"):
         HttpClient("ftp://example.invalid/x")
+
+
+def test_several_pooled_connections_closed_by_the_server_are_skipped() -> None:
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    scripted = Scripted([answer] * 4, close_after={0, 1, 2})
+
+    async def scenario(client: HttpClient) -> None:
+        responses = await asyncio.gather(*(client.request("POST", {}, b"{}") for _ in range(3)))
+        assert [await r.read() for r in responses] == [b"ok"] * 3
+        for _ in range(100):  # until the three closes have reached us (bounded)
+            if all(conn.reader.at_eof() for conn in client._idle):
+                break
+            await asyncio.sleep(0.01)
+        assert await (await client.request("POST", {}, b"{}")).read() == b"ok"
+
+    run(scripted, scenario)
+    assert scripted.connections == 4

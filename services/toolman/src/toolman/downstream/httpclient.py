@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping
 from urllib.parse import urlsplit
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024
 MAX_IDLE = 32
+# Servers close idle keep-alive connections (uvicorn after 5 s): reuse younger ones only.
+IDLE_SECONDS = 4.0
 
 
 class ClientError(Exception):
@@ -33,6 +36,7 @@ class _Connection:
         self.reader = reader
         self.writer = writer
         self.reused = False
+        self.idle_since = 0.0
 
     def close(self) -> None:
         self.writer.close()
@@ -150,21 +154,41 @@ class HttpClient:
     def _give_back(self, conn: _Connection, *, reusable: bool) -> None:
         if reusable and len(self._idle) < MAX_IDLE and not conn.writer.is_closing():
             conn.reused = True
+            conn.idle_since = time.monotonic()
             self._idle.append(conn)
         else:
             conn.close()
 
+    def _pooled(self) -> _Connection | None:
+        """A pooled connection that still looks alive, or None."""
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if (
+                now - conn.idle_since < IDLE_SECONDS
+                and not conn.reader.at_eof()
+                and not conn.writer.is_closing()
+            ):
+                return conn
+            conn.close()
+        return None
+
     async def request(self, method: str, headers: Mapping[str, str], body: bytes = b"") -> Response:
-        """Send one request; a reused connection the server had closed is retried once."""
-        for _attempt in range(2):
-            conn = self._idle.pop() if self._idle else await self._connect()
-            try:
-                return await self._exchange(conn, method, headers, body)
-            except (OSError, EOFError, asyncio.LimitOverrunError, ValueError) as exc:
-                conn.close()
-                if not conn.reused:
-                    raise ClientError(f"{method} {self.target} failed: {exc!r}") from None
-        raise ClientError(f"{method} {self.target} failed twice on fresh connections")
+        """Send one request; if a pooled connection turns out closed, retry on a fresh one."""
+        conn = self._pooled() or await self._connect()
+        try:
+            return await self._exchange(conn, method, headers, body)
+        except (OSError, EOFError, asyncio.LimitOverrunError, ValueError) as exc:
+            conn.close()
+            if not conn.reused:
+                raise ClientError(f"{method} {self.target} failed: {exc!r}") from None
+        # The server closed the kept-alive connection before reading the request.
+        conn = await self._connect()
+        try:
+            return await self._exchange(conn, method, headers, body)
+        except (OSError, EOFError, asyncio.LimitOverrunError, ValueError) as exc:
+            conn.close()
+            raise ClientError(f"{method} {self.target} failed: {exc!r}") from None
 
     async def _exchange(
         self, conn: _Connection, method: str, headers: Mapping[str, str], body: bytes
