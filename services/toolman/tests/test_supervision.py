@@ -213,3 +213,15 @@ def test_ready_waits_for_the_first_start_attempts(
         timeout=30, what="/ready after the silent server's start-up timeout",
     )  # fmt: skip
     assert toolman.server_state("silent")["state"] in ("down", "starting")
+
+
+def test_downstreams_die_with_a_killed_toolman(
+    toolman_factory: Factory, sdk_server: dict[str, Any]
+) -> None:
+    toolman = toolman_factory({"servers": {"test": sdk_server}})
+    child = toolman.server_state("test")["pid"]
+    assert alive(child)
+    toolman.signal(signal.SIGKILL)  # no shutdown code runs
+    assert toolman.process is not None
+    toolman.process.wait(timeout=10)
+    wait_until(lambda: not alive(child), timeout=10, what="the orphaned server to be killed")

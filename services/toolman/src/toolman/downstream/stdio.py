@@ -2,7 +2,9 @@
 
 The child gets its own process group so that shutting it down also ends
 whatever it spawned (``npx`` wrappers, shells). ``close`` always reaps: SIGTERM
-to the group, a bounded wait, then SIGKILL and a second bounded wait.
+to the group, a bounded wait, then SIGKILL and a second bounded wait. On Linux
+the child also gets SIGKILL from the kernel if toolman itself dies without a
+shutdown (``kill -9``, OOM), so no server outlives its gateway.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 
 import orjson
 
@@ -38,6 +41,24 @@ INHERITED_ENV = (
 )
 MAX_LINE = 64 * 1024 * 1024
 TERMINATE_GRACE_SECONDS = 3.0
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A pre-exec hook that asks Linux to SIGKILL the child when toolman dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:  # runs in the forked child: no imports, no allocation-heavy work
+        prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return hook
+
+
+PARENT_DEATH_SIGNAL = _parent_death_signal()
 
 
 def child_env(config: StdioServer, environ: Mapping[str, str]) -> dict[str, str]:
@@ -68,6 +89,7 @@ class StdioConnection(Connection):
             env=child_env(config, os.environ),
             cwd=config.cwd,
             start_new_session=True,
+            preexec_fn=PARENT_DEATH_SIGNAL,  # one prctl call; toolman runs no threads
             limit=MAX_LINE,
         )
         self._tasks = [
