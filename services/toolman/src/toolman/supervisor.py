@@ -68,6 +68,7 @@ class Supervisor:
         self.first_attempt = asyncio.Event()
         self._connection: Connection | None = None
         self._starting: Connection | None = None
+        self._closing: Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._refresh: asyncio.Task[None] | None = None
         self._dirty = False
@@ -106,10 +107,18 @@ class Supervisor:
         try:
             await self._loop()
         finally:
-            # Cancelled by stop() or shutdown: whatever is open is closed and reaped here.
-            connection, self._connection = self._connection or self._starting, None
-            if connection is not None:
+            # Cancelled by stop() or shutdown, possibly in the middle of a close:
+            # whatever is open is closed and reaped here (close is idempotent).
+            leftovers = {self._connection, self._starting, self._closing} - {None}
+            self._connection = self._starting = self._closing = None
+            for connection in leftovers:
+                assert connection is not None
                 await connection.close()
+
+    async def _close(self, connection: Connection) -> None:
+        self._closing = connection
+        await connection.close()
+        self._closing = None
 
     async def _loop(self) -> None:
         backoff = self._options.backoff_initial_seconds
@@ -125,7 +134,7 @@ class Supervisor:
                     log.exception("unexpected error while starting", extra={"server": self.name})
                 reason = _describe(exc, self.config)
                 self._starting = None
-                await connection.close()
+                await self._close(connection)
                 self._went_down(f"start failed: {reason}")
             else:
                 self._connection, self.catalog, self.last_tools = connection, catalog, catalog.tools
@@ -136,7 +145,7 @@ class Supervisor:
                 self._on_change()
                 await connection.closed.wait()
                 self._connection = None
-                await connection.close()
+                await self._close(connection)
                 self._went_down(connection.close_reason)
                 if time.monotonic() - started > STABLE_RUN_SECONDS:
                     backoff = self._options.backoff_initial_seconds
