@@ -117,6 +117,19 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
         help="also build the Claude Code image with the MCP wrapper",
     )
     parser.add_argument("--no-cache", action="store_true", help="build Docker images without cache")
+    parser.add_argument(
+        "--platform",
+        metavar="LIST",
+        help="target platforms, comma-separated (default: push_platforms of [tool.buildkit], "
+        "linux/amd64,linux/arm64, with --push; the engine's own platform otherwise)",
+    )
+    parser.add_argument("--builder", metavar="NAME", help="buildx builder to use (buildx backend)")
+    parser.add_argument(
+        "--image-backend",
+        choices=("auto", "buildx", "engine"),
+        help="buildx (one `docker buildx bake` for all images) or engine (the docker SDK, "
+        "per platform); auto picks buildx when `docker buildx version` answers (default: auto)",
+    )
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

@@ -7,15 +7,22 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from buildkit import pipeline, reference
-from buildkit.args import STAGE_COMMANDS, build_parser, parse, subcommand_parser
-from buildkit.config import find_project_root, load_project
+from buildkit import buildx, pipeline, reference
+from buildkit.args import (
+    DEFAULT_WHEELHOUSE_PLATFORMS,
+    STAGE_COMMANDS,
+    build_parser,
+    parse,
+    subcommand_parser,
+)
+from buildkit.config import Project, find_project_root, load_project
 from buildkit.docker_engine import Engine
 from buildkit.envs import Envs
-from buildkit.errors import BuildkitError, UsageError
+from buildkit.errors import BuildkitError, ToolMissingError, UsageError
 from buildkit.gitinfo import read_git_info
 from buildkit.model import BUILD_ALL_STAGES, Step
 from buildkit.options import (
@@ -108,7 +115,9 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
         offline=args.offline or env_flag(env, "BUILDKIT_OFFLINE"),
         services=select_services(project, args.services),
         stages=stages,
-        platforms=parse_platforms(getattr(args, "platform", None) or ""),
+        platforms=choose_platforms(args, project),
+        image_backend=getattr(args, "image_backend", None) or project.image_backend,
+        builder=getattr(args, "builder", None) or project.builder,
     )
     if options.push and options.no_docker:
         raise UsageError(
@@ -121,6 +130,32 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
             reference.repository(options.registry, project.service(name).image)
         reference.check_tag(options.tag)
     return options, warnings
+
+
+def choose_platforms(args: argparse.Namespace, project: Project) -> tuple[str, ...]:
+    """--platform, else push_platforms when pushing, else () for the engine's own."""
+    raw = getattr(args, "platform", None)
+    if raw is not None:
+        return parse_platforms(raw)
+    if getattr(args, "push", False):
+        return project.push_platforms
+    if args.command == "wheelhouse":
+        return parse_platforms(DEFAULT_WHEELHOUSE_PLATFORMS)
+    return ()
+
+
+def choose_backend(choice: str) -> str:
+    """auto -> buildx where `docker buildx version` answers, else the engine."""
+    if choice == "engine":
+        return "engine"
+    if buildx.available(Runner()):
+        return "buildx"
+    if choice == "buildx":
+        raise ToolMissingError(
+            "docker buildx is not available (`docker buildx version` failed)",
+            hint=buildx.BUILDX_MISSING_HINT,
+        )
+    return "engine"
 
 
 def connect_engine_if_needed(steps: list[Step]) -> Engine | None:
@@ -139,6 +174,8 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
     warnings += git.warnings
     for warning in warnings:
         ui.warning(warning)
+    if any(stage in options.stages for stage in ("image", "push")) and not options.no_docker:
+        options = replace(options, image_backend=choose_backend(options.image_backend))
     steps = pipeline.plan(project, options)
     engine = connect_engine_if_needed(steps)
     envs = Envs(root / "build", offline=options.offline)

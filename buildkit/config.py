@@ -22,6 +22,8 @@ DEFAULT_REGISTRY = "ghcr.io/5dlabs/platform"
 DEFAULT_TAG = "latest"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 DEFAULT_SMOKE_TIMEOUT = 60
+DEFAULT_PUSH_PLATFORMS = ("linux/amd64", "linux/arm64")
+IMAGE_BACKENDS = ("auto", "buildx", "engine")
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -59,6 +61,10 @@ class Project:
     base_image: str = DEFAULT_BASE_IMAGE
     tag_rules: TagRules = field(default_factory=TagRules)
     smoke_timeout: int = DEFAULT_SMOKE_TIMEOUT
+    push_platforms: tuple[str, ...] = DEFAULT_PUSH_PLATFORMS
+    image_backend: str = "auto"
+    builder: str = ""
+    buildx_cache: bool = False
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -84,6 +90,10 @@ PROJECT_KEYS: dict[str, tuple[type, bool]] = {
     "base_image": (str, False),
     "image_tags": (dict, False),
     "smoke_timeout": (int, False),
+    "push_platforms": (list, False),
+    "image_backend": (str, False),
+    "builder": (str, False),
+    "buildx_cache": (bool, False),
     "services": (dict, True),
 }
 IMAGE_TAG_KEYS: dict[str, tuple[type, bool]] = {
@@ -178,7 +188,40 @@ def parse_project(root: Path, table: Mapping[str, Any]) -> Project:
             semver=image_tags.get("semver", False), sha=image_tags.get("sha", False)
         ),
         smoke_timeout=smoke_timeout,
+        push_platforms=parse_platform_list(table.get("push_platforms", DEFAULT_PUSH_PLATFORMS)),
+        image_backend=parse_backend(
+            table.get("image_backend", "auto"), "tool.buildkit.image_backend"
+        ),
+        builder=table.get("builder", ""),
+        buildx_cache=table.get("buildx_cache", False),
     )
+
+
+PLATFORM = re.compile(r"^linux/(amd64|arm64)$")
+PLATFORM_HINT = "use os/arch from linux/amd64, linux/arm64, e.g. linux/amd64,linux/arm64"
+
+
+def parse_platform_list(values: object) -> tuple[str, ...]:
+    if not isinstance(values, list | tuple) or not values:
+        raise ConfigError(
+            "tool.buildkit.push_platforms must be a non-empty list", hint=PLATFORM_HINT
+        )
+    for value in values:
+        if not isinstance(value, str) or not PLATFORM.match(value):
+            raise ConfigError(
+                f"tool.buildkit.push_platforms: {value!r} is not a supported platform",
+                hint=PLATFORM_HINT,
+            )
+    return tuple(dict.fromkeys(values))
+
+
+def parse_backend(value: str, where: str) -> str:
+    if value not in IMAGE_BACKENDS:
+        raise ConfigError(
+            f"{where} = {value!r} is unknown{suggest(value, IMAGE_BACKENDS)}",
+            hint=f"use one of {', '.join(IMAGE_BACKENDS)}",
+        )
+    return value
 
 
 def parse_service(root: Path, name: str, spec: object) -> Service:

@@ -161,6 +161,32 @@ class Engine:
         if not self.client.api.tag(image_id, repository, tag, force=True):
             raise DockerError(f"tagging {image_id} as {ref} failed")
 
+    def check_emulation(self, platform: str, image: str, timeout: float = 120) -> None:
+        """Run `image` as `platform` once; raise with the fix when it cannot execute."""
+        expected = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}.get(platform, "")
+        probe = ["python3", "-c", "import platform; print(platform.machine())"]
+        output, code = "", -1
+        try:
+            container = self.client.containers.run(
+                image, command=probe, entrypoint=[], detach=True, platform=platform
+            )
+        except (APIError, DockerException) as exc:
+            output = explain(exc)
+        else:
+            try:
+                code = int(container.wait(timeout=timeout)["StatusCode"])
+                output = bytes(container.logs()).decode(errors="replace").strip()
+            except (APIError, DockerException, OSError) as exc:
+                output = f"no answer within {timeout:.0f}s ({exc})"
+            finally:
+                self.remove(container)
+        if code != 0 or (expected and output.splitlines()[-1:] != [expected]):
+            raise DockerError(
+                f"this engine cannot run {platform} containers: {output or f'exit {code}'}",
+                hint="enable QEMU emulation: `docker run --privileged --rm tonistiigi/binfmt "
+                "--install all` (with internet), or `bash ci/prepare-machine.sh` here",
+            )
+
     # -- containers -------------------------------------------------------------------
     def run(
         self,

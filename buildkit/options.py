@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit.config import DEFAULT_BASE_IMAGE, Project, suggest
+from buildkit.config import DEFAULT_BASE_IMAGE, PLATFORM, PLATFORM_HINT, Project, suggest
 from buildkit.errors import UsageError
 from buildkit.model import BUILD_ALL_STAGES
 
@@ -44,7 +43,9 @@ class Options:
     offline: bool = False
     services: tuple[str, ...] = ()
     stages: tuple[str, ...] = BUILD_ALL_STAGES
-    platforms: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()  # empty: the engine's own platform
+    image_backend: str = "engine"  # resolved: buildx or engine
+    builder: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -62,6 +63,8 @@ class Options:
             "services": list(self.services),
             "stages": list(self.stages),
             "platforms": list(self.platforms),
+            "image_backend": self.image_backend,
+            "builder": self.builder,
         }
 
 
@@ -98,18 +101,15 @@ def select_services(project: Project, raw: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-PLATFORM = re.compile(r"^linux/(amd64|arm64)$")
-
-
 def parse_platforms(raw: str) -> tuple[str, ...]:
     """`linux/amd64,linux/arm64` -> a tuple; an unknown platform names the valid form."""
     platforms = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+    if raw and not platforms:
+        raise UsageError(f"--platform {raw!r} names no platform", hint=PLATFORM_HINT)
     for platform in platforms:
         if not PLATFORM.match(platform):
             raise UsageError(
-                f"--platform: {platform!r} is not a supported platform",
-                hint="use os/arch from linux/amd64, linux/arm64, comma-separated "
-                "(e.g. --platform linux/amd64,linux/arm64)",
+                f"--platform: {platform!r} is not a supported platform", hint=PLATFORM_HINT
             )
     return platforms
 

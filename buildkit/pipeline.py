@@ -57,6 +57,9 @@ def plan(project: Project, options: Options) -> list[Step]:
                 for need in NEEDS.get(stage, ())
                 if (need_id := f"{owner}:{need}") in planned
             )
+            if stage == "image" and options.image_backend == "buildx":
+                # One bake builds every image: each image step waits for every wheel.
+                needs = tuple(step.id for step in steps if step.stage == "wheel")
             steps.append(Step(target, stage, needs, skip_reason(stage, options)))
     return steps
 

@@ -1,24 +1,32 @@
-"""The build context of an image: its Dockerfile and a wheelhouse with the service's wheel
-and every dependency as a wheel for the image's platform, so nothing in the build needs
-the network (and no `RUN pip` has to download anything under emulation).
+"""The build context of an image, made on the host so the build itself runs nothing:
 
-Dependencies are fetched with pip's --platform options, reusing a per-platform cache
-under build/wheelhouse/ (which is all --offline uses).
+    build/image-context/<service>/
+        Dockerfile, .dockerignore
+        linux-amd64/   the service's exact wheel and its dependencies, installed for
+        linux-arm64/   that platform (pip --target with --platform), scripts in bin/
+
+Dependencies are fetched as wheels for each platform with pip's --platform options into
+a cache, build/wheelhouse/<platform>/, which is all an --offline run reads. Because
+nothing is installed inside the build, a linux/arm64 image needs no emulated `RUN pip`
+(emulation is only needed to *run* it, e.g. for the smoke test).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from buildkit.errors import StageFailed, UsageError
-from buildkit.proc import Runner
+from buildkit.proc import CallResult, Runner
 
 PYTHON_VERSION = "3.11"
 ARCHES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 # Debian bookworm (python:3.11-slim's base) has glibc 2.36: accept every manylinux up to it.
 GLIBC_MINORS = range(36, 16, -1)
+PORTABLE_SHEBANG = "#!/usr/bin/env python3\n"
 
 
 def wheel_platform_tags(platform: str) -> list[str]:
@@ -36,58 +44,29 @@ def platform_slug(platform: str) -> str:
     return platform.replace("/", "-")
 
 
-def prepare_context(
-    *,
-    context: Path,
-    dockerfile: Path,
-    dockerignore: Path | None,
-    wheel: Path,
-    platform: str,
-    cache: Path,
-    offline: bool,
-    runner: Runner,
-) -> Path:
-    """Fill `context` with Dockerfile, .dockerignore and wheels/; return the wheels dir."""
-    if not dockerfile.is_file():
-        raise UsageError(
-            f"Dockerfile {dockerfile} does not exist",
-            hint="check `dockerfile` for this service in [tool.buildkit.services]",
-        )
-    shutil.rmtree(context, ignore_errors=True)
-    wheels = context / "wheels"
-    wheels.mkdir(parents=True)
-    shutil.copy2(dockerfile, context / "Dockerfile")
-    if dockerignore is not None and dockerignore.is_file():
-        shutil.copy2(dockerignore, context / ".dockerignore")
-    shutil.copy2(wheel, wheels / wheel.name)
-    fetch_dependencies(
-        wheels / wheel.name,
-        platform=platform,
-        dest=wheels,
-        cache=cache,
-        offline=offline,
-        runner=runner,
-    )
-    return wheels
+def pip_platform_args(platform: str) -> list[str]:
+    args = ["--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp",
+            "--abi", "cp" + PYTHON_VERSION.replace(".", "")]  # fmt: skip
+    for tag in wheel_platform_tags(platform):
+        args += ["--platform", tag]
+    return args
+
+
+def pip(runner: Runner, args: Sequence[str]) -> CallResult:
+    return runner.call([sys.executable, "-m", "pip", *args, "--disable-pip-version-check"])
 
 
 def fetch_dependencies(
-    wheel: Path, *, platform: str, dest: Path, cache: Path, offline: bool, runner: Runner
-) -> list[Path]:
-    """Every dependency of `wheel` as a `platform` wheel into `dest`, through `cache`."""
+    wheel: Path, *, platform: str, cache: Path, offline: bool, runner: Runner
+) -> int:
+    """Every dependency of `wheel` as a `platform` wheel into `cache`; the number fetched."""
     cache.mkdir(parents=True, exist_ok=True)
-    dest.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-        "--dest", str(dest), "--find-links", str(cache), "--find-links", str(wheel.parent),
-        "--only-binary=:all:", "--python-version", PYTHON_VERSION,
-        "--implementation", "cp", "--abi", "cp" + PYTHON_VERSION.replace(".", ""),
-    ]  # fmt: skip
-    for tag in wheel_platform_tags(platform):
-        argv += ["--platform", tag]
+    before = set(cache.glob("*.whl"))
+    args = ["download", "--dest", str(cache), "--find-links", str(cache),
+            *pip_platform_args(platform), str(wheel)]  # fmt: skip
     if offline:
-        argv.append("--no-index")
-    result = runner.call([*argv, str(wheel)])
+        args.insert(1, "--no-index")
+    result = pip(runner, args)
     if not result.ok:
         raise StageFailed(
             f"fetching {wheel.name}'s dependencies as {platform} wheels failed"
@@ -95,8 +74,97 @@ def fetch_dependencies(
             command=result.command,
             output=result.tail(),
         )
-    fetched = [path for path in dest.glob("*.whl") if path.name != wheel.name]
-    for path in fetched:
-        if not (cache / path.name).exists():
-            shutil.copy2(path, cache / path.name)
-    return fetched
+    (cache / wheel.name).unlink(missing_ok=True)  # the service's own wheel is not cached
+    return len(set(cache.glob("*.whl")) - before)
+
+
+def install_for_platform(
+    wheel: Path,
+    *,
+    platform: str,
+    target: Path,
+    cache: Path,
+    offline: bool,
+    runner: Runner,
+    mtime: int = 0,
+) -> None:
+    """Install `wheel` and its dependencies for `platform` into `target`, from the cache.
+
+    The tree is reproducible: bytecode is compiled with source hashes instead of times
+    (`unchecked-hash`: the image never changes underneath it) and every file gets `mtime`,
+    so an unchanged rebuild gives identical layers.
+    """
+    fetch_dependencies(wheel, platform=platform, cache=cache, offline=offline, runner=runner)
+    shutil.rmtree(target, ignore_errors=True)
+    result = pip(runner, ["install", "--no-index", "--find-links", str(cache), "--target",
+                          str(target), "--no-warn-script-location", "--no-compile",
+                          *pip_platform_args(platform), str(wheel)])  # fmt: skip
+    if not result.ok:
+        raise StageFailed(
+            f"installing {wheel.name} for {platform} failed",
+            command=result.command,
+            output=result.tail(),
+        )
+    for script in (target / "bin").glob("*"):
+        # pip wrote this interpreter's path; the image has python3 on its PATH instead.
+        lines = script.read_text(encoding="utf-8").splitlines(keepends=True)
+        if lines and lines[0].startswith("#!"):
+            script.write_text(PORTABLE_SHEBANG + "".join(lines[1:]), encoding="utf-8")
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == PYTHON_VERSION:
+        # Bytecode of another Python version would never be used: only compile for ours.
+        compiled = runner.call(
+            [
+                sys.executable,
+                "-m",
+                "compileall",
+                "-q",
+                "-j",
+                "0",
+                "--invalidation-mode",
+                "unchecked-hash",
+                str(target),
+            ]
+        )
+        if not compiled.ok:
+            raise StageFailed(
+                f"compiling bytecode for {platform} failed",
+                command=compiled.command,
+                output=compiled.tail(),
+            )
+    for path in (target, *target.rglob("*")):
+        os.utime(path, (mtime, mtime), follow_symlinks=False)
+
+
+def prepare_context(
+    *,
+    context: Path,
+    dockerfile: Path,
+    dockerignore: Path | None,
+    wheel: Path,
+    platforms: Sequence[str],
+    cache_root: Path,
+    offline: bool,
+    runner: Runner,
+    mtime: int = 0,
+) -> None:
+    """Fill `context` with the Dockerfile and one install tree per platform."""
+    if not dockerfile.is_file():
+        raise UsageError(
+            f"Dockerfile {dockerfile} does not exist",
+            hint="check `dockerfile` for this service in [tool.buildkit.services]",
+        )
+    shutil.rmtree(context, ignore_errors=True)
+    context.mkdir(parents=True)
+    shutil.copy2(dockerfile, context / "Dockerfile")
+    if dockerignore is not None and dockerignore.is_file():
+        shutil.copy2(dockerignore, context / ".dockerignore")
+    for platform in platforms:
+        install_for_platform(
+            wheel,
+            platform=platform,
+            target=context / platform_slug(platform),
+            cache=cache_root / platform_slug(platform),
+            offline=offline,
+            runner=runner,
+            mtime=mtime,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -110,22 +111,22 @@ def test_the_image_installs_the_exact_wheel(engine: Engine, mini: GitRepo) -> No
     report = report_of(mini)
     wheel = artifact(result_of(report, "alpha:wheel"), "wheel")
     image = artifact(result_of(report, "alpha:image"), "image")
+    assert image["labels"]["dev.buildkit.wheel-sha256"] == wheel["sha256"]
+    # Every file of that very wheel is installed with the hash the wheel's RECORD gives.
+    read_record = (
+        "import importlib.metadata as m; d = m.distribution('mini-alpha'); "
+        "print(d.version); print(d.read_text('RECORD'), end='')"
+    )
     output = engine.client.containers.run(
-        image["id"],
-        entrypoint=[
-            "/opt/venv/bin/python",
-            "-c",
-            "import importlib.metadata as m; print(m.version('mini-alpha'))",
-        ],
-        remove=True,
-    )
-    assert output.decode().strip() == "2.3.4"
-    context_wheel = (
-        mini.path / "build/image-context/alpha/linux-amd64/wheels" / Path(wheel["name"]).name
-    )
-    import hashlib
-
-    assert hashlib.sha256(context_wheel.read_bytes()).hexdigest() == wheel["sha256"]
+        image["id"], entrypoint=["python3", "-c", read_record], remove=True
+    ).decode()
+    version, _, record = output.partition("\n")
+    assert version == "2.3.4"
+    with zipfile.ZipFile(mini.path / wheel["name"]) as archive:
+        inside = next(n for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
+        files = {line for line in archive.read(inside).decode().splitlines() if ",sha256=" in line}
+    assert files
+    assert files <= set(record.splitlines())
 
 
 def test_debug_build_sets_development_mode_in_the_image(engine: Engine, mini: GitRepo) -> None:

@@ -1,5 +1,6 @@
 """The platform's own three images, built from a copy of this repository exactly as
-`nox -s build_all -- -t v1.2.3 -r localhost:5000/platform -p` builds them: real engine,
+`nox -s build_all -- -t v1.2.3 -r localhost:5000/platform -p` builds them (two platforms,
+amd64 and arm64, the default when pushing): real engine, QEMU for the arm64 smoke tests,
 real local registry, smoke tests, push, and the registry's own API as the judge.
 
 Dependencies come from build/wheelhouse/ (filled by `python -m buildkit wheelhouse`, which
@@ -10,10 +11,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from buildkit.docker_engine import Engine
@@ -160,3 +163,48 @@ def test_second_run_reuses_the_layer_cache(
             result_of(second, service, "push")["artifacts"][0]["digest"]
             == result_of(first, service, "push")["artifacts"][0]["digest"]
         )
+
+
+def test_every_tag_is_an_index_of_amd64_and_arm64(
+    pushed: tuple[GitRepo, str, list[dict[str, Any]]],
+) -> None:
+    _, _, (report, _) = pushed
+    for service in IMAGES:
+        push = result_of(report, service, "push")["artifacts"][0]
+        assert sorted(push["platforms"]) == ["linux/amd64", "linux/arm64"]
+        assert push["verified"] is True
+
+
+def test_an_arm64_toolman_answers_health_under_emulation(
+    engine: Engine,
+    pushed: tuple[GitRepo, str, list[dict[str, Any]]],
+) -> None:
+    _, prefix, _ = pushed
+    container = engine.run(
+        f"{prefix}/toolman:v1.2.3", platform="linux/arm64", ports={"3000/tcp": ("127.0.0.1", None)}
+    )
+    try:
+        deadline = time.monotonic() + 120
+        answer = None
+        while time.monotonic() < deadline and answer is None:
+            container.reload()
+            assert container.status not in ("exited", "dead"), container.logs().decode()
+            port = (container.ports.get("3000/tcp") or [{}])[0].get("HostPort")
+            if port:
+                try:
+                    answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+        assert answer is not None, "no /health answer within 120 s"
+        assert answer.status_code == 200
+        info = engine.image(f"{prefix}/toolman:v1.2.3")
+        assert info is not None
+        assert info.architecture == "arm64"
+        code, output = container.exec_run(
+            ["python3", "-c", "import platform; print(platform.machine())"]
+        )
+        assert code == 0
+        assert isinstance(output, bytes)
+        assert output.decode().strip() == "aarch64"
+    finally:
+        engine.remove(container)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,14 @@ from buildkit.options import Options
 from buildkit.proc import Runner
 
 
+@dataclass
+class Shared:
+    """State the steps of one run share: work done once for all of them (a buildx bake)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    once: dict[str, object] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Context:
     project: Project
@@ -27,6 +36,7 @@ class Context:
     runner: Runner
     engine: Engine | None = None
     needs: Mapping[str, Result] = field(default_factory=dict)
+    shared: Shared = field(default_factory=Shared)
 
     @property
     def root(self) -> Path:

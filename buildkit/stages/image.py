@@ -1,23 +1,24 @@
-"""image: build the service's image with the docker SDK from the exact wheel of the wheel
-stage, tag it, label it (OCI), and smoke-test it."""
+"""image: build the service's image for each target platform from the exact wheel of the
+wheel stage, label it (OCI), tag it and smoke-test it — through the engine (docker SDK,
+per platform) or buildx (one bake for every image of the run, staged in the registry)."""
 
 from __future__ import annotations
 
 import os
-import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from buildkit import reference
 from buildkit.config import Service
-from buildkit.docker_engine import BuildFailed, Engine
-from buildkit.errors import DockerError, StageFailed
+from buildkit.docker_engine import BuildFailed
+from buildkit.engine_build import PlatformImage, build_platforms
+from buildkit.errors import StageFailed
 from buildkit.model import Artifact, Outcome, Status
-from buildkit.smoke import smoke_test
 from buildkit.stages.context import Context
 from buildkit.stages.wheel import sha256_of
 from buildkit.tags import compute_tags, image_version
 from buildkit.ui import human_size
-from buildkit.wheelhouse import platform_slug, prepare_context
+from buildkit.wheelhouse import prepare_context
 
 OCI = "org.opencontainers.image"
 
@@ -38,7 +39,7 @@ def created_time(ctx: Context) -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def oci_labels(service: Service, ctx: Context) -> dict[str, str]:
+def oci_labels(service: Service, ctx: Context, wheel_sha256: str) -> dict[str, str]:
     return {
         f"{OCI}.title": service.image,
         f"{OCI}.description": service.description,
@@ -49,111 +50,112 @@ def oci_labels(service: Service, ctx: Context) -> dict[str, str]:
         f"{OCI}.licenses": ctx.project.licenses,
         f"{OCI}.url": ctx.project.url,
         "dev.buildkit.build-mode": "debug" if ctx.options.debug else "release",
+        "dev.buildkit.wheel-sha256": wheel_sha256,
     }
 
 
-def build_args(wheel_name: str, wheel_sha: str, base: str, debug: bool) -> dict[str, str]:
-    return {
+def build_args(base: str, debug: bool, platform: str | None = None) -> dict[str, str]:
+    args = {
         "BASE_IMAGE": base,
-        "SERVICE_WHEEL": wheel_name,
-        "SERVICE_WHEEL_SHA256": wheel_sha,
         "PYTHONDEVMODE": "1" if debug else "",
         "LOG_LEVEL": "debug" if debug else "info",
         "DEBUG": "1" if debug else "",
     }
+    if platform is not None:  # buildx sets these itself; the engine's builder does not
+        args["TARGETOS"], args["TARGETARCH"] = platform.split("/", 1)
+    return args
 
 
-def ensure_base(engine: Engine, base: str, platform: str) -> None:
-    found = engine.image(base)
-    if found is not None and found.platform == platform:
-        return
-    try:
-        engine.pull(base, platform=platform)
-    except DockerError as exc:
-        raise DockerError(
-            f"base image {base!r} for {platform} is not available: {exc.message}",
-            hint="pull it (`docker pull ...`), make it locally (`bash ci/prepare-machine.sh` "
-            "does), or choose another with base_image / BUILDKIT_BASE_IMAGE",
-        ) from exc
-
-
-def run(service: Service, ctx: Context) -> Outcome:
-    engine = ctx.require_engine()
-    wheel_artifact = ctx.artifact_of(f"{service.name}:wheel", "wheel")
-    wheel = ctx.root / wheel_artifact.name
-    if not wheel.is_file() or sha256_of(wheel) != wheel_artifact.sha256:
+def checked_wheel(service: Service, ctx: Context) -> tuple[Path, str]:
+    artifact = ctx.artifact_of(f"{service.name}:wheel", "wheel")
+    wheel = ctx.root / artifact.name
+    if not wheel.is_file() or sha256_of(wheel) != artifact.sha256:
         raise StageFailed(
-            f"{wheel_artifact.name} is missing or changed since the wheel stage "
-            "built it; rebuild it (run the wheel stage again)"
+            f"{artifact.name} is missing or changed since the wheel stage built "
+            "it; rebuild it (run the wheel stage again)"
         )
-    refs = image_refs(service, ctx)
-    platform = engine.platform()
-    base = ctx.options.base_image
-    ensure_base(engine, base, platform)
-    context_dir = ctx.build_dir / "image-context" / service.name / platform_slug(platform)
+    return wheel, artifact.sha256 or ""
+
+
+def target_platforms(ctx: Context) -> tuple[str, ...]:
+    if ctx.options.platforms:
+        return ctx.options.platforms
+    return (ctx.require_engine().platform(),)
+
+
+def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> tuple[Path, str]:
+    """build/image-context/<service>/ for `platforms`, and the wheel's sha256."""
+    wheel, sha = checked_wheel(service, ctx)
+    context_dir = ctx.build_dir / "image-context" / service.name
     prepare_context(
         context=context_dir,
         dockerfile=service.dockerfile,
         dockerignore=service.dockerfile.parent / ".dockerignore",
         wheel=wheel,
-        platform=platform,
-        cache=ctx.build_dir / "wheelhouse" / platform_slug(platform),
+        platforms=platforms,
+        cache_root=ctx.build_dir / "wheelhouse",
         offline=ctx.options.offline,
         runner=ctx.runner,
+        mtime=int(datetime.fromisoformat(created_time(ctx)).timestamp()),
     )
-    started = time.monotonic()
+    return context_dir, sha
+
+
+def run(service: Service, ctx: Context) -> Outcome:
+    if ctx.options.image_backend == "buildx":
+        from buildkit.stages.image_buildx import run_buildx
+
+        outcome: Outcome = run_buildx(service, ctx)
+        return outcome
+    engine = ctx.require_engine()
+    platforms = target_platforms(ctx)
+    context_dir, wheel_sha = make_context(service, ctx, platforms)
+    refs = image_refs(service, ctx)
+    labels = oci_labels(service, ctx, wheel_sha)
     try:
-        image_id = engine.build(
+        images, local = build_platforms(
+            engine,
+            service,
             context=context_dir,
-            tag=refs[0],
-            buildargs=build_args(wheel.name, wheel_artifact.sha256 or "", base, ctx.options.debug),
-            labels=oci_labels(service, ctx),
+            platforms=platforms,
+            refs=refs,
+            base=ctx.options.base_image,
+            buildargs=lambda base, platform: build_args(base, ctx.options.debug, platform),
+            labels=labels,
             nocache=ctx.options.no_cache,
-            platform=platform,
-            pull=False,
+            version=ctx.git.version,
+            smoke_timeout=ctx.project.smoke_timeout,
             on_line=ctx.runner.on_output,
         )
     except BuildFailed as exc:
         return Outcome(
             Status.FAILED,
             exc.message,
-            command=docker_build_command(context_dir),
+            command=f"docker build {context_dir}",
             output_tail=exc.output,
         )
-    build_seconds = time.monotonic() - started
-    for ref in refs[1:]:
-        engine.tag(image_id, ref)
-    info = engine.image(image_id)
-    if info is None:
-        raise DockerError(f"the engine lost image {image_id} right after building it")
-    smoke = smoke_test(
-        engine,
-        service,
-        refs[0],
-        version=ctx.git.version,
-        timeout=ctx.project.smoke_timeout,
-        on_line=ctx.runner.on_output,
-    )
     artifact = Artifact(
         kind="image",
         name=refs[0],
-        size=info.size,
+        size=local.size,
         details={
-            "id": image_id,
+            "id": local.id,
             "tags": refs,
-            "platform": platform,
-            "base_image": base,
-            "build_seconds": round(build_seconds, 2),
-            "labels": dict(info.labels),
+            "backend": "engine",
+            "platforms": [image.to_json() for image in images],
+            "base_image": ctx.options.base_image,
+            "build_seconds": round(sum(i.build_seconds for i in images), 2),
+            "emulated_seconds": round(sum(i.smoke_seconds for i in images if i.emulated), 2),
+            "labels": labels,
         },
     )
     return Outcome(
         Status.OK,
         artifacts=(artifact,),
-        command=docker_build_command(context_dir),
-        summary=f"{human_size(info.size)}, built in {build_seconds:.1f}s, {smoke}",
+        command=f"docker build {context_dir}",
+        summary=summary_of(images),
     )
 
 
-def docker_build_command(context: object) -> str:
-    return f"docker build {context} (through the docker SDK)"
+def summary_of(images: list[PlatformImage]) -> str:
+    return "; ".join(f"{i.platform} {human_size(i.size)}, {i.smoke}" for i in images)

@@ -1,74 +1,133 @@
-"""push: push every tag of the image, then ask the registry itself whether each tag
-resolves to the digest just pushed and carries this commit's labels. The result lists
-exactly which tags were pushed and which were not."""
+"""push: put the image in the registry, then move the tags, then ask the registry itself.
+
+    one platform, engine  -> push every tag; the engine reports the digest
+    several, engine       -> push each platform's image (tag <tag>-<os>-<arch>), assemble
+                             the index from their manifests, push it by digest, then tags
+    buildx                -> the bake staged the image; put its manifest under each tag
+Either way no tag moves before every platform is in the registry, and afterwards each tag
+must resolve to that digest, holding exactly the requested platforms, each config stating
+its architecture and this commit's revision label. The result says exactly which tags
+were pushed and which were not."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from buildkit import credentials, reference
 from buildkit.config import Service
+from buildkit.credentials import Credentials
+from buildkit.docker_engine import Engine
 from buildkit.errors import RegistryError
+from buildkit.manifests import index_for, platform_manifest, verify
 from buildkit.model import Artifact, Outcome, Status
-from buildkit.registry import RegistryClient
+from buildkit.registry import RegistryClient, digest_of
 from buildkit.stages.context import Context
 
-REVISION = "org.opencontainers.image.revision"
+
+@dataclass
+class PushRecord:
+    refs: list[str]
+    pushed: dict[str, str] = field(default_factory=dict)  # ref -> digest
+    platforms: dict[str, str] = field(default_factory=dict)  # platform -> manifest digest
+    digest: str = ""
+    verified: bool = False
+
+    def artifact(self, name: str) -> Artifact:
+        return Artifact(
+            kind="push",
+            name=name,
+            details={
+                "digest": self.digest,
+                "verified": self.verified,
+                "platforms": self.platforms,
+                "pushed": [{"ref": ref, "digest": value} for ref, value in self.pushed.items()],
+                "not_pushed": [ref for ref in self.refs if ref not in self.pushed],
+            },
+        )
+
+
+def tag_of(ref: str) -> str:
+    return ref.rsplit(":", 1)[1]
+
+
+def push_tags(engine: Engine, record: PushRecord, auth: Mapping[str, str] | None) -> str:
+    for ref in record.refs:
+        record.pushed[ref] = engine.push(ref, auth)
+    digests = set(record.pushed.values())
+    if len(digests) != 1:
+        raise RegistryError(f"the tags were pushed at different digests: {sorted(digests)}")
+    return digests.pop()
+
+
+def push_index(
+    engine: Engine,
+    registry: RegistryClient,
+    *,
+    path: str,
+    platforms: list[dict[str, Any]],
+    record: PushRecord,
+    auth: Mapping[str, str] | None,
+) -> str:
+    children = []
+    for image in platforms:
+        digest = engine.push(image["ref"], auth)
+        record.pushed[image["ref"]] = digest
+        children.append(platform_manifest(registry, path, image["platform"], digest))
+    body, media_type = index_for(children)
+    digest = registry.put_manifest(path, digest_of(body), body, media_type)
+    for ref in record.refs:
+        record.pushed[ref] = registry.put_manifest(path, tag_of(ref), body, media_type)
+    return digest
+
+
+def promote(registry: RegistryClient, path: str, staged: str, record: PushRecord) -> str:
+    manifest = registry.manifest(path, staged)
+    for ref in record.refs:
+        record.pushed[ref] = registry.put_manifest(
+            path, tag_of(ref), manifest.body, manifest.media_type
+        )
+    return manifest.digest
 
 
 def run(service: Service, ctx: Context) -> Outcome:
     engine = ctx.require_engine()
-    image = ctx.artifact_of(f"{service.name}:image", "image")
-    refs: list[str] = list(image.details["tags"])
+    image = ctx.artifact_of(f"{service.name}:image", "image").details
     repo = reference.repository(ctx.options.registry, service.image)
-    creds = credentials.resolve(repo.domain, os.environ)
-    pushed: dict[str, str] = {}
+    creds: Credentials | None = credentials.resolve(repo.domain, os.environ)
+    auth = creds.auth_config() if creds else None
+    platforms: list[dict[str, Any]] = image["platforms"]
+    record = PushRecord(list(image["tags"]))
+    staged = (image.get("staged") or {}).get("digest", "")
     try:
-        for ref in refs:
-            ctx.runner.on_command(f"docker push {ref} (through the docker SDK)")
-            pushed[ref] = engine.push(ref, creds.auth_config() if creds else None)
-            ctx.runner.on_output(f"pushed {ref} @ {pushed[ref]}")
-        digests = set(pushed.values())
-        if len(digests) != 1:
-            raise RegistryError(
-                f"the tags of {repo.name} were pushed at different digests: {sorted(digests)}"
-            )
-        digest = digests.pop()
         with RegistryClient(repo.domain, creds) as registry:
-            for ref in refs:
-                tag = ref.rsplit(":", 1)[1]
-                manifest = registry.manifest(repo.path, tag)
-                if manifest.digest != digest:
-                    raise RegistryError(
-                        f"the registry resolves {ref} to {manifest.digest}, "
-                        f"not to the pushed {digest}"
-                    )
-            labels = registry.config(repo.path, manifest).get("config", {}).get("Labels") or {}
-            if labels.get(REVISION) != ctx.git.commit:
-                raise RegistryError(
-                    f"{refs[0]} in the registry is labelled revision "
-                    f"{labels.get(REVISION)!r}, not {ctx.git.commit!r}"
+            if staged:
+                record.digest = promote(registry, repo.path, staged, record)
+            elif len(platforms) == 1:
+                record.digest = push_tags(engine, record, auth)
+            else:
+                record.digest = push_index(
+                    engine, registry, path=repo.path, platforms=platforms, record=record, auth=auth
                 )
-            ctx.runner.on_output(f"verified {len(refs)} tags in {repo.domain} at {digest}")
+            for ref in record.refs:
+                found = verify(
+                    registry,
+                    repo.path,
+                    tag_of(ref),
+                    digest=record.digest,
+                    platforms=[p["platform"] for p in platforms],
+                    revision=ctx.git.commit,
+                )
+            record.platforms = dict(found.platforms)
+            record.verified = True
     except RegistryError as exc:
-        return Outcome(Status.FAILED, str(exc), artifacts=(record(repo.name, refs, pushed),))
+        return Outcome(Status.FAILED, str(exc), artifacts=(record.artifact(repo.name),))
+    ctx.runner.on_output(f"verified {len(record.refs)} tags of {repo.name} at {record.digest}")
+    kind = f"index of {len(platforms)} platforms" if len(platforms) > 1 else "image"
     return Outcome(
         Status.OK,
-        artifacts=(record(repo.name, refs, pushed, digest=digest, verified=True),),
-        summary=f"{len(refs)} tags at {digest[:19]}…, verified in the registry",
-    )
-
-
-def record(
-    name: str, refs: list[str], pushed: dict[str, str], *, digest: str = "", verified: bool = False
-) -> Artifact:
-    return Artifact(
-        kind="push",
-        name=name,
-        details={
-            "digest": digest,
-            "verified": verified,
-            "pushed": [{"ref": ref, "digest": value} for ref, value in pushed.items()],
-            "not_pushed": [ref for ref in refs if ref not in pushed],
-        },
+        artifacts=(record.artifact(repo.name),),
+        summary=f"{len(record.refs)} tags -> {kind} {record.digest[:19]}…, verified",
     )

@@ -4,9 +4,6 @@ need no package index. `python -m buildkit wheelhouse` runs it on its own."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from buildkit.config import Service
 from buildkit.model import Outcome, Status
 from buildkit.stages.context import Context
@@ -17,14 +14,12 @@ def run(service: Service, ctx: Context) -> Outcome:
     wheel = ctx.root / ctx.artifact_of(f"{service.name}:wheel", "wheel").name
     counts = []
     for platform in ctx.options.platforms:
-        with tempfile.TemporaryDirectory(dir=ctx.build_dir) as scratch:
-            fetched = fetch_dependencies(
-                wheel,
-                platform=platform,
-                dest=Path(scratch),
-                cache=ctx.build_dir / "wheelhouse" / platform_slug(platform),
-                offline=ctx.options.offline,
-                runner=ctx.runner,
-            )
-        counts.append(f"{len(fetched)} for {platform}")
+        fetched = fetch_dependencies(
+            wheel,
+            platform=platform,
+            cache=ctx.build_dir / "wheelhouse" / platform_slug(platform),
+            offline=ctx.options.offline,
+            runner=ctx.runner,
+        )
+        counts.append(f"{fetched} new for {platform}")
     return Outcome(Status.OK, summary="dependency wheels: " + ", ".join(counts))

@@ -1,0 +1,118 @@
+"""The buildx seam: one `docker buildx bake` invocation builds every image of a run, for
+every platform, in parallel, and pushes each as one index. The bake file is generated
+from the config (pure functions below, so the invocation is testable without buildx);
+digests are read back from --metadata-file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from buildkit.errors import StageFailed, ToolMissingError
+from buildkit.proc import Runner
+
+BUILDX_MISSING_HINT = (
+    "install the buildx plugin (https://docs.docker.com/build/install-buildx/), or use "
+    "--image-backend engine"
+)
+
+
+@dataclass(frozen=True)
+class BakeTarget:
+    name: str  # bake target names: letters, digits, - and _
+    context: Path
+    platforms: tuple[str, ...]
+    tags: tuple[str, ...]
+    labels: Mapping[str, str]
+    args: Mapping[str, str]
+    cache_ref: str = ""  # a registry ref for cache-from/cache-to, or ""
+
+
+@dataclass(frozen=True)
+class BakeRequest:
+    targets: tuple[BakeTarget, ...]
+    push: bool
+    load: bool = False
+    no_cache: bool = False
+    builder: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def available(runner: Runner) -> bool:
+    try:
+        return runner.call(["docker", "buildx", "version"], timeout=30).ok
+    except ToolMissingError:
+        return False
+
+
+def bake_file(request: BakeRequest) -> dict[str, Any]:
+    targets: dict[str, Any] = {}
+    for target in request.targets:
+        spec: dict[str, Any] = {
+            "context": str(target.context),
+            "dockerfile": "Dockerfile",
+            "platforms": list(target.platforms),
+            "tags": list(target.tags),
+            "labels": dict(target.labels),
+            "args": dict(target.args),
+        }
+        if request.no_cache:
+            spec["no-cache"] = True
+        if target.cache_ref:
+            spec["cache-from"] = [f"type=registry,ref={target.cache_ref}"]
+            if request.push:
+                spec["cache-to"] = [f"type=registry,ref={target.cache_ref},mode=max"]
+        targets[target.name] = spec
+    return {
+        "group": {"default": {"targets": [target.name for target in request.targets]}},
+        "target": targets,
+    }
+
+
+def bake_command(request: BakeRequest, bake_path: Path, metadata_path: Path) -> list[str]:
+    argv = ["docker", "buildx", "bake", "--file", str(bake_path),
+            "--metadata-file", str(metadata_path), "--progress", "plain"]  # fmt: skip
+    if request.builder:
+        argv += ["--builder", request.builder]
+    if request.push:
+        argv.append("--push")
+    elif request.load:
+        argv.append("--load")
+    if request.no_cache:
+        argv.append("--no-cache")
+    return argv
+
+
+def digests_from_metadata(metadata: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:
+    """Each target's pushed digest (the index digest for a multi-platform push)."""
+    found: dict[str, str] = {}
+    for name in names:
+        entry = metadata.get(name) or {}
+        digest = entry.get("containerimage.digest") or (
+            entry.get("containerimage.descriptor") or {}
+        ).get("digest")
+        if not digest:
+            raise StageFailed(f"buildx reported no digest for {name} in its metadata file")
+        found[name] = str(digest)
+    return found
+
+
+def bake(request: BakeRequest, work_dir: Path, runner: Runner) -> dict[str, str]:
+    """Run the bake; return target name -> digest (empty digests when not pushing)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    bake_path = work_dir / "docker-bake.json"
+    metadata_path = work_dir / "bake-metadata.json"
+    bake_path.write_text(json.dumps(bake_file(request), indent=2) + "\n", encoding="utf-8")
+    metadata_path.unlink(missing_ok=True)
+    result = runner.call(bake_command(request, bake_path, metadata_path))
+    if not result.ok:
+        raise StageFailed(
+            "docker buildx bake failed", command=result.command, output=result.tail(60)
+        )
+    if not request.push:
+        return {target.name: "" for target in request.targets}
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    return digests_from_metadata(metadata, [target.name for target in request.targets])

@@ -1,0 +1,144 @@
+"""The engine backend: one docker-SDK build per platform from the shared context, each
+smoke-tested (foreign platforms under QEMU). Base images are resolved per platform
+without disturbing the user's own tags."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buildkit.config import Service
+from buildkit.docker_engine import Engine
+from buildkit.errors import DockerError
+from buildkit.smoke import smoke_test
+from buildkit.wheelhouse import platform_slug
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    platform: str
+    id: str
+    size: int
+    ref: str  # the local tag of this platform's image
+    build_seconds: float
+    smoke_seconds: float
+    smoke: str
+    emulated: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "id": self.id,
+            "size": self.size,
+            "ref": self.ref,
+            "build_seconds": round(self.build_seconds, 2),
+            "smoke_seconds": round(self.smoke_seconds, 2),
+            "smoke": self.smoke,
+            "emulated": self.emulated,
+        }
+
+
+def base_alias(base: str, platform: str) -> str:
+    name = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in base.lower()).strip("-.")
+    return f"buildkit-base/{name}:{platform_slug(platform)}"
+
+
+def resolve_base(engine: Engine, base: str, platform: str) -> str:
+    """A local reference to `base` for `platform`: the tag itself when it already is that
+    platform, else a per-platform alias (pulled once). The user's tag is left as it was."""
+    found = engine.image(base)
+    if found is not None and found.platform == platform:
+        return base
+    alias = base_alias(base, platform)
+    cached = engine.image(alias)
+    if cached is not None and cached.platform == platform:
+        return alias
+    try:
+        pulled = engine.pull(base, platform=platform)
+    except DockerError as exc:
+        raise DockerError(
+            f"base image {base!r} for {platform} is not available: {exc.message}",
+            hint="pull it (`docker pull --platform ...`), make it locally (`bash "
+            "ci/prepare-machine.sh` does), or choose another with base_image / "
+            "BUILDKIT_BASE_IMAGE",
+        ) from exc
+    if pulled.platform != platform:
+        raise DockerError(f"base image {base!r} has no {platform} variant (got {pulled.platform})")
+    engine.tag(pulled.id, alias)
+    if found is not None:
+        engine.tag(found.id, base)  # pulling moved the user's tag: put it back
+    return alias
+
+
+def build_platforms(
+    engine: Engine,
+    service: Service,
+    *,
+    context: Path,
+    platforms: tuple[str, ...],
+    refs: list[str],
+    base: str,
+    buildargs: Callable[[str, str], Mapping[str, str]],
+    labels: Mapping[str, str],
+    nocache: bool,
+    version: str,
+    smoke_timeout: float,
+    on_line: Callable[[str], None],
+) -> tuple[list[PlatformImage], PlatformImage]:
+    """Every platform's image, and the one the plain tags name locally."""
+    native = engine.platform()
+    images = []
+    for platform in platforms:
+        base_ref = resolve_base(engine, base, platform)
+        emulated = platform != native
+        if emulated:
+            engine.check_emulation(platform, base_ref)
+        platform_ref = f"{refs[0]}-{platform_slug(platform)}"
+        started = time.monotonic()
+        image_id = engine.build(
+            context=context,
+            tag=platform_ref,
+            buildargs=buildargs(base_ref, platform),
+            labels=labels,
+            nocache=nocache,
+            platform=platform,
+            pull=False,
+            on_line=on_line,
+        )
+        build_seconds = time.monotonic() - started
+        info = engine.image(image_id)
+        if info is None or info.platform != platform:
+            raise DockerError(
+                f"the {platform} build of {service.image} produced "
+                f"{info.platform if info else 'no image'}"
+            )
+        started = time.monotonic()
+        summary = smoke_test(
+            engine,
+            service,
+            platform_ref,
+            version=version,
+            timeout=smoke_timeout,
+            platform=platform,
+            on_line=on_line,
+        )
+        images.append(
+            PlatformImage(
+                platform,
+                image_id,
+                info.size,
+                platform_ref,
+                build_seconds,
+                time.monotonic() - started,
+                summary,
+                emulated,
+            )
+        )
+    # The plain tags name the engine's own platform where it was built, else the first.
+    local = next((image for image in images if image.platform == native), images[0])
+    for ref in refs:
+        engine.tag(local.id, ref)
+    return images, local

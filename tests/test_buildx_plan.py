@@ -1,0 +1,184 @@
+"""The buildx backend's generated invocation (pure: no buildx needed), index assembly,
+platform options, and the plan a buildx run makes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from buildkit import buildx, pipeline
+from buildkit.config import load_project
+from buildkit.errors import StageFailed
+from buildkit.manifests import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    PlatformManifest,
+    index_for,
+)
+from buildkit.options import Options, parse_platforms
+from buildkit.proc import Runner
+from tests.helpers import ROOT, run_buildkit
+
+TARGET = buildx.BakeTarget(
+    name="toolman",
+    context=Path("/ctx/toolman"),
+    platforms=("linux/amd64", "linux/arm64"),
+    tags=("localhost:5000/p/toolman:staging-abc1234",),
+    labels={"org.opencontainers.image.revision": "abc"},
+    args={"BASE_IMAGE": "python:3.11-slim", "LOG_LEVEL": "info"},
+    cache_ref="localhost:5000/p/toolman:buildcache",
+)
+
+
+def test_bake_file_has_one_target_per_image_with_everything() -> None:
+    other = buildx.BakeTarget("mcp-wrapper", Path("/ctx/w"), ("linux/amd64",), ("r/w:t",), {}, {})
+    data = buildx.bake_file(buildx.BakeRequest(targets=(TARGET, other), push=True))
+    assert data["group"]["default"]["targets"] == ["toolman", "mcp-wrapper"]
+    toolman = data["target"]["toolman"]
+    assert toolman == {
+        "context": "/ctx/toolman",
+        "dockerfile": "Dockerfile",
+        "platforms": ["linux/amd64", "linux/arm64"],
+        "tags": ["localhost:5000/p/toolman:staging-abc1234"],
+        "labels": {"org.opencontainers.image.revision": "abc"},
+        "args": {"BASE_IMAGE": "python:3.11-slim", "LOG_LEVEL": "info"},
+        "cache-from": ["type=registry,ref=localhost:5000/p/toolman:buildcache"],
+        "cache-to": ["type=registry,ref=localhost:5000/p/toolman:buildcache,mode=max"],
+    }
+    assert "cache-from" not in data["target"]["mcp-wrapper"]
+    json.dumps(data)  # the file bake reads is plain JSON
+
+
+def test_no_cache_and_no_push_change_the_file() -> None:
+    data = buildx.bake_file(buildx.BakeRequest(targets=(TARGET,), push=False, no_cache=True))
+    assert data["target"]["toolman"]["no-cache"] is True
+    assert "cache-to" not in data["target"]["toolman"]  # nothing is written without a push
+
+
+def test_bake_command_line() -> None:
+    request = buildx.BakeRequest(targets=(TARGET,), push=True, no_cache=True, builder="multi")
+    argv = buildx.bake_command(request, Path("/b/bake.json"), Path("/b/meta.json"))
+    assert argv == [
+        "docker",
+        "buildx",
+        "bake",
+        "--file",
+        "/b/bake.json",
+        "--metadata-file",
+        "/b/meta.json",
+        "--progress",
+        "plain",
+        "--builder",
+        "multi",
+        "--push",
+        "--no-cache",
+    ]
+    load = buildx.bake_command(
+        buildx.BakeRequest(targets=(TARGET,), push=False, load=True), Path("b.json"), Path("m.json")
+    )
+    assert load[-1] == "--load"
+
+
+def test_digests_are_read_from_the_metadata_file() -> None:
+    metadata = {
+        "toolman": {"containerimage.digest": "sha256:aaa", "image.name": "x"},
+        "mcp-wrapper": {"containerimage.descriptor": {"digest": "sha256:bbb"}},
+    }
+    assert buildx.digests_from_metadata(metadata, ["toolman", "mcp-wrapper"]) == {
+        "toolman": "sha256:aaa",
+        "mcp-wrapper": "sha256:bbb",
+    }
+    with pytest.raises(StageFailed, match="no digest for orchestrator"):
+        buildx.digests_from_metadata(metadata, ["orchestrator"])
+
+
+def test_buildx_availability_is_probed_by_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    docker = fake_bin / "docker"
+    docker.write_text(
+        '#!/bin/sh\n[ "$1 $2" = "buildx version" ] && echo v0.19.0 && exit 0\nexit 1\n'
+    )
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake_bin))
+    assert buildx.available(Runner()) is True
+    docker.write_text("#!/bin/sh\necho \"docker: 'buildx' is not a docker command.\"; exit 1\n")
+    assert buildx.available(Runner()) is False
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert buildx.available(Runner()) is False
+
+
+def test_index_media_type_follows_the_children() -> None:
+    docker_children = [
+        PlatformManifest("linux/amd64", "sha256:a", 10, DOCKER_MANIFEST),
+        PlatformManifest("linux/arm64", "sha256:b", 11, DOCKER_MANIFEST),
+    ]
+    body, media_type = index_for(docker_children)
+    assert media_type == DOCKER_LIST
+    data = json.loads(body)
+    assert [m["platform"] for m in data["manifests"]] == [
+        {"architecture": "amd64", "os": "linux"},
+        {"architecture": "arm64", "os": "linux"},
+    ]
+    assert [m["size"] for m in data["manifests"]] == [10, 11]
+    _, oci = index_for([PlatformManifest("linux/amd64", "sha256:a", 10, OCI_MANIFEST)])
+    assert oci == OCI_INDEX
+
+
+def test_unknown_platform_lists_the_valid_form() -> None:
+    with pytest.raises(Exception, match="'linux/s390x' is not a supported platform") as caught:
+        parse_platforms("linux/amd64,linux/s390x")
+    assert "linux/amd64, linux/arm64" in str(caught.value)
+    assert parse_platforms("linux/arm64, linux/amd64,linux/arm64") == ("linux/arm64", "linux/amd64")
+
+
+def test_unknown_platform_exits_2_before_anything_runs(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    result = run_buildkit(
+        "build-all", "--platform", "windows/amd64", "--report", str(report), cwd=ROOT
+    )
+    assert result.returncode == 2
+    assert "'windows/amd64' is not a supported platform" in result.stderr
+    assert "linux/amd64,linux/arm64" in result.stderr
+    assert not report.exists()
+
+
+def test_push_defaults_to_both_platforms() -> None:
+    from buildkit.args import parse
+    from buildkit.cli import resolve_options
+
+    pushing, _ = resolve_options(parse(["build-all", "-p"]), ROOT)
+    assert pushing.platforms == ("linux/amd64", "linux/arm64")
+    local, _ = resolve_options(parse(["build-all"]), ROOT)
+    assert local.platforms == ()  # the engine's own platform
+    chosen, _ = resolve_options(parse(["build-all", "-p", "--platform", "linux/arm64"]), ROOT)
+    assert chosen.platforms == ("linux/arm64",)
+
+
+def test_a_buildx_plan_waits_for_every_wheel(tmp_path: Path) -> None:
+    project = load_project(ROOT)
+    options = Options(tag="v1", registry="r", report=tmp_path / "r.json", image_backend="buildx")
+    steps = {step.id: step for step in pipeline.plan(project, options)}
+    assert steps["toolman:image"].needs == (
+        "orchestrator:wheel",
+        "toolman:wheel",
+        "mcp_wrapper:wheel",
+    )
+    engine = Options(tag="v1", registry="r", report=tmp_path / "r.json", image_backend="engine")
+    assert {s.id: s for s in pipeline.plan(project, engine)}["toolman:image"].needs == (
+        "toolman:wheel",
+    )
+
+
+@pytest.mark.skipif(buildx.available(Runner()), reason="buildx is installed here")
+def test_asking_for_buildx_where_there_is_none_says_how_to_fix() -> None:
+    result = run_buildkit("images", "--image-backend", "buildx", "--services", "toolman", cwd=ROOT)
+    assert result.returncode == 4
+    assert "docker buildx is not available" in result.stderr
+    assert "--image-backend engine" in result.stderr
