@@ -43,6 +43,8 @@ apt_install() {
 
 registry_up() { curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
 
+apt_install curl ca-certificates  # every check below asks over HTTP
+
 # --- 1. Docker engine --------------------------------------------------------------
 ENGINE_PREEXISTING=0
 if docker info >/dev/null 2>&1; then
@@ -51,7 +53,6 @@ if docker info >/dev/null 2>&1; then
 else
   apt_install docker.io curl ca-certificates
   log "starting dockerd (log: /var/log/dockerd.log)"
-  mirror_args=()
   # The local registry doubles as a mirror of Docker Hub: pulls of python:3.11-slim are
   # answered from it (step 4), just as an ordinary machine pulls them from the internet.
   mirror_args=(--registry-mirror "http://$REGISTRY_ADDR")
@@ -96,7 +97,7 @@ fi
 
 # --- 4. Base images ------------------------------------------------------------------
 have_base_index() {
-  curl -fsS -o /dev/null \
+  curl -fs -o /dev/null \
     -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
     -H 'Accept: application/vnd.oci.image.index.v1+json' \
     "http://$REGISTRY_ADDR/v2/library/python/manifests/3.11-slim"
@@ -105,7 +106,7 @@ have_base_index() {
 make_base() {  # make_base ARCH -> pushes $REGISTRY_ADDR/library/python:3.11-slim-ARCH
   local arch=$1 dir="$STATE/base-$1"
   local ref="$REGISTRY_ADDR/library/python:3.11-slim-$arch"
-  if curl -fsS -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+  if curl -fs -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
       "http://$REGISTRY_ADDR/v2/library/python/manifests/3.11-slim-$arch"; then
     return 0
   fi
