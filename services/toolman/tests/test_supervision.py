@@ -51,8 +51,10 @@ async def tool_names(client: Any) -> set[str]:
 def test_a_killed_downstream_vanishes_fails_fast_and_returns(
     toolman_factory: Factory, sdk_server: dict[str, Any], time_server: dict[str, Any]
 ) -> None:
+    # A 2 s backoff keeps the server down long enough to observe, even on a busy machine.
+    restart = {"backoff_initial_seconds": 2, "backoff_max_seconds": 2}
     toolman = toolman_factory(
-        {"servers": {"test": sdk_server, "time": time_server}, "supervisor": FAST_RESTART}
+        {"servers": {"test": sdk_server, "time": time_server}, "supervisor": restart}
     )
     changes = ListChanges()
 
@@ -195,7 +197,7 @@ def test_slow_calls_time_out_and_can_be_cancelled(
 def test_ready_waits_for_the_first_start_attempts(
     toolman_factory: Factory, sdk_server: dict[str, Any]
 ) -> None:
-    silent = {"command": "sleep", "args": ["300"], "startup_timeout_seconds": 4}
+    silent = {"command": "sleep", "args": ["300"], "startup_timeout_seconds": 8}
     toolman = toolman_factory({"servers": {"test": sdk_server, "silent": silent}}, ready=False)
 
     def health() -> bool:
