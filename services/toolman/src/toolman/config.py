@@ -19,13 +19,12 @@ from typing import Any
 from toolman import schema
 from toolman.errors import ConfigError
 from toolman.policy import AgentPolicy, PolicyRules
-from toolman.secrets import resolve_secret, token_digest
+from toolman.secrets import token_digest
+from toolman.servers import HttpServer, ServerConfig, StdioServer, parse_servers
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
-NAME_HINT = "use 1-32 characters of A-Z a-z 0-9 _ . - starting with a letter or digit"
+__all__ = ["Config", "HttpOptions", "HttpServer", "ServerConfig", "StdioServer", "load", "parse"]
+
 SEPARATOR = re.compile(r"[A-Za-z0-9_.-]{1,3}")
-HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
 TOP_KEYS = (
     "$schema",
     "description",
@@ -39,41 +38,8 @@ TOP_KEYS = (
     "supervisor",
     "reload",
 )
-STDIO_KEYS = (
-    "command",
-    "args",
-    "env",
-    "cwd",
-    "timeout_seconds",
-    "startup_timeout_seconds",
-    "enabled",
-)
-HTTP_KEYS = ("url", "headers", "timeout_seconds", "startup_timeout_seconds", "enabled")
 POLICY_KEYS = ("allowed_servers", "allowed_tools", "blocked_tools")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-
-
-@dataclass(frozen=True)
-class StdioServer:
-    name: str
-    command: str
-    args: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # values may be secrets
-    cwd: str | None = None
-    timeout_seconds: float = 60.0
-    startup_timeout_seconds: float = 30.0
-
-
-@dataclass(frozen=True)
-class HttpServer:
-    name: str
-    url: str
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    timeout_seconds: float = 60.0
-    startup_timeout_seconds: float = 30.0
-
-
-ServerConfig = StdioServer | HttpServer
 
 
 @dataclass(frozen=True)
@@ -121,7 +87,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 def parse(raw: object, environ: Mapping[str, str]) -> Config:
     top = schema.obj(raw, "", TOP_KEYS)
-    servers = _servers(top.get("servers", {}), environ)
+    servers = parse_servers(top.get("servers", {}), environ)
     rules = PolicyRules(
         exposed_tools=_exposed(top.get("exposed_tools", {}), servers),
         agents=_agent_policies(top.get("agent_policies", {}), servers),
@@ -136,78 +102,6 @@ def parse(raw: object, environ: Mapping[str, str]) -> Config:
         supervisor=_supervisor(top.get("supervisor", {})),
         watch_interval_seconds=_reload(top.get("reload", {})),
     )
-
-
-def _servers(raw: object, environ: Mapping[str, str]) -> dict[str, ServerConfig]:
-    servers: dict[str, ServerConfig] = {}
-    for name, spec in schema.mapping(raw, "servers").items():
-        path = schema.join("servers", name)
-        schema.string(name, path, pattern=NAME, hint=NAME_HINT)
-        if isinstance(spec, dict) and "url" in spec:
-            server: ServerConfig | None = _http_server(name, spec, path, environ)
-        elif isinstance(spec, dict) and "command" in spec:
-            server = _stdio_server(name, spec, path, environ)
-        else:
-            schema.obj(spec, path, (*STDIO_KEYS, *HTTP_KEYS))
-            raise ConfigError(f"{path}: needs either 'command' (stdio) or 'url' (Streamable HTTP)")
-        if server is not None:
-            servers[name] = server
-    return servers
-
-
-def _timeouts(spec: Mapping[str, Any], path: str) -> dict[str, float]:
-    out = {}
-    for key in ("timeout_seconds", "startup_timeout_seconds"):
-        if key in spec:
-            out[key] = schema.number(spec[key], schema.join(path, key), minimum=0.1, maximum=3600)
-    return out
-
-
-def _enabled(spec: Mapping[str, Any], path: str) -> bool:
-    return schema.boolean(spec.get("enabled", True), schema.join(path, "enabled"))
-
-
-def _stdio_server(
-    name: str, spec: Mapping[str, Any], path: str, environ: Mapping[str, str]
-) -> StdioServer | None:
-    schema.obj(spec, path, STDIO_KEYS)
-    env = schema.mapping(spec.get("env", {}), schema.join(path, "env"))
-    server = StdioServer(
-        name=name,
-        command=schema.string(spec["command"], schema.join(path, "command")),
-        args=schema.strings(spec.get("args", []), schema.join(path, "args")),
-        env=tuple(
-            (key, resolve_secret(value, schema.join(schema.join(path, "env"), key), environ))
-            for key, value in env.items()
-        ),
-        cwd=schema.string(spec["cwd"], schema.join(path, "cwd")) if "cwd" in spec else None,
-        **_timeouts(spec, path),
-    )
-    return server if _enabled(spec, path) else None
-
-
-def _http_server(
-    name: str, spec: Mapping[str, Any], path: str, environ: Mapping[str, str]
-) -> HttpServer | None:
-    schema.obj(spec, path, HTTP_KEYS)
-    url = schema.string(spec["url"], schema.join(path, "url"))
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{schema.join(path, 'url')}: {url!r} must start with http:// or https://"
-        )
-    headers = schema.mapping(spec.get("headers", {}), schema.join(path, "headers"))
-    for key in headers:
-        schema.string(key, schema.join(path, "headers"), pattern=HEADER, hint="not a header name")
-    server = HttpServer(
-        name=name,
-        url=url,
-        headers=tuple(
-            (key, resolve_secret(value, schema.join(schema.join(path, "headers"), key), environ))
-            for key, value in headers.items()
-        ),
-        **_timeouts(spec, path),
-    )
-    return server if _enabled(spec, path) else None
 
 
 def _exposed(raw: object, servers: Mapping[str, ServerConfig]) -> dict[str, tuple[str, ...]]:

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolman import __version__
-from toolman.config import HttpServer, ServerConfig, StdioServer, SupervisorOptions
+from toolman.config import SupervisorOptions
 from toolman.downstream import Connection, HttpConnection, ProgressHandler, StdioConnection
 from toolman.errors import DownstreamUnavailable, RpcError, ToolmanError
+from toolman.servers import HttpServer, ServerConfig, StdioServer
 
 log = logging.getLogger("toolman.supervisor")
 

@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from toolman.config import HttpServer
 from toolman.downstream.base import Connection, Message, NotificationHandler
 from toolman.downstream.httpclient import ClientError, ConnectFailed, HttpClient, Response
 from toolman.errors import INTERNAL_ERROR, TransportClosed
+from toolman.servers import HttpServer
 
 log = logging.getLogger("toolman.downstream")
 

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 
 import orjson
 
-from toolman.config import StdioServer
 from toolman.downstream.base import Connection, Message, NotificationHandler
 from toolman.errors import TransportClosed
+from toolman.servers import StdioServer
 
 log = logging.getLogger("toolman.downstream")
 
