@@ -116,7 +116,6 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also build the Claude Code image with the MCP wrapper",
     )
-    parser.add_argument("--no-cache", action="store_true", help="build Docker images without cache")
     parser.add_argument(
         "--platform",
         metavar="LIST",
@@ -132,8 +131,31 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="build without any cache: every step runs (no record in build/cache, no reused "
+        "image) and Docker builds without its layer cache",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=positive,
+        metavar="N",
+        help="run up to N independent steps at once (default: the number of CPUs)",
+    )
     parser.add_argument(
         "--services",
         metavar="A,B",
@@ -144,6 +166,17 @@ def add_common(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run every step that does not depend on a failed one "
         "(default: stop at the first failure)",
+    )
+    parser.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only the services whose inputs changed since the git ref REF (committed, "
+        "staged, modified or untracked)",
+    )
+    parser.add_argument(
+        "--print-matrix",
+        action="store_true",
+        help="print the selected services as a GitHub Actions matrix (JSON) and exit",
     )
     parser.add_argument(
         "--report",

@@ -19,11 +19,13 @@ from buildkit.args import (
     parse,
     subcommand_parser,
 )
+from buildkit.cache import StepCache
+from buildkit.changes import github_matrix, touched_services
 from buildkit.config import Project, find_project_root, load_project
 from buildkit.docker_engine import Engine
-from buildkit.envs import Envs
+from buildkit.envs import Envs, uv_binary
 from buildkit.errors import BuildkitError, ToolMissingError, UsageError
-from buildkit.gitinfo import read_git_info
+from buildkit.gitinfo import changed_since, read_git_info
 from buildkit.model import BUILD_ALL_STAGES, Step
 from buildkit.options import (
     Options,
@@ -36,7 +38,7 @@ from buildkit.options import (
 )
 from buildkit.proc import Runner
 from buildkit.report import Report, write_report
-from buildkit.stages import RUNNERS
+from buildkit.stages import RUNNERS, VALIDATORS
 from buildkit.stages.context import Context
 from buildkit.ui import TerminalUI
 
@@ -109,15 +111,16 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
         no_docker=getattr(args, "no_docker", False),
         skip_tests=getattr(args, "skip_tests", False),
         claude_image=getattr(args, "claude_image", False),
-        no_cache=getattr(args, "no_cache", False),
+        no_cache=args.no_cache,
         keep_going=args.keep_going,
         fix=getattr(args, "fix", False),
         offline=args.offline or env_flag(env, "BUILDKIT_OFFLINE"),
-        services=select_services(project, args.services),
+        services=select_changed(project, args, select_services(project, args.services)),
         stages=stages,
         platforms=choose_platforms(args, project),
         image_backend=getattr(args, "image_backend", None) or project.image_backend,
         builder=getattr(args, "builder", None) or project.builder,
+        jobs=args.jobs or os.cpu_count() or 1,
     )
     if options.push and options.no_docker:
         raise UsageError(
@@ -130,6 +133,17 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
             reference.repository(options.registry, project.service(name).image)
         reference.check_tag(options.tag)
     return options, warnings
+
+
+def select_changed(
+    project: Project, args: argparse.Namespace, selected: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Of the selected services, those whose inputs changed since --changed-since."""
+    if not args.changed_since:
+        return selected
+    workdir, changed = changed_since(project.root, args.changed_since)
+    touched = set(touched_services(project, workdir, changed))
+    return tuple(name for name in selected if name in touched)
 
 
 def choose_platforms(args: argparse.Namespace, project: Project) -> tuple[str, ...]:
@@ -170,6 +184,12 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
     root = find_project_root(Path.cwd())
     options, warnings = resolve_options(args, root)
     project = load_project(root)
+    if args.print_matrix:
+        print(github_matrix(project, options.services))
+        return 0
+    if not options.services:
+        ui.info(f"nothing to do: no service changed since {args.changed_since}")
+        return 0
     git = read_git_info(root)
     warnings += git.warnings
     for warning in warnings:
@@ -179,9 +199,13 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
     steps = pipeline.plan(project, options)
     engine = connect_engine_if_needed(steps)
     envs = Envs(root / "build", offline=options.offline)
+    uv_binary()  # resolved here, before steps run in threads
     ctx = Context(project, options, git, envs, Runner(), engine=engine)
+    cache = None if options.no_cache else StepCache(root / "build" / "cache")
     try:
-        results = pipeline.run(steps, ctx, RUNNERS, ui)
+        results = pipeline.run(
+            steps, ctx, RUNNERS, ui, jobs=options.jobs, cache=cache, validators=VALIDATORS
+        )
     finally:
         if engine is not None:
             engine.close()

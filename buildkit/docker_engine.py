@@ -93,6 +93,11 @@ class Engine:
             healthcheck=tuple(health),
         )
 
+    def images_labelled(self, label: str, value: str) -> list[ImageInfo]:
+        summaries = self.client.api.images(filters={"label": f"{label}={value}"})
+        found = [self.image(str(summary["Id"])) for summary in summaries]
+        return [info for info in found if info is not None]
+
     def pull(self, ref: str, platform: str | None = None) -> ImageInfo:
         repository, _, tag = (
             ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")

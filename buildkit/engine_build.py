@@ -46,6 +46,58 @@ def base_alias(base: str, platform: str) -> str:
     return f"buildkit-base/{name}:{platform_slug(platform)}"
 
 
+KEY_LABEL = "dev.buildkit.key"
+
+
+def put_in_place(engine: Engine, images: list[dict[str, Any]], refs: list[str]) -> bool:
+    """Tag images built earlier as if just built; False when any of them is gone."""
+    if not images or any(engine.image(str(image["id"])) is None for image in images):
+        return False
+    for image in images:
+        engine.tag(str(image["id"]), str(image["ref"]))
+    native = engine.platform()
+    local = next((image for image in images if image["platform"] == native), images[0])
+    for ref in refs:
+        engine.tag(str(local["id"]), ref)
+    return True
+
+
+def find_by_key(
+    engine: Engine, key: str, platforms: tuple[str, ...], refs: list[str]
+) -> list[dict[str, Any]] | None:
+    """Images an earlier run built from the same inputs, one per platform, or None."""
+    found = {info.platform: info for info in engine.images_labelled(KEY_LABEL, key)}
+    if any(platform not in found for platform in platforms):
+        return None
+    return [
+        PlatformImage(
+            platform,
+            found[platform].id,
+            found[platform].size,
+            f"{refs[0]}-{platform_slug(platform)}",
+            0.0,
+            0.0,
+            "reused (built and smoke-tested by an earlier run)",
+            platform != engine.platform(),
+        ).to_json()
+        for platform in platforms
+    ]
+
+
+def base_identity(engine: Engine, base: str, platforms: tuple[str, ...]) -> dict[str, str]:
+    """platform -> the id of the local base image a build would use ("" if it must pull)."""
+    identity = {}
+    for platform in platforms:
+        for ref in (base, base_alias(base, platform)):
+            found = engine.image(ref)
+            if found is not None and found.platform == platform:
+                identity[platform] = found.id
+                break
+        else:
+            identity[platform] = ""
+    return identity
+
+
 def resolve_base(engine: Engine, base: str, platform: str) -> str:
     """A local reference to `base` for `platform`: the tag itself when it already is that
     platform, else a per-platform alias (pulled once). The user's tag is left as it was."""

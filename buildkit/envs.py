@@ -7,6 +7,7 @@ pyproject.toml, the interpreter, the extras): warm runs install nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import sys
@@ -22,7 +23,9 @@ from buildkit.proc import CallResult, Runner
 STAMP = ".buildkit-stamp"
 
 
+@functools.cache
 def uv_binary() -> str:
+    """Found once: uv's finder reads sysconfig, whose first use is not thread-safe."""
     try:
         from uv import find_uv_bin
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import git
 from packaging.version import InvalidVersion, Version
 
+from buildkit.errors import GitError
+
 SEMVER_TAG = re.compile(r"^v(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z][0-9A-Za-z.-]*))?$")
 MAX_TAG_PROBES = 50
 UNKNOWN_VERSION = "0.0.0+unknown"
@@ -38,10 +40,38 @@ class GitInfo:
     shallow: bool = False
     warnings: tuple[str, ...] = field(default=())
     commit_time: str = ""  # ISO 8601, UTC
+    workdir: Path | None = None
+    changed: tuple[str, ...] = ()  # paths (relative to workdir) that differ from HEAD
 
     @property
     def short(self) -> str:
         return self.commit[:7]
+
+    def is_dirty(self, path: Path) -> bool:
+        """Whether anything under `path` differs from HEAD (untracked files included)."""
+        if self.workdir is None:
+            return self.dirty
+        try:
+            prefix = path.resolve().relative_to(self.workdir).as_posix()
+        except ValueError:
+            return self.dirty
+        if prefix in ("", "."):
+            return self.dirty
+        return any(name == prefix or name.startswith(prefix + "/") for name in self.changed)
+
+    def version_for(self, path: Path) -> str:
+        """The version of what is built from `path`: `.dirty` only when `path` changed.
+
+        One edited service then leaves the others' wheels, and so their images, as they were.
+        """
+        if not self.commit:
+            return self.version
+        return format_version(
+            tag_version(self.tag) if self.tag else None,
+            self.distance,
+            self.short,
+            self.is_dirty(path),
+        )
 
 
 def tag_version(tag: str) -> Version | None:
@@ -104,7 +134,8 @@ def _describe(repo: git.Repo) -> GitInfo:
                 f"the repository has no commits: version is {UNKNOWN_VERSION}; commit first",
             ),
         )
-    dirty = repo.is_dirty(untracked_files=True)
+    changed = changed_paths(repo)
+    dirty = bool(changed)
     shallow = (Path(repo.git_dir) / "shallow").exists()
     if shallow:
         warnings.append(f"shallow clone: tags and history may be missing; {FIX_SHALLOW}")
@@ -119,7 +150,76 @@ def _describe(repo: git.Repo) -> GitInfo:
         )
     version = format_version(base, distance, commit[:7], dirty)
     committed = repo.head.commit.committed_datetime.astimezone(UTC).isoformat(timespec="seconds")
-    return GitInfo(commit, dirty, tag, distance, version, shallow, tuple(warnings), committed)
+    return GitInfo(
+        commit,
+        dirty,
+        tag,
+        distance,
+        version,
+        shallow,
+        tuple(warnings),
+        committed,
+        Path(repo.working_dir).resolve(),
+        changed,
+    )
+
+
+def source_files(root: Path, path: Path) -> list[Path]:
+    """The files under `path` as git sees them: tracked, plus untracked ones not ignored.
+    Outside a git repository, every file below `path` but caches and hidden ones."""
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and not any(
+                part.startswith(".") or part == "__pycache__" for part in p.relative_to(path).parts
+            )
+        )
+    with repo:
+        listed = repo.git.ls_files("-co", "--exclude-standard", "-z", "--", str(path))
+        workdir = Path(repo.working_dir)
+    return sorted(workdir / name for name in listed.split("\0") if name)
+
+
+def changed_since(root: Path, ref: str) -> tuple[Path, list[str]]:
+    """The repository's top directory and the files (relative to it) that differ from
+    `ref`: committed since, staged, modified, deleted, or untracked-not-ignored."""
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+        raise GitError(f"{root} is not in a git repository; --changed-since needs one") from exc
+    with repo:
+        try:
+            repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+        except git.GitCommandError:
+            raise GitError(
+                f"--changed-since {ref!r} is not a commit in this repository",
+                hint="fetch it first (e.g. `git fetch origin main`, or actions/checkout with "
+                "fetch-depth: 0) or name another ref",
+            ) from None
+        diff = repo.git.diff("--name-only", "-z", ref, "--").split("\0")
+        untracked = repo.git.ls_files("-o", "--exclude-standard", "-z").split("\0")
+        workdir = Path(repo.working_dir).resolve()
+    return workdir, sorted({name for name in (*diff, *untracked) if name})
+
+
+def changed_paths(repo: git.Repo) -> tuple[str, ...]:
+    """Files that differ from HEAD: modified, staged, deleted, renamed, or untracked."""
+    entries = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all").split("\0")
+    names: list[str] = []
+    skip_next = False
+    for entry in entries:
+        if skip_next:  # the original name of a rename
+            skip_next = False
+            names.append(entry)
+            continue
+        if len(entry) > 3:
+            names.append(entry[3:])
+            skip_next = entry[0] in "RC"
+    return tuple(sorted(set(names)))
 
 
 def _nearest_tag(repo: git.Repo) -> tuple[str | None, int]:

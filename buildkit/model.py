@@ -25,6 +25,11 @@ class Artifact:
     sha256: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Artifact:
+        details = {k: v for k, v in data.items() if k not in ("kind", "name", "size", "sha256")}
+        return cls(data["kind"], data["name"], data.get("size"), data.get("sha256"), details)
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "name": self.name}
         if self.size is not None:
@@ -89,6 +94,20 @@ class Result:
             command=outcome.command,
             output_tail=outcome.output_tail,
             summary=outcome.summary,
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Result:
+        return cls(
+            target=data["service"],
+            stage=data["stage"],
+            status=Status(data["status"]),
+            duration=float(data["duration"]),
+            reason=data.get("reason", ""),
+            artifacts=tuple(Artifact.from_json(a) for a in data.get("artifacts", [])),
+            command=data.get("command"),
+            output_tail=data.get("output_tail", ""),
+            summary=data.get("summary", ""),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class Options:
     platforms: tuple[str, ...] = ()  # empty: the engine's own platform
     image_backend: str = "engine"  # resolved: buildx or engine
     builder: str = ""
+    jobs: int = 1
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -65,6 +66,7 @@ class Options:
             "platforms": list(self.platforms),
             "image_backend": self.image_backend,
             "builder": self.builder,
+            "jobs": self.jobs,
         }
 
 

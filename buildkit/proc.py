@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildkit.errors import ToolMissingError
+from buildkit.errors import StageFailed, ToolMissingError
 
 DEFAULT_TIMEOUT = 3600.0
 TAIL_LINES = 40
@@ -47,11 +47,29 @@ class CallResult:
         return "\n".join(self.output.rstrip("\n").splitlines()[-lines:])
 
 
+class Cancelled(StageFailed):
+    """The run was stopped (fail-fast) while this command ran or before it started."""
+
+
 @dataclass
 class Runner:
     on_command: Callable[[str], None] = field(default=lambda _command: None)
     on_output: Callable[[str], None] = field(default=lambda _line: None)
     timeout: float = DEFAULT_TIMEOUT
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+    _current: subprocess.Popen[str] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel(self) -> None:
+        """Stop: kill the command running now (its whole process group), start no other."""
+        with self._lock:
+            self._cancelled.set()
+            if self._current is not None and self._current.poll() is None:
+                _kill_group(self._current)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
 
     def call(
         self,
@@ -62,6 +80,8 @@ class Runner:
         timeout: float | None = None,
     ) -> CallResult:
         argv = tuple(str(arg) for arg in argv)
+        if self.cancelled:
+            raise Cancelled(f"not started: {quote(argv)}")
         self.on_command(quote(argv))
         merged_env = {**os.environ, **env} if env else None
         started = time.monotonic()
@@ -82,6 +102,10 @@ class Runner:
                 f"{argv[0]!r} is not installed or not on PATH",
                 hint="install buildkit's tools: pip install -e '.[dev]' (or run through nox)",
             ) from None
+        with self._lock:
+            self._current = process
+            if self._cancelled.is_set():  # cancelled between the check above and now
+                _kill_group(process)
         timed_out = threading.Event()
         limit = self.timeout if timeout is None else timeout
         timer = threading.Timer(limit, _expire, args=(process, timed_out))
@@ -98,6 +122,10 @@ class Runner:
             if process.poll() is None:  # interrupted while reading: leave no orphans
                 _kill_group(process)
                 process.wait()
+            with self._lock:
+                self._current = None
+        if self._cancelled.is_set():
+            raise Cancelled(f"killed: {quote(argv)}", command=quote(argv), output="".join(chunks))
         output = "".join(chunks)
         if timed_out.is_set():
             output += f"\n[buildkit] killed after {limit:.0f} s (timeout)\n"

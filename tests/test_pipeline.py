@@ -103,7 +103,13 @@ def test_plan_orders_wheel_before_image_before_push(project: Project, tmp_path: 
     ]
     by_id = {step.id: step for step in steps}
     assert by_id["toolman:image"].needs == ("toolman:wheel",)
-    assert by_id["toolman:push"].needs == ("toolman:image",)
+    # A service whose checks failed is never published.
+    assert by_id["toolman:push"].needs == (
+        "toolman:image",
+        "toolman:test",
+        "toolman:lint",
+        "toolman:fmt",
+    )
 
 
 def test_skip_tests_and_claude_image_are_planned(project: Project, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from buildkit.config import Service
-from buildkit.model import Outcome
+from buildkit.model import Outcome, Result
 from buildkit.stages import fmt, image, lint, push, test, wheel, wheelhouse
 from buildkit.stages.context import Context
 
@@ -19,4 +19,11 @@ RUNNERS: dict[str, StageRunner] = {
     "wheelhouse": wheelhouse.run,
     "image": image.run,
     "push": push.run,
+}
+
+# Checks that a recorded success still stands (its artifacts exist) before it is reused.
+VALIDATORS: dict[str, Callable[[Service, Result, Context], bool]] = {
+    "wheel": wheel.still_valid,
+    "image": image.still_valid,
+    "push": push.still_valid,
 }

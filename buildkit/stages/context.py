@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import threading
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildkit.config import Project
+from buildkit.config import Project, Service
 from buildkit.docker_engine import START_HINT, Engine
 from buildkit.envs import Envs
 from buildkit.errors import DockerError, StageFailed, ToolMissingError
@@ -37,6 +38,7 @@ class Context:
     engine: Engine | None = None
     needs: Mapping[str, Result] = field(default_factory=dict)
     shared: Shared = field(default_factory=Shared)
+    step_key: str = ""  # the hash of the running step's inputs ("" when not cached)
 
     @property
     def root(self) -> Path:
@@ -49,6 +51,14 @@ class Context:
     @property
     def dist_dir(self) -> Path:
         return self.project.root / "dist"
+
+    @property
+    def require_all(self) -> bool:
+        return os.environ.get("BUILDKIT_REQUIRE_ALL", "").lower() in ("1", "true", "yes")
+
+    def version_of(self, service: Service) -> str:
+        """The service's version: the project's, `.dirty` only when its own files changed."""
+        return self.git.version_for(service.path)
 
     def require_engine(self) -> Engine:
         if self.engine is None:

@@ -7,13 +7,20 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from buildkit import reference
 from buildkit.config import Service
 from buildkit.docker_engine import BuildFailed
-from buildkit.engine_build import PlatformImage, build_platforms
+from buildkit.engine_build import (
+    KEY_LABEL,
+    PlatformImage,
+    build_platforms,
+    find_by_key,
+    put_in_place,
+)
 from buildkit.errors import StageFailed
-from buildkit.model import Artifact, Outcome, Status
+from buildkit.model import Artifact, Outcome, Result, Status
 from buildkit.stages.context import Context
 from buildkit.stages.wheel import sha256_of
 from buildkit.tags import compute_tags, image_version
@@ -29,12 +36,12 @@ def image_refs(service: Service, ctx: Context) -> list[str]:
     return [repo.ref(reference.check_tag(tag)) for tag in tags]
 
 
-def created_time(ctx: Context) -> str:
-    """SOURCE_DATE_EPOCH, else the commit time of a clean tree (rebuilds stay identical)."""
+def created_time(service: Service, ctx: Context) -> str:
+    """SOURCE_DATE_EPOCH, else the commit time of clean sources (rebuilds stay identical)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     if epoch.isdigit():
         return datetime.fromtimestamp(int(epoch), UTC).isoformat(timespec="seconds")
-    if ctx.git.commit_time and not ctx.git.dirty:
+    if ctx.git.commit_time and not ctx.git.is_dirty(service.path):
         return ctx.git.commit_time
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -43,9 +50,9 @@ def oci_labels(service: Service, ctx: Context, wheel_sha256: str) -> dict[str, s
     return {
         f"{OCI}.title": service.image,
         f"{OCI}.description": service.description,
-        f"{OCI}.version": image_version(ctx.options.tag, ctx.git.version),
+        f"{OCI}.version": image_version(ctx.options.tag, ctx.version_of(service)),
         f"{OCI}.revision": ctx.git.commit,
-        f"{OCI}.created": created_time(ctx),
+        f"{OCI}.created": created_time(service, ctx),
         f"{OCI}.source": ctx.project.source_url,
         f"{OCI}.licenses": ctx.project.licenses,
         f"{OCI}.url": ctx.project.url,
@@ -96,7 +103,7 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
         cache_root=ctx.build_dir / "wheelhouse",
         offline=ctx.options.offline,
         runner=ctx.runner,
-        mtime=int(datetime.fromisoformat(created_time(ctx)).timestamp()),
+        mtime=int(datetime.fromisoformat(created_time(service, ctx)).timestamp()),
     )
     return context_dir, sha
 
@@ -109,9 +116,15 @@ def run(service: Service, ctx: Context) -> Outcome:
         return outcome
     engine = ctx.require_engine()
     platforms = target_platforms(ctx)
-    context_dir, wheel_sha = make_context(service, ctx, platforms)
     refs = image_refs(service, ctx)
+    if ctx.step_key and not ctx.options.no_cache:
+        reused = find_by_key(engine, ctx.step_key, platforms, refs)
+        if reused is not None and put_in_place(engine, reused, refs):
+            return reused_outcome(reused, refs, ctx.step_key)
+    context_dir, wheel_sha = make_context(service, ctx, platforms)
     labels = oci_labels(service, ctx, wheel_sha)
+    if ctx.step_key:
+        labels[KEY_LABEL] = ctx.step_key
     try:
         images, local = build_platforms(
             engine,
@@ -123,7 +136,7 @@ def run(service: Service, ctx: Context) -> Outcome:
             buildargs=lambda base, platform: build_args(base, ctx.options.debug, platform),
             labels=labels,
             nocache=ctx.options.no_cache,
-            version=ctx.git.version,
+            version=ctx.version_of(service),
             smoke_timeout=ctx.project.smoke_timeout,
             on_line=ctx.runner.on_output,
         )
@@ -155,6 +168,36 @@ def run(service: Service, ctx: Context) -> Outcome:
         command=f"docker build {context_dir}",
         summary=summary_of(images),
     )
+
+
+def reused_outcome(images: list[dict[str, Any]], refs: list[str], key: str) -> Outcome:
+    local = images[0]
+    artifact = Artifact(
+        kind="image",
+        name=refs[0],
+        size=int(local["size"]),
+        details={
+            "id": local["id"],
+            "tags": refs,
+            "backend": "engine",
+            "platforms": images,
+            "reused_by_label": f"{KEY_LABEL}={key}",
+        },
+    )
+    return Outcome(
+        Status.CACHED,
+        f"found images built from the same inputs ({KEY_LABEL}={key[:12]}…)",
+        artifacts=(artifact,),
+        summary=f"reused {', '.join(image['platform'] for image in images)}",
+    )
+
+
+def still_valid(service: Service, result: Result, ctx: Context) -> bool:
+    """A cached image counts only while the engine still has it; it is tagged again."""
+    image = next((a.details for a in result.artifacts if a.kind == "image"), None)
+    if not image or image.get("backend") != "engine":
+        return False
+    return put_in_place(ctx.require_engine(), list(image["platforms"]), list(image["tags"]))
 
 
 def summary_of(images: list[PlatformImage]) -> str:

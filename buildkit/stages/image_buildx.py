@@ -107,7 +107,7 @@ def run_buildx(service: Service, ctx: Context) -> Outcome:
             engine,
             service,
             image,
-            version=ctx.git.version,
+            version=ctx.version_of(service),
             timeout=ctx.project.smoke_timeout,
             platform=platform,
             on_line=ctx.runner.on_output,

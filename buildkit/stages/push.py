@@ -22,7 +22,7 @@ from buildkit.credentials import Credentials
 from buildkit.docker_engine import Engine
 from buildkit.errors import RegistryError
 from buildkit.manifests import index_for, platform_manifest, verify
-from buildkit.model import Artifact, Outcome, Status
+from buildkit.model import Artifact, Outcome, Result, Status
 from buildkit.registry import RegistryClient, digest_of
 from buildkit.stages.context import Context
 
@@ -131,3 +131,19 @@ def run(service: Service, ctx: Context) -> Outcome:
         artifacts=(record.artifact(repo.name),),
         summary=f"{len(record.refs)} tags -> {kind} {record.digest[:19]}…, verified",
     )
+
+
+def still_valid(service: Service, result: Result, ctx: Context) -> bool:
+    """A cached push counts only while the registry still resolves every tag to its digest."""
+    record = next((a.details for a in result.artifacts if a.kind == "push"), None)
+    if not record or not record.get("digest"):
+        return False
+    repo = reference.repository(ctx.options.registry, service.image)
+    try:
+        with RegistryClient(repo.domain, credentials.resolve(repo.domain, os.environ)) as registry:
+            return all(
+                registry.manifest(repo.path, tag_of(item["ref"])).digest == item["digest"]
+                for item in record.get("pushed", [])
+            )
+    except RegistryError:
+        return False

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from buildkit.config import Service
 from buildkit.envs import env_script, uv_binary
-from buildkit.model import Artifact, Outcome, Status
+from buildkit.model import Artifact, Outcome, Result, Status
 from buildkit.stages.context import Context
 
 
@@ -27,6 +27,7 @@ def sha256_of(path: Path) -> str:
 
 
 def run(service: Service, ctx: Context) -> Outcome:
+    version = ctx.version_of(service)
     out_dir = ctx.build_dir / "wheel-out" / service.name
     shutil.rmtree(out_dir, ignore_errors=True)
     argv = [uv_binary(), "build", "--python", sys.executable, "--out-dir", str(out_dir)]
@@ -35,7 +36,7 @@ def run(service: Service, ctx: Context) -> Outcome:
     built = ctx.runner.call(
         [*argv, ctx.relative(service.path)],
         cwd=ctx.root,
-        env={"SETUPTOOLS_SCM_PRETEND_VERSION": ctx.git.version},
+        env={"SETUPTOOLS_SCM_PRETEND_VERSION": version},
     )
     if not built.ok:
         return Outcome(
@@ -60,11 +61,10 @@ def run(service: Service, ctx: Context) -> Outcome:
     check_env = ctx.build_dir / "wheel-check" / service.name
     ctx.envs.fresh_env(check_env, [wheel], ctx.runner)
     answer = ctx.runner.call([str(env_script(check_env, service.script)), "--version"])
-    if not answer.ok or ctx.git.version not in answer.output:
+    if not answer.ok or version not in answer.output:
         return Outcome(
             Status.FAILED,
-            f"`{service.script} --version` from the installed wheel did not report "
-            f"{ctx.git.version}",
+            f"`{service.script} --version` from the installed wheel did not report {version}",
             artifacts,
             answer.command,
             answer.tail(),
@@ -86,3 +86,14 @@ def publish(path: Path, ctx: Context) -> Artifact:
         size=target.stat().st_size,
         sha256=sha256_of(target),
     )
+
+
+def still_valid(service: Service, result: Result, ctx: Context) -> bool:
+    """A cached wheel counts only while dist/ still holds it, unchanged, and its proof env
+    (which the end-to-end tests use) still has the console script."""
+    for artifact in result.artifacts:
+        if artifact.kind in ("wheel", "sdist"):
+            path = ctx.root / artifact.name
+            if not path.is_file() or sha256_of(path) != artifact.sha256:
+                return False
+    return env_script(ctx.build_dir / "wheel-check" / service.name, service.script).exists()

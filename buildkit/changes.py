@@ -1,0 +1,51 @@
+"""Which services a set of changed files touches (for --changed-since and CI matrices).
+
+A service is touched by a change under its own directory or to its Dockerfile. A change
+to what builds every service — the root pyproject.toml, the noxfile, buildkit itself,
+the shared .dockerignore — touches all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from buildkit.config import Project, Service
+
+SHARED_INPUTS = ("pyproject.toml", "noxfile.py", "buildkit/", "dockerfiles/.dockerignore")
+
+
+def relative_to(path: Path, workdir: Path) -> str:
+    try:
+        return path.resolve().relative_to(workdir).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def under(name: str, prefix: str) -> bool:
+    prefix = prefix.rstrip("/")
+    return name == prefix or name.startswith(prefix + "/")
+
+
+def touched_services(project: Project, workdir: Path, changed: Sequence[str]) -> tuple[str, ...]:
+    shared = [relative_to(project.root / item, workdir) for item in SHARED_INPUTS]
+    if any(under(name, prefix) for name in changed for prefix in shared):
+        return project.service_names
+    return tuple(
+        service.name
+        for service in project.services
+        if any(under(name, prefix) for name in changed for prefix in inputs_of(service, workdir))
+    )
+
+
+def inputs_of(service: Service, workdir: Path) -> list[str]:
+    return [relative_to(service.path, workdir), relative_to(service.dockerfile, workdir)]
+
+
+def github_matrix(project: Project, names: Sequence[str]) -> str:
+    """A GitHub Actions matrix: `strategy.matrix: ${{ fromJson(...) }}`."""
+    include = [
+        {"service": name, "image": project.service(name).image, "session": name} for name in names
+    ]
+    return json.dumps({"include": include}, separators=(",", ":"))

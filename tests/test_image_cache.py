@@ -1,0 +1,154 @@
+"""Image steps and the cache, against the real engine: a recorded image is reused (and
+tagged again), an image found only by its dev.buildkit.key label is reused after
+build/cache is deleted, a removed image is built again, and image keys move with the
+Dockerfile, the shared .dockerignore, the base image and --debug."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from typing import Any
+
+import pytest
+
+from buildkit import keys
+from buildkit.config import load_project
+from buildkit.docker_engine import Engine
+from buildkit.envs import Envs
+from buildkit.gitinfo import read_git_info
+from buildkit.model import Result, Step
+from buildkit.options import Options
+from buildkit.proc import Runner
+from buildkit.stages.context import Context
+from tests.helpers import GitRepo, copy_fixture, run_buildkit
+from tests.registries import require_engine
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+OFFLINE = {"BUILDKIT_OFFLINE": "1"}
+
+
+def report(repo: GitRepo) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((repo.path / "build" / "report.json").read_text())
+    return data
+
+
+def image_result(repo: GitRepo, service: str) -> dict[str, Any]:
+    return next(
+        r for r in report(repo)["results"] if r["service"] == service and r["stage"] == "image"
+    )
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return require_engine()
+
+
+@pytest.fixture(scope="module")
+def built(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
+    repo = copy_fixture("miniproject", tmp_path_factory.mktemp("img") / "mini")
+    repo.tag("v4.0.0")
+    prefix = f"localhost:5000/c{uuid.uuid4().hex[:8]}"
+    (repo.path / "prefix").write_text(prefix)
+    result = run_buildkit("images", "-r", prefix, cwd=repo.path, env=OFFLINE)
+    assert result.returncode == 0, result.stdout
+    return repo
+
+
+def images(repo: GitRepo) -> Any:
+    return run_buildkit(
+        "images", "-r", (repo.path / "prefix").read_text(), cwd=repo.path, env=OFFLINE
+    )
+
+
+def test_recorded_image_is_reused_and_tagged_again(engine: Engine, built: GitRepo) -> None:
+    first = image_result(built, "alpha")["artifacts"][0]
+    engine.client.images.remove(first["tags"][0])  # a tag lost, the image kept
+    assert images(built).returncode == 0
+    again = image_result(built, "alpha")
+    assert again["status"] == "cached"
+    assert again["artifacts"][0]["id"] == first["id"]
+    tagged = engine.image(first["tags"][0])
+    assert tagged is not None
+    assert tagged.id == first["id"]
+
+
+def test_an_image_is_found_by_its_key_label_after_the_record_is_gone(
+    engine: Engine, built: GitRepo
+) -> None:
+    first = image_result(built, "alpha")["artifacts"][0]
+    assert engine.image(first["id"]).labels["dev.buildkit.key"]  # type: ignore[union-attr]
+    shutil.rmtree(built.path / "build" / "cache")
+    assert images(built).returncode == 0
+    reused = image_result(built, "alpha")
+    assert reused["status"] == "cached"
+    assert reused["reason"].startswith("found images built from the same inputs")
+    assert reused["artifacts"][0]["id"] == first["id"]
+    log = built.path / "build/logs/alpha-image.log"
+    assert not log.exists() or "Step 1/" not in log.read_text()
+
+
+def test_a_removed_image_is_built_again(engine: Engine, built: GitRepo) -> None:
+    first = image_result(built, "beta")["artifacts"][0]
+    engine.client.images.remove(first["id"], force=True)
+    assert images(built).returncode == 0
+    rebuilt = image_result(built, "beta")
+    assert rebuilt["status"] == "ok"
+    assert engine.image(rebuilt["artifacts"][0]["id"]) is not None
+
+
+def image_key(repo: GitRepo, service: str, **options: Any) -> str | None:
+    project = load_project(repo.path)
+    opts = Options(
+        tag="latest",
+        registry="localhost:5000/mini",
+        report=repo.path / "r.json",
+        offline=True,
+        **options,
+    )
+    wheel = next(
+        r for r in report(repo)["results"] if r["service"] == service and r["stage"] == "wheel"
+    )
+    ctx = Context(
+        project,
+        opts,
+        read_git_info(repo.path),
+        Envs(repo.path / "build"),
+        Runner(),
+        engine=Engine.connect(),
+        needs={f"{service}:wheel": Result.from_json(wheel)},
+    )
+    return keys.step_key(Step(service, "image"), project.service(service), ctx)
+
+
+def test_image_keys_move_with_their_inputs(built: GitRepo, engine: Engine) -> None:
+    before = {s: image_key(built, s) for s in ("alpha", "beta")}
+    assert None not in before.values()
+    dockerfile = built.path / "dockerfiles/alpha.Dockerfile"
+    original = dockerfile.read_text()
+    dockerfile.write_text(original + "# a comment changes the file\n")
+    assert [image_key(built, s) != before[s] for s in ("alpha", "beta")] == [True, False]
+    dockerfile.write_text(original)
+    ignore = built.path / "dockerfiles/.dockerignore"
+    ignored = ignore.read_text()
+    ignore.write_text(ignored + "!extra\n")
+    assert [image_key(built, s) != before[s] for s in ("alpha", "beta")] == [True, True]
+    ignore.write_text(ignored)
+    assert image_key(built, "alpha") == before["alpha"]
+    assert image_key(built, "alpha", debug=True) != before["alpha"]
+    other_base = f"buildkit-test/other-base:{uuid.uuid4().hex[:6]}"
+    base = engine.image("python:3.11-slim")
+    assert base is not None
+    container = engine.client.containers.create(base.id, command=["true"])
+    try:
+        container.commit(
+            repository=other_base.split(":", maxsplit=1)[0],
+            tag=other_base.split(":")[1],
+            changes=["LABEL made-by=buildkit-tests"],
+        )
+    finally:
+        container.remove()
+    try:
+        assert image_key(built, "alpha", base_image=other_base) != before["alpha"]
+    finally:
+        engine.client.images.remove(other_base)
