@@ -115,3 +115,35 @@ def wheels(session: nox.Session) -> None:
     check_args("wheel", session.posargs)
     install_buildkit(session)
     buildkit(session, "wheel", *session.posargs)
+
+
+BENCHES = ("build", "toolman", "wrapper")
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks, never part of the tests: `-- build`, `-- toolman`, `-- wrapper` (all)."""
+    chosen = session.posargs or list(BENCHES)
+    unknown = sorted(set(chosen) - set(BENCHES))
+    if unknown:
+        session.error(f"unknown bench {unknown}; choose from {', '.join(BENCHES)}")
+    install_buildkit(session, "dev,e2e")
+    Path("build/bench").mkdir(parents=True, exist_ok=True)
+    if "build" in chosen:
+        # Needs a Docker engine; dependencies come from build/wheelhouse (no network).
+        buildkit(session, "wheelhouse", "--report", "build/bench/wheelhouse.json")
+        session.run("python", "bench/build_bench.py", "--json", "build/bench/build.json")
+    if "toolman" in chosen or "wrapper" in chosen:
+        # The services' environments and installed wheels the benches run from.
+        buildkit(session, "wheel", "--report", "build/bench/wheels.json")
+        buildkit(session, "test", "--services", "toolman", "--report", "build/bench/env.json")
+    if "toolman" in chosen:
+        session.run(
+            "build/envs/toolman/bin/python",
+            "bench/toolman_bench.py",
+            "--json",
+            "build/bench/toolman.json",
+            external=True,
+        )
+    if "wrapper" in chosen:
+        session.run("python", "bench/wrapper_bench.py", "--json", "build/bench/wrapper.json")

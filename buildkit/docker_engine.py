@@ -134,8 +134,8 @@ class Engine:
                 forcerm=True, decode=True,
             )  # fmt: skip
             for chunk in stream:
-                if "error" in chunk or "errorDetail" in chunk:
-                    message = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+                message = stream_error(chunk)
+                if message is not None:
                     raise BuildFailed(
                         f"image build failed at {step or 'the start'}: {message.strip()}",
                         step=step,
@@ -231,8 +231,8 @@ class Engine:
                 auth_config=dict(auth) if auth else None,
             )  # fmt: skip
             for chunk in stream:
-                if "error" in chunk or "errorDetail" in chunk:
-                    message = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+                message = stream_error(chunk)
+                if message is not None:
                     raise RegistryError(
                         f"pushing {ref} failed: {message}", hint=registry_hint(message, repository)
                     )
@@ -244,6 +244,13 @@ class Engine:
         if not digest:
             raise RegistryError(f"pushing {ref} ended without a digest from the engine")
         return digest
+
+
+def stream_error(chunk: dict[str, Any]) -> str | None:
+    """The error a build or push stream reports in one of its chunks, if any."""
+    if "error" not in chunk and "errorDetail" not in chunk:
+        return None
+    return str((chunk.get("errorDetail") or {}).get("message") or chunk.get("error"))
 
 
 def explain(exc: Exception) -> str:

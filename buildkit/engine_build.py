@@ -49,17 +49,20 @@ def base_alias(base: str, platform: str) -> str:
 KEY_LABEL = "dev.buildkit.key"
 
 
-def put_in_place(engine: Engine, images: list[dict[str, Any]], refs: list[str]) -> bool:
-    """Tag images built earlier as if just built; False when any of them is gone."""
+def put_in_place(
+    engine: Engine, images: list[dict[str, Any]], refs: list[str]
+) -> dict[str, Any] | None:
+    """Tag images built earlier as if just built; return the one the plain tags name, or
+    None when any of them is gone."""
     if not images or any(engine.image(str(image["id"])) is None for image in images):
-        return False
+        return None
     for image in images:
         engine.tag(str(image["id"]), str(image["ref"]))
     native = engine.platform()
     local = next((image for image in images if image["platform"] == native), images[0])
     for ref in refs:
         engine.tag(str(local["id"]), ref)
-    return True
+    return local
 
 
 def find_by_key(

@@ -25,7 +25,9 @@ from buildkit.stages.context import Context
 
 StageRunner = Callable[[Service, Context], Outcome]
 KeyFunction = Callable[[Step, Service, Context], "str | None"]
-Validator = Callable[[Service, Result, Context], bool]
+# A recorded success as it stands for this run (artifacts checked, images tagged as this
+# run asks), or None when something it produced is gone.
+Validator = Callable[[Service, Result, Context], "Result | None"]
 UNAVAILABLE_TARGETS = ("claude-code",)
 
 
@@ -163,8 +165,11 @@ class Executor:
         if recorded is None:
             return None
         validate = self.validators.get(step.stage)
-        if validate is not None and not validate(service, recorded, ctx):
-            return None  # an artifact is gone: build it again
+        if validate is not None:
+            revalidated = validate(service, recorded, ctx)
+            if revalidated is None:
+                return None  # an artifact is gone: build it again
+            recorded = revalidated
         return Outcome(
             Status.CACHED,
             f"inputs unchanged (key {key[:12]})",

@@ -3,12 +3,14 @@ and a skip that turns into a failure in CI (BUILDKIT_REQUIRE_ALL=1)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,6 +73,25 @@ def copy_fixture(name: str, target: Path) -> GitRepo:
     repo.write(".gitignore", "build/\ndist/\n__pycache__/\n")
     repo.commit("initial")
     return repo
+
+
+def read_report(repo: GitRepo, name: str = "report.json") -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((repo.path / "build" / name).read_text())
+    return data
+
+
+def step_result(report: dict[str, Any], step_id: str) -> dict[str, Any]:
+    """The result of `service:stage` in a JSON report."""
+    service, stage = step_id.split(":")
+    return next(r for r in report["results"] if (r["service"], r["stage"]) == (service, stage))
+
+
+def artifact_of(result: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(a for a in result["artifacts"] if a["kind"] == kind)
+
+
+def statuses(report: dict[str, Any]) -> dict[str, str]:
+    return {f"{r['service']}:{r['stage']}": r["status"] for r in report["results"]}
 
 
 def run_buildkit(

@@ -7,26 +7,16 @@ so these tests contact no package index.
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import GitRepo, copy_fixture, run_buildkit
+from tests.helpers import GitRepo, copy_fixture, read_report, run_buildkit, statuses
 
 pytestmark = pytest.mark.slow
 OFFLINE = {"BUILDKIT_OFFLINE": "1"}
-
-
-def report_of(repo: GitRepo) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((repo.path / "build" / "report.json").read_text())
-    return data
-
-
-def status_by_step(report: dict[str, Any]) -> dict[str, str]:
-    return {f"{r['service']}:{r['stage']}": r["status"] for r in report["results"]}
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +32,14 @@ def built(
 def test_clean_project_builds_and_reports(built: tuple[GitRepo, Any]) -> None:
     repo, result = built
     assert result.returncode == 0, result.stdout + result.stderr
-    report = report_of(repo)
+    report = read_report(repo)
     assert report["ok"] is True
     assert report["git"]["version"] == "1.2.3"
-    statuses = status_by_step(report)
+    by_step = statuses(report)
     for service in ("alpha", "beta"):
         for stage in ("test", "lint", "fmt", "wheel"):
-            assert statuses[f"{service}:{stage}"] == "ok"
-        assert statuses[f"{service}:image"] == "skipped"
+            assert by_step[f"{service}:{stage}"] == "ok"
+        assert by_step[f"{service}:image"] == "skipped"
     assert "OK" in result.stdout
     assert "1 passed" in result.stdout
 
@@ -63,7 +53,7 @@ def test_wheels_are_versioned_from_git_and_recorded(built: tuple[GitRepo, Any]) 
         "mini_beta-1.2.3-py3-none-any.whl",
         "mini_beta-1.2.3.tar.gz",
     ]
-    wheel = next(r for r in report_of(repo)["results"] if r["stage"] == "wheel")
+    wheel = next(r for r in read_report(repo)["results"] if r["stage"] == "wheel")
     artifacts = {a["kind"]: a for a in wheel["artifacts"]}
     path = repo.path / artifacts["wheel"]["name"]
     assert artifacts["wheel"]["size"] == path.stat().st_size
@@ -89,10 +79,10 @@ def test_failing_test_names_service_and_stage(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "failed: beta (test)" in result.stdout
     assert "assert 4 == 5" in result.stdout  # the tail of pytest's output is shown
-    statuses = status_by_step(report_of(repo))
-    assert statuses["alpha:test"] == "ok"
-    assert statuses["beta:test"] == "failed"
-    assert statuses["alpha:lint"] == "skipped"  # stopped at the first failure
+    by_step = statuses(read_report(repo))
+    assert by_step["alpha:test"] == "ok"
+    assert by_step["beta:test"] == "failed"
+    assert by_step["alpha:lint"] == "skipped"  # stopped at the first failure
 
 
 def test_lint_error_is_that_services_lint_failure(tmp_path: Path) -> None:
@@ -105,11 +95,11 @@ def test_lint_error_is_that_services_lint_failure(tmp_path: Path) -> None:
     result = run_buildkit("build-all", "--no-docker", "--keep-going", cwd=repo.path, env=OFFLINE)
     assert result.returncode == 1
     assert "failed: alpha (lint)" in result.stdout
-    report = report_of(repo)
-    statuses = status_by_step(report)
-    assert statuses["alpha:lint"] == "failed"
-    assert statuses["beta:lint"] == "ok"
-    assert statuses["alpha:wheel"] == "ok"  # --keep-going ran the rest
+    report = read_report(repo)
+    by_step = statuses(report)
+    assert by_step["alpha:lint"] == "failed"
+    assert by_step["beta:lint"] == "ok"
+    assert by_step["alpha:wheel"] == "ok"  # --keep-going ran the rest
     lint = next(r for r in report["results"] if r["service"] == "alpha" and r["stage"] == "lint")
     assert "F401" in lint["output_tail"]  # an unused import, found by ruff
     assert "Incompatible return value" in lint["output_tail"]  # mypy --strict
@@ -132,4 +122,4 @@ def test_services_option_builds_only_those(tmp_path: Path) -> None:
     repo = copy_fixture("miniproject", tmp_path / "mini")
     result = run_buildkit("test", "--services", "beta", cwd=repo.path, env=OFFLINE)
     assert result.returncode == 0
-    assert list(status_by_step(report_of(repo))) == ["beta:test"]
+    assert list(statuses(read_report(repo))) == ["beta:test"]

@@ -5,7 +5,6 @@ Dockerfile, the shared .dockerignore, the base image and --debug."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from typing import Any
@@ -21,27 +20,10 @@ from buildkit.model import Result, Step
 from buildkit.options import Options
 from buildkit.proc import Runner
 from buildkit.stages.context import Context
-from tests.helpers import GitRepo, copy_fixture, run_buildkit
-from tests.registries import require_engine
+from tests.helpers import GitRepo, copy_fixture, read_report, run_buildkit, step_result
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 OFFLINE = {"BUILDKIT_OFFLINE": "1"}
-
-
-def report(repo: GitRepo) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((repo.path / "build" / "report.json").read_text())
-    return data
-
-
-def image_result(repo: GitRepo, service: str) -> dict[str, Any]:
-    return next(
-        r for r in report(repo)["results"] if r["service"] == service and r["stage"] == "image"
-    )
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return require_engine()
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +44,10 @@ def images(repo: GitRepo) -> Any:
 
 
 def test_recorded_image_is_reused_and_tagged_again(engine: Engine, built: GitRepo) -> None:
-    first = image_result(built, "alpha")["artifacts"][0]
+    first = step_result(read_report(built), "alpha:image")["artifacts"][0]
     engine.client.images.remove(first["tags"][0])  # a tag lost, the image kept
     assert images(built).returncode == 0
-    again = image_result(built, "alpha")
+    again = step_result(read_report(built), "alpha:image")
     assert again["status"] == "cached"
     assert again["artifacts"][0]["id"] == first["id"]
     tagged = engine.image(first["tags"][0])
@@ -76,11 +58,11 @@ def test_recorded_image_is_reused_and_tagged_again(engine: Engine, built: GitRep
 def test_an_image_is_found_by_its_key_label_after_the_record_is_gone(
     engine: Engine, built: GitRepo
 ) -> None:
-    first = image_result(built, "alpha")["artifacts"][0]
+    first = step_result(read_report(built), "alpha:image")["artifacts"][0]
     assert engine.image(first["id"]).labels["dev.buildkit.key"]  # type: ignore[union-attr]
     shutil.rmtree(built.path / "build" / "cache")
     assert images(built).returncode == 0
-    reused = image_result(built, "alpha")
+    reused = step_result(read_report(built), "alpha:image")
     assert reused["status"] == "cached"
     assert reused["reason"].startswith("found images built from the same inputs")
     assert reused["artifacts"][0]["id"] == first["id"]
@@ -89,10 +71,10 @@ def test_an_image_is_found_by_its_key_label_after_the_record_is_gone(
 
 
 def test_a_removed_image_is_built_again(engine: Engine, built: GitRepo) -> None:
-    first = image_result(built, "beta")["artifacts"][0]
+    first = step_result(read_report(built), "beta:image")["artifacts"][0]
     engine.client.images.remove(first["id"], force=True)
     assert images(built).returncode == 0
-    rebuilt = image_result(built, "beta")
+    rebuilt = step_result(read_report(built), "beta:image")
     assert rebuilt["status"] == "ok"
     assert engine.image(rebuilt["artifacts"][0]["id"]) is not None
 
@@ -107,7 +89,7 @@ def image_key(repo: GitRepo, service: str, **options: Any) -> str | None:
         **options,
     )
     wheel = next(
-        r for r in report(repo)["results"] if r["service"] == service and r["stage"] == "wheel"
+        r for r in read_report(repo)["results"] if r["service"] == service and r["stage"] == "wheel"
     )
     ctx = Context(
         project,
@@ -152,3 +134,22 @@ def test_image_keys_move_with_their_inputs(built: GitRepo, engine: Engine) -> No
         assert image_key(built, "alpha", base_image=other_base) != before["alpha"]
     finally:
         engine.client.images.remove(other_base)
+
+
+def test_a_cached_image_gets_the_tags_this_run_asks_for(engine: Engine, built: GitRepo) -> None:
+    """The key leaves tags out (they do not change an image), so a cache hit under another
+    registry and tag must tag the image as this run asks, and report those tags."""
+    first = step_result(read_report(built), "alpha:image")["artifacts"][0]
+    other = f"localhost:5000/o{uuid.uuid4().hex[:8]}"
+    result = run_buildkit(
+        "images", "-r", other, "-t", "elsewhere", "--services", "alpha", cwd=built.path, env=OFFLINE
+    )
+    assert result.returncode == 0, result.stdout
+    again = step_result(read_report(built), "alpha:image")
+    assert again["status"] == "cached"
+    image = again["artifacts"][0]
+    assert image["name"] == f"{other}/alpha:elsewhere"
+    assert all(tag.startswith(f"{other}/alpha:") for tag in image["tags"])
+    tagged = engine.image(f"{other}/alpha:elsewhere")
+    assert tagged is not None
+    assert tagged.id == first["id"]

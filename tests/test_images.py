@@ -3,21 +3,18 @@ two-service fixture project (tiny wheels, no dependencies: fast and fully offlin
 
 from __future__ import annotations
 
-import json
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from buildkit.docker_engine import Engine
-from tests.helpers import GitRepo, copy_fixture, run_buildkit
+from tests.helpers import GitRepo, artifact_of, copy_fixture, read_report, run_buildkit, step_result
 from tests.registries import (
     config_labels,
     manifest_digest,
     private_registry,
-    require_engine,
     require_shared_registry,
 )
 
@@ -25,30 +22,11 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 OFFLINE = {"BUILDKIT_OFFLINE": "1"}
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return require_engine()
-
-
 @pytest.fixture
 def mini(tmp_path: Path) -> GitRepo:
     repo = copy_fixture("miniproject", tmp_path / "mini")
     repo.tag("v2.3.4")
     return repo
-
-
-def report_of(repo: GitRepo, name: str = "report.json") -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((repo.path / "build" / name).read_text())
-    return data
-
-
-def result_of(report: dict[str, Any], step: str) -> dict[str, Any]:
-    service, stage = step.split(":")
-    return next(r for r in report["results"] if (r["service"], r["stage"]) == (service, stage))
-
-
-def artifact(result: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next(a for a in result["artifacts"] if a["kind"] == kind)
 
 
 def unique_prefix(address: str) -> str:
@@ -62,17 +40,17 @@ def test_build_push_and_verify_in_the_registry(engine: Engine, mini: GitRepo) ->
         "build-all", "--skip-tests", "-t", "v2.3.4", "-r", prefix, "-p", cwd=mini.path, env=OFFLINE
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    report = report_of(mini)
+    report = read_report(mini)
     commit = mini.git("rev-parse", "HEAD")
     for service in ("alpha", "beta"):
-        image = artifact(result_of(report, f"{service}:image"), "image")
+        image = artifact_of(step_result(report, f"{service}:image"), "image")
         assert image["tags"] == [
             f"{prefix}/{service}:{tag}"
             for tag in ("v2.3.4", "2.3.4", "2.3", "2", "latest", f"sha-{commit[:7]}")
         ]
         assert image["size"] > 10_000_000
         assert engine.image(image["id"]) is not None
-        pushed = artifact(result_of(report, f"{service}:push"), "push")
+        pushed = artifact_of(step_result(report, f"{service}:push"), "push")
         assert pushed["verified"] is True
         assert pushed["not_pushed"] == []
         path = f"{prefix.split('/', 1)[1]}/{service}"
@@ -84,14 +62,14 @@ def test_build_push_and_verify_in_the_registry(engine: Engine, mini: GitRepo) ->
         assert labels["org.opencontainers.image.title"] == service
         for key in ("created", "source", "licenses", "url", "description"):
             assert f"org.opencontainers.image.{key}" in labels
-    smoke = result_of(report, "alpha:image")["summary"]
+    smoke = step_result(report, "alpha:image")["summary"]
     assert "--version ok (mini-alpha 2.3.4)" in smoke
     # The smoke test's containers are gone.
     image_ids = {
-        artifact(result_of(report, f"{s}:image"), "image")["id"] for s in ("alpha", "beta")
+        artifact_of(step_result(report, f"{s}:image"), "image")["id"] for s in ("alpha", "beta")
     }
-    leftovers = [
-        c for c in engine.client.containers.list(all=True) if c.image and c.image.id in image_ids
+    leftovers = [  # attrs, not .image: another container's image may be gone
+        c for c in engine.client.containers.list(all=True) if c.attrs.get("Image") in image_ids
     ]
     assert leftovers == []
 
@@ -108,9 +86,9 @@ def test_the_image_installs_the_exact_wheel(engine: Engine, mini: GitRepo) -> No
         env=OFFLINE,
     )
     assert result.returncode == 0, result.stdout
-    report = report_of(mini)
-    wheel = artifact(result_of(report, "alpha:wheel"), "wheel")
-    image = artifact(result_of(report, "alpha:image"), "image")
+    report = read_report(mini)
+    wheel = artifact_of(step_result(report, "alpha:wheel"), "wheel")
+    image = artifact_of(step_result(report, "alpha:image"), "image")
     assert image["labels"]["dev.buildkit.wheel-sha256"] == wheel["sha256"]
     # Every file of that very wheel is installed with the hash the wheel's RECORD gives.
     read_record = (
@@ -142,7 +120,7 @@ def test_debug_build_sets_development_mode_in_the_image(engine: Engine, mini: Gi
         env=OFFLINE,
     )
     assert result.returncode == 0, result.stdout
-    image = artifact(result_of(report_of(mini), "alpha:image"), "image")
+    image = artifact_of(step_result(read_report(mini), "alpha:image"), "image")
     attrs = engine.client.api.inspect_image(image["id"])  # type: ignore[no-untyped-call]
     assert "PYTHONDEVMODE=1" in attrs["Config"]["Env"]
     assert "MINI_LOG_LEVEL=debug" in attrs["Config"]["Env"]
@@ -168,10 +146,10 @@ def test_a_failing_build_step_is_named_with_its_output(engine: Engine, mini: Git
     )
     assert result.returncode == 1
     assert "failed: beta (image)" in result.stdout
-    beta = result_of(report_of(mini), "beta:image")
+    beta = step_result(read_report(mini), "beta:image")
     assert "RUN echo the-step-output && exit 3" in beta["reason"]
     assert "the-step-output" in beta["output_tail"]
-    assert result_of(report_of(mini), "alpha:image")["status"] == "ok"
+    assert step_result(read_report(mini), "alpha:image")["status"] == "ok"
 
 
 def test_a_service_that_never_gets_healthy_fails_the_smoke_test(
@@ -201,7 +179,7 @@ def test_a_service_that_never_gets_healthy_fails_the_smoke_test(
         env=OFFLINE,
     )
     assert result.returncode == 1
-    beta = result_of(report_of(mini), "beta:image")
+    beta = step_result(read_report(mini), "beta:image")
     assert beta["status"] == "failed"
     assert "the container exited (code 2) before /health answered" in beta["reason"]
     assert "usage: mini-beta --version" in beta["output_tail"]  # the container's own logs
@@ -230,7 +208,7 @@ def test_push_with_htpasswd_right_password(engine: Engine, mini: GitRepo, tmp_pa
             env=env,
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        pushed = artifact(result_of(report_of(mini), "alpha:push"), "push")
+        pushed = artifact_of(step_result(read_report(mini), "alpha:push"), "push")
         assert pushed["verified"] is True
         assert (
             manifest_digest(registry.address, "team/alpha", "v2.3.4", auth=("builder", secret))
@@ -249,15 +227,25 @@ def test_push_with_htpasswd_wrong_password(engine: Engine, mini: GitRepo, tmp_pa
             "BUILDKIT_REGISTRY_PASSWORD": wrong,
         }
         result = run_buildkit(
-            "build-all", "--skip-tests", "-t", "v2.3.4", "-r", prefix, "-p", cwd=mini.path, env=env
+            "build-all",
+            "--skip-tests",
+            "-j",
+            "1",
+            "-t",
+            "v2.3.4",
+            "-r",
+            prefix,
+            "-p",
+            cwd=mini.path,
+            env=env,
         )
     assert result.returncode == 1
-    report = report_of(mini)
-    alpha = result_of(report, "alpha:push")
+    report = read_report(mini)
+    alpha = step_result(report, "alpha:push")
     assert alpha["status"] == "failed"
     assert "unauthorized" in alpha["reason"].lower() or "authentication" in alpha["reason"].lower()
     assert "docker login" in alpha["reason"]
-    assert artifact(alpha, "push")["not_pushed"] == [
+    assert artifact_of(alpha, "push")["not_pushed"] == [
         f"{prefix}/alpha:{t}"
         for t in (
             "v2.3.4",
@@ -268,7 +256,7 @@ def test_push_with_htpasswd_wrong_password(engine: Engine, mini: GitRepo, tmp_pa
             f"sha-{mini.git('rev-parse', 'HEAD')[:7]}",
         )
     ]
-    assert result_of(report, "beta:push")["status"] == "skipped"  # stopped: never pushed
+    assert step_result(report, "beta:push")["status"] == "skipped"  # stopped: never pushed
     assert "failed: alpha (push)" in result.stdout
     assert_secret_nowhere(wrong, mini, result.stdout + result.stderr)
 
@@ -289,10 +277,10 @@ def test_unreachable_registry_fails_and_marks_nothing_pushed(engine: Engine, min
         env=OFFLINE,
     )
     assert result.returncode == 1
-    push = result_of(report_of(mini), "alpha:push")
+    push = step_result(read_report(mini), "alpha:push")
     assert push["status"] == "failed"
     assert "connection refused" in push["reason"].lower()
-    assert artifact(push, "push")["pushed"] == []
+    assert artifact_of(push, "push")["pushed"] == []
 
 
 def test_missing_base_image_names_it(engine: Engine, mini: GitRepo) -> None:
@@ -307,7 +295,7 @@ def test_missing_base_image_names_it(engine: Engine, mini: GitRepo) -> None:
         env={**OFFLINE, "BUILDKIT_BASE_IMAGE": base},
     )
     assert result.returncode == 1
-    reason = result_of(report_of(mini), "alpha:image")["reason"]
+    reason = step_result(read_report(mini), "alpha:image")["reason"]
     assert f"base image {base!r} for linux/amd64 is not available" in reason
     assert "ci/prepare-machine.sh" in reason
 
@@ -319,7 +307,7 @@ def test_missing_dockerfile_names_it(engine: Engine, mini: GitRepo) -> None:
         "build-all", "--skip-tests", "--services", "alpha", cwd=mini.path, env=OFFLINE
     )
     assert result.returncode == 1
-    reason = result_of(report_of(mini), "alpha:image")["reason"]
+    reason = step_result(read_report(mini), "alpha:image")["reason"]
     assert "alpha.Dockerfile does not exist" in reason
 
 

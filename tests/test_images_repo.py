@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from buildkit.docker_engine import Engine
-from tests.helpers import ROOT, GitRepo, init_repo, require, run_buildkit
-from tests.registries import config_labels, manifest_digest, require_engine, require_shared_registry
+from tests.helpers import ROOT, GitRepo, init_repo, require, run_buildkit, step_result
+from tests.registries import config_labels, manifest_digest, require_shared_registry
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 IMAGES = {"orchestrator": "orchestrator", "toolman": "toolman", "mcp_wrapper": "mcp-wrapper"}
@@ -57,11 +57,6 @@ def copy_repository(target: Path) -> GitRepo:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    return require_engine()
-
-
-@pytest.fixture(scope="module")
 def pushed(
     engine: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[GitRepo, str, list[dict[str, Any]]]:
@@ -89,18 +84,14 @@ def pushed(
     return repo, prefix, runs
 
 
-def result_of(report: dict[str, Any], service: str, stage: str) -> dict[str, Any]:
-    return next(r for r in report["results"] if (r["service"], r["stage"]) == (service, stage))
-
-
 def test_three_images_are_pushed_and_resolve_to_their_digests(
     pushed: tuple[GitRepo, str, list[dict[str, Any]]],
 ) -> None:
     repo, prefix, (report, _) = pushed
     commit = repo.git("rev-parse", "HEAD")
     for service, image_name in IMAGES.items():
-        image = result_of(report, service, "image")["artifacts"][0]
-        push = result_of(report, service, "push")["artifacts"][0]
+        image = step_result(report, f"{service}:image")["artifacts"][0]
+        push = step_result(report, f"{service}:push")["artifacts"][0]
         assert image["tags"][0] == f"{prefix}/{image_name}:v1.2.3"
         assert {tag.rsplit(":", 1)[1] for tag in image["tags"]} == {
             "v1.2.3",
@@ -126,10 +117,8 @@ def test_http_services_pass_health_and_healthcheck_and_the_wrapper_answers_versi
 ) -> None:
     _, _, (report, _) = pushed
     for service in ("orchestrator", "toolman"):
-        assert "/health ok, HEALTHCHECK ok" in result_of(report, service, "image")["summary"]
-    assert (
-        "--version ok (mcp-wrapper 1.2.3)" in result_of(report, "mcp_wrapper", "image")["summary"]
-    )
+        assert "/health ok, HEALTHCHECK ok" in step_result(report, f"{service}:image")["summary"]
+    assert "--version ok (mcp-wrapper 1.2.3)" in step_result(report, "mcp_wrapper:image")["summary"]
 
 
 def test_images_run_as_non_root_with_the_service_entrypoint(
@@ -142,27 +131,50 @@ def test_images_run_as_non_root_with_the_service_entrypoint(
         ("toolman", "toolman"),
         ("mcp_wrapper", "mcp-wrapper"),
     ):
-        image_id = result_of(report, service, "image")["artifacts"][0]["id"]
+        image_id = step_result(report, f"{service}:image")["artifacts"][0]["id"]
         config = engine.client.api.inspect_image(image_id)["Config"]  # type: ignore[no-untyped-call]
         assert config["User"] == "10001:10001"
         assert config["Entrypoint"] == [script]
 
 
-def test_second_run_reuses_the_layer_cache(
+def test_an_unchanged_second_run_builds_nothing_and_pushes_the_same_digests(
     pushed: tuple[GitRepo, str, list[dict[str, Any]]],
 ) -> None:
-    repo, _, (first, second) = pushed
-    log = (repo.path / "build" / "logs" / "toolman-image.log").read_text()
-    assert "Using cache" in log
+    _, _, (first, second) = pushed
     for service in IMAGES:
-        one = result_of(first, service, "image")["artifacts"][0]
-        two = result_of(second, service, "image")["artifacts"][0]
-        # A clean tree labels `created` with the commit time: the rebuild is the same image.
+        assert step_result(second, f"{service}:image")["status"] == "cached"
+        one = step_result(first, f"{service}:image")["artifacts"][0]
+        two = step_result(second, f"{service}:image")["artifacts"][0]
         assert one["id"] == two["id"]
         assert (
-            result_of(second, service, "push")["artifacts"][0]["digest"]
-            == result_of(first, service, "push")["artifacts"][0]["digest"]
+            step_result(second, f"{service}:push")["artifacts"][0]["digest"]
+            == step_result(first, f"{service}:push")["artifacts"][0]["digest"]
         )
+
+
+def test_a_rebuild_with_new_labels_reuses_the_engines_layer_cache(
+    pushed: tuple[GitRepo, str, list[dict[str, Any]]],
+) -> None:
+    repo, prefix, _ = pushed
+    # Another tag changes the labels (so the step key), not the installed files.
+    result = run_buildkit(
+        "images",
+        "-t",
+        "v1.2.3-rebuild",
+        "-r",
+        prefix,
+        "--offline",
+        "--services",
+        "toolman",
+        "--report",
+        str(repo.path / "build" / "r.json"),
+        cwd=repo.path,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout
+    log = (repo.path / "build" / "logs" / "toolman-image.log").read_text()
+    copy_step = log.split("COPY ", 1)[1].split("Step ", 1)[0]
+    assert "Using cache" in copy_step
 
 
 def test_every_tag_is_an_index_of_amd64_and_arm64(
@@ -170,7 +182,7 @@ def test_every_tag_is_an_index_of_amd64_and_arm64(
 ) -> None:
     _, _, (report, _) = pushed
     for service in IMAGES:
-        push = result_of(report, service, "push")["artifacts"][0]
+        push = step_result(report, f"{service}:push")["artifacts"][0]
         assert sorted(push["platforms"]) == ["linux/amd64", "linux/arm64"]
         assert push["verified"] is True
 

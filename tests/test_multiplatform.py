@@ -4,7 +4,6 @@ run where one exists."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,10 @@ from buildkit import buildx
 from buildkit.docker_engine import Engine
 from buildkit.errors import DockerError
 from buildkit.proc import Runner
-from tests.helpers import GitRepo, copy_fixture, run_buildkit
+from tests.helpers import GitRepo, copy_fixture, read_report, run_buildkit, step_result
 from tests.registries import (
     SHARED_REGISTRY,
     manifest_digest,
-    require_engine,
     require_shared_registry,
 )
 
@@ -33,11 +31,6 @@ LIST_TYPES = ", ".join((
 ))  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return require_engine()
-
-
 @pytest.fixture
 def mini(tmp_path: Path) -> GitRepo:
     repo = copy_fixture("miniproject", tmp_path / "mini")
@@ -48,15 +41,6 @@ def mini(tmp_path: Path) -> GitRepo:
 def prefix() -> str:
     require_shared_registry()
     return f"localhost:5000/m{uuid.uuid4().hex[:8]}"
-
-
-def report(repo: GitRepo) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((repo.path / "build" / "report.json").read_text())
-    return data
-
-
-def step(data: dict[str, Any], service: str, stage: str) -> dict[str, Any]:
-    return next(r for r in data["results"] if (r["service"], r["stage"]) == (service, stage))
 
 
 def index_of(path: str, tag: str) -> dict[str, Any]:
@@ -101,11 +85,11 @@ def test_two_platforms_make_one_index_per_image(engine: Engine, mini: GitRepo) -
         env=OFFLINE,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    data = report(mini)
+    data = read_report(mini)
     commit = mini.git("rev-parse", "HEAD")
     for service in ("alpha", "beta"):
         path = f"{where.split('/', 1)[1]}/{service}"
-        push = step(data, service, "push")["artifacts"][0]
+        push = step_result(data, f"{service}:push")["artifacts"][0]
         for tag in ("v3.0.0", "3.0", "3", "latest", f"sha-{commit[:7]}"):
             assert manifest_digest(SHARED_REGISTRY, path, tag) == push["digest"]
         index = index_of(path, "v3.0.0")
@@ -119,7 +103,7 @@ def test_two_platforms_make_one_index_per_image(engine: Engine, mini: GitRepo) -
             config = config_of(path, digest)
             assert f"{config['os']}/{config['architecture']}" == platform
             assert config["config"]["Labels"]["org.opencontainers.image.revision"] == commit
-        image = step(data, service, "image")["artifacts"][0]
+        image = step_result(data, f"{service}:image")["artifacts"][0]
         arm = next(p for p in image["platforms"] if p["platform"] == "linux/arm64")
         assert arm["emulated"] is True
         assert f"mini-{service} 3.0.0" in arm["smoke"]  # it ran, under QEMU
@@ -167,12 +151,12 @@ def test_a_failing_platform_moves_no_tag(engine: Engine, mini: GitRepo) -> None:
         env={**OFFLINE, "BUILDKIT_BASE_IMAGE": amd64_only},
     )
     assert second.returncode == 1
-    data = report(mini)
-    image = step(data, "alpha", "image")
+    data = read_report(mini)
+    image = step_result(data, "alpha:image")
     assert image["status"] == "failed"
     assert "linux/arm64" in image["reason"]
     assert amd64_only in image["reason"]
-    assert step(data, "alpha", "push")["status"] == "skipped"
+    assert step_result(data, "alpha:push")["status"] == "skipped"
     assert manifest_digest(SHARED_REGISTRY, path, "v3.0.0") == released  # nothing moved
 
 
@@ -217,11 +201,11 @@ def test_buildx_backend_pushes_a_verified_index(engine: Engine, mini: GitRepo) -
         env=OFFLINE,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    data = report(mini)
+    data = read_report(mini)
     for service in ("alpha", "beta"):
-        image = step(data, service, "image")["artifacts"][0]
+        image = step_result(data, f"{service}:image")["artifacts"][0]
         assert image["backend"] == "buildx"
-        push = step(data, service, "push")["artifacts"][0]
+        push = step_result(data, f"{service}:push")["artifacts"][0]
         assert push["verified"] is True
         assert sorted(push["platforms"]) == ["linux/amd64", "linux/arm64"]
     assert (mini.path / "build" / "buildx" / "docker-bake.json").is_file()

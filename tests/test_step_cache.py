@@ -18,16 +18,11 @@ from buildkit.model import Artifact, Result, Status, Step
 from buildkit.options import Options
 from buildkit.proc import Runner
 from buildkit.stages.context import Context
-from tests.helpers import GitRepo, copy_fixture, run_buildkit
+from tests.helpers import GitRepo, copy_fixture, read_report, run_buildkit, statuses
 
 pytestmark = pytest.mark.slow
 OFFLINE = {"BUILDKIT_OFFLINE": "1"}
 CHECKS = ("test", "lint", "fmt", "wheel")
-
-
-def statuses(repo: GitRepo) -> dict[str, str]:
-    report = json.loads((repo.path / "build" / "report.json").read_text())
-    return {f"{r['service']}:{r['stage']}": r["status"] for r in report["results"]}
 
 
 @pytest.fixture(scope="module")
@@ -156,14 +151,16 @@ def test_a_new_version_moves_the_wheels_only(warm: GitRepo) -> None:
 def test_warm_rerun_is_all_cached_and_a_touched_service_reruns_alone(warm: GitRepo) -> None:
     again = run_buildkit("build-all", "--no-docker", cwd=warm.path, env=OFFLINE)
     assert again.returncode == 0
-    assert {statuses(warm)[f"{t}:{s}"] for t in ("alpha", "beta") for s in CHECKS} == {"cached"}
+    assert {statuses(read_report(warm))[f"{t}:{s}"] for t in ("alpha", "beta") for s in CHECKS} == {
+        "cached"
+    }
     source = warm.path / "services/beta/src/beta/__init__.py"
     original = source.read_text()
     source.write_text(original.replace("return left + right", "return right + left"))
     try:
         touched = run_buildkit("build-all", "--no-docker", cwd=warm.path, env=OFFLINE)
         assert touched.returncode == 0, touched.stdout
-        after = statuses(warm)
+        after = statuses(read_report(warm))
         assert {after[f"beta:{s}"] for s in CHECKS} == {"ok"}
         assert {after[f"alpha:{s}"] for s in CHECKS} == {"cached"}
     finally:
@@ -176,14 +173,14 @@ def test_a_deleted_wheel_is_built_again(warm: GitRepo) -> None:
         wheel.unlink()
     result = run_buildkit("wheel", cwd=warm.path, env=OFFLINE)
     assert result.returncode == 0
-    assert statuses(warm) == {"alpha:wheel": "ok", "beta:wheel": "cached"}
+    assert statuses(read_report(warm)) == {"alpha:wheel": "ok", "beta:wheel": "cached"}
     assert list((warm.path / "dist").glob("mini_alpha-*.whl"))
 
 
 def test_no_cache_runs_everything(warm: GitRepo) -> None:
     result = run_buildkit("test", "--no-cache", cwd=warm.path, env=OFFLINE)
     assert result.returncode == 0
-    assert statuses(warm) == {"alpha:test": "ok", "beta:test": "ok"}
+    assert statuses(read_report(warm)) == {"alpha:test": "ok", "beta:test": "ok"}
 
 
 def test_a_cached_record_from_another_key_is_not_used(warm: GitRepo) -> None:

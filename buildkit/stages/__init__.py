@@ -22,7 +22,7 @@ RUNNERS: dict[str, StageRunner] = {
 }
 
 # Checks that a recorded success still stands (its artifacts exist) before it is reused.
-VALIDATORS: dict[str, Callable[[Service, Result, Context], bool]] = {
+VALIDATORS: dict[str, Callable[[Service, Result, Context], Result | None]] = {
     "wheel": wheel.still_valid,
     "image": image.still_valid,
     "push": push.still_valid,

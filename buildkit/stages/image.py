@@ -5,6 +5,7 @@ per platform) or buildx (one bake for every image of the run, staged in the regi
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from buildkit.stages.context import Context
 from buildkit.stages.wheel import sha256_of
 from buildkit.tags import compute_tags, image_version
 from buildkit.ui import human_size
-from buildkit.wheelhouse import prepare_context
+from buildkit.wheelhouse import platform_slug, prepare_context
 
 OCI = "org.opencontainers.image"
 
@@ -110,6 +111,7 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
 
 def run(service: Service, ctx: Context) -> Outcome:
     if ctx.options.image_backend == "buildx":
+        # Imported here: image_buildx builds on this module's helpers.
         from buildkit.stages.image_buildx import run_buildx
 
         outcome: Outcome = run_buildx(service, ctx)
@@ -119,8 +121,11 @@ def run(service: Service, ctx: Context) -> Outcome:
     refs = image_refs(service, ctx)
     if ctx.step_key and not ctx.options.no_cache:
         reused = find_by_key(engine, ctx.step_key, platforms, refs)
-        if reused is not None and put_in_place(engine, reused, refs):
-            return reused_outcome(reused, refs, ctx.step_key)
+        in_place = put_in_place(engine, reused, refs) if reused is not None else None
+        if reused is not None and in_place is not None:
+            found = engine.image(str(in_place["id"]))
+            labels = dict(found.labels) if found else {}
+            return reused_outcome(reused, in_place, refs, ctx.step_key, labels)
     context_dir, wheel_sha = make_context(service, ctx, platforms)
     labels = oci_labels(service, ctx, wheel_sha)
     if ctx.step_key:
@@ -170,8 +175,13 @@ def run(service: Service, ctx: Context) -> Outcome:
     )
 
 
-def reused_outcome(images: list[dict[str, Any]], refs: list[str], key: str) -> Outcome:
-    local = images[0]
+def reused_outcome(
+    images: list[dict[str, Any]],
+    local: dict[str, Any],
+    refs: list[str],
+    key: str,
+    labels: dict[str, str],
+) -> Outcome:
     artifact = Artifact(
         kind="image",
         name=refs[0],
@@ -182,6 +192,7 @@ def reused_outcome(images: list[dict[str, Any]], refs: list[str], key: str) -> O
             "backend": "engine",
             "platforms": images,
             "reused_by_label": f"{KEY_LABEL}={key}",
+            "labels": labels,
         },
     )
     return Outcome(
@@ -192,12 +203,27 @@ def reused_outcome(images: list[dict[str, Any]], refs: list[str], key: str) -> O
     )
 
 
-def still_valid(service: Service, result: Result, ctx: Context) -> bool:
-    """A cached image counts only while the engine still has it; it is tagged again."""
-    image = next((a.details for a in result.artifacts if a.kind == "image"), None)
-    if not image or image.get("backend") != "engine":
-        return False
-    return put_in_place(ctx.require_engine(), list(image["platforms"]), list(image["tags"]))
+def still_valid(service: Service, result: Result, ctx: Context) -> Result | None:
+    """A cached image counts only while the engine still has it. It gets this run's tags
+    (the key leaves tags out: they do not change the image) and the result says so."""
+    image = next((a for a in result.artifacts if a.kind == "image"), None)
+    if image is None or image.details.get("backend") != "engine":
+        return None
+    refs = image_refs(service, ctx)
+    platforms = [
+        {**entry, "ref": f"{refs[0]}-{platform_slug(str(entry['platform']))}"}
+        for entry in image.details["platforms"]
+    ]
+    local = put_in_place(ctx.require_engine(), platforms, refs)
+    if local is None:
+        return None
+    retagged = replace(
+        image,
+        name=refs[0],
+        details={**image.details, "tags": refs, "platforms": platforms, "id": local["id"]},
+    )
+    others = tuple(a for a in result.artifacts if a is not image)
+    return replace(result, artifacts=(retagged, *others))
 
 
 def summary_of(images: list[PlatformImage]) -> str:

@@ -133,17 +133,18 @@ def run(service: Service, ctx: Context) -> Outcome:
     )
 
 
-def still_valid(service: Service, result: Result, ctx: Context) -> bool:
+def still_valid(service: Service, result: Result, ctx: Context) -> Result | None:
     """A cached push counts only while the registry still resolves every tag to its digest."""
     record = next((a.details for a in result.artifacts if a.kind == "push"), None)
     if not record or not record.get("digest"):
-        return False
+        return None
     repo = reference.repository(ctx.options.registry, service.image)
     try:
         with RegistryClient(repo.domain, credentials.resolve(repo.domain, os.environ)) as registry:
-            return all(
+            intact = all(
                 registry.manifest(repo.path, tag_of(item["ref"])).digest == item["digest"]
                 for item in record.get("pushed", [])
             )
     except RegistryError:
-        return False
+        return None
+    return result if intact else None

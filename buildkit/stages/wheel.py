@@ -88,12 +88,13 @@ def publish(path: Path, ctx: Context) -> Artifact:
     )
 
 
-def still_valid(service: Service, result: Result, ctx: Context) -> bool:
+def still_valid(service: Service, result: Result, ctx: Context) -> Result | None:
     """A cached wheel counts only while dist/ still holds it, unchanged, and its proof env
     (which the end-to-end tests use) still has the console script."""
     for artifact in result.artifacts:
         if artifact.kind in ("wheel", "sdist"):
             path = ctx.root / artifact.name
             if not path.is_file() or sha256_of(path) != artifact.sha256:
-                return False
-    return env_script(ctx.build_dir / "wheel-check" / service.name, service.script).exists()
+                return None
+    proof = env_script(ctx.build_dir / "wheel-check" / service.name, service.script)
+    return result if proof.exists() else None

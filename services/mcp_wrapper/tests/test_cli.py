@@ -50,8 +50,9 @@ def test_check_succeeds_and_ends_its_session(fake: FakeToolman, server: ServerTh
     result = run("--check", MCP_TOOLMAN_SERVER_URL=server.url)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1] == f"mcp-wrapper: ok: fake-toolman 9.9 at {server.url} (protocol 2025-06-18)"
+    assert result.stderr.strip().splitlines() == [  # one line, for health checks
+        f"mcp-wrapper: ok: fake-toolman 9.9 at {server.url} (protocol 2025-06-18)"
+    ]
     assert [r.http_method for r in fake.received] == ["POST", "DELETE"]
     assert fake.sessions == set()
 
@@ -61,8 +62,9 @@ def test_check_fails_with_one_line_when_toolman_is_down() -> None:
         "--check", MCP_TOOLMAN_SERVER_URL="http://127.0.0.1:9/mcp", MCP_WRAPPER_TIMEOUT="5"
     )
     assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
         "mcp-wrapper: check failed: cannot connect to toolman at http://127.0.0.1:9/mcp"
     )
 

@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mcp-wrapper: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.debug)
+    # --check speaks one line; its session's info logs would make it two.
+    _configure_logging(settings.debug, quiet=args.check)
     if args.check:
         return _check(settings)
     try:
@@ -119,7 +120,7 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def _configure_logging(debug: bool) -> None:
+def _configure_logging(debug: bool, *, quiet: bool = False) -> None:
     # JSON lines when stderr is captured (an agent's log), readable text on a terminal.
     handler = logging.StreamHandler(sys.stderr)
     if sys.stderr.isatty():
@@ -128,5 +129,5 @@ def _configure_logging(debug: bool) -> None:
     else:
         handler.setFormatter(_JsonFormatter())
     log.addHandler(handler)
-    log.setLevel(logging.DEBUG if debug else logging.INFO)
+    log.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
     log.propagate = False
