@@ -8,6 +8,7 @@ nox -s tests                                the test suite (what CI runs)
 from __future__ import annotations
 
 import hashlib
+import platform
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
 SERVICES = ("orchestrator", "toolman", "mcp_wrapper")
+NATIVE_PLATFORM = "linux/arm64" if platform.machine() in ("aarch64", "arm64") else "linux/amd64"
 CHECKED = ("buildkit", "tests", "noxfile.py", "bench")
 
 
@@ -81,6 +83,18 @@ def tests(session: nox.Session) -> None:
     # Wheels, proven installable, plus every image dependency for both platforms: after
     # this, nothing the tests do contacts a package index.
     buildkit(session, "wheelhouse", "--report", "build/report-wheelhouse.json")
+    # Claude Code for the claude-code image test, for this machine's platform only.
+    buildkit(
+        session,
+        "wheelhouse",
+        "--claude-image",
+        "--services",
+        "mcp_wrapper",
+        "--platform",
+        NATIVE_PLATFORM,
+        "--report",
+        "build/report-claude-code.json",
+    )
     session.run("pytest", *session.posargs, env={"BUILDKIT_OFFLINE": "1"})
 
 

@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--fix", action="store_true", help="rewrite files instead of checking")
         if name == "wheelhouse":
             sub.add_argument(
+                "--claude-image",
+                action="store_true",
+                help="also fetch Claude Code for the claude-code image",
+            )
+            sub.add_argument(
                 "--platform",
                 metavar="LIST",
                 default=DEFAULT_WHEELHOUSE_PLATFORMS,

@@ -122,6 +122,11 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
         builder=getattr(args, "builder", None) or project.builder,
         jobs=args.jobs or os.cpu_count() or 1,
     )
+    if options.claude_image and project.claude is None:
+        raise UsageError(
+            "--claude-image: this project has no [tool.buildkit.claude_image]",
+            hint="declare image, dockerfile, service, npm_package and version there",
+        )
     if options.push and options.no_docker:
         raise UsageError(
             "--push with --no-docker would push nothing",

@@ -22,6 +22,7 @@ DEFAULT_REGISTRY = "ghcr.io/5dlabs/platform"
 DEFAULT_TAG = "latest"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 DEFAULT_SMOKE_TIMEOUT = 60
+CLAUDE_TARGET = "claude-code"
 DEFAULT_PUSH_PLATFORMS = ("linux/amd64", "linux/arm64")
 IMAGE_BACKENDS = ("auto", "buildx", "engine")
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -39,6 +40,11 @@ class Service:
     description: str = ""
     port: int | None = None
     health_path: str = "/health"
+    wheel_of: str = ""  # the service whose wheel this image installs ("" = its own)
+
+    @property
+    def wheel_owner(self) -> str:
+        return self.wheel_of or self.name
 
     @property
     def src_package_dir(self) -> Path:
@@ -47,6 +53,19 @@ class Service:
     @property
     def tests_dir(self) -> Path:
         return self.path / "tests"
+
+
+@dataclass(frozen=True)
+class ClaudeImage:
+    """The optional claude-code image: Claude Code (from npm) with a service's wheel."""
+
+    image: str
+    dockerfile: Path
+    service: str
+    npm_package: str
+    version: str
+    port: int = 8080
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,25 @@ class Project:
     image_backend: str = "auto"
     builder: str = ""
     buildx_cache: bool = False
+    claude: ClaudeImage | None = None
+
+    def target(self, name: str) -> Service:
+        """A service, or the claude-code image seen as one (built from its service's wheel)."""
+        if self.claude is not None and name == CLAUDE_TARGET:
+            owner = self.service(self.claude.service)
+            return Service(
+                name=CLAUDE_TARGET,
+                path=owner.path,
+                package=owner.package,
+                distribution=owner.distribution,
+                script="claude-agent",
+                image=self.claude.image,
+                dockerfile=self.claude.dockerfile,
+                description=self.claude.description,
+                port=self.claude.port,
+                wheel_of=owner.name,
+            )
+        return self.service(name)
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -94,7 +132,17 @@ PROJECT_KEYS: dict[str, tuple[type, bool]] = {
     "image_backend": (str, False),
     "builder": (str, False),
     "buildx_cache": (bool, False),
+    "claude_image": (dict, False),
     "services": (dict, True),
+}
+CLAUDE_KEYS: dict[str, tuple[type, bool]] = {
+    "image": (str, True),
+    "dockerfile": (str, True),
+    "service": (str, True),
+    "npm_package": (str, True),
+    "version": (str, True),
+    "port": (int, False),
+    "description": (str, False),
 }
 IMAGE_TAG_KEYS: dict[str, tuple[type, bool]] = {
     "semver": (bool, False),
@@ -194,6 +242,31 @@ def parse_project(root: Path, table: Mapping[str, Any]) -> Project:
         ),
         builder=table.get("builder", ""),
         buildx_cache=table.get("buildx_cache", False),
+        claude=parse_claude(root, table.get("claude_image"), services),
+    )
+
+
+def parse_claude(
+    root: Path, table: Mapping[str, Any] | None, services: tuple[Service, ...]
+) -> ClaudeImage | None:
+    if table is None:
+        return None
+    where = "tool.buildkit.claude_image"
+    check_table(table, CLAUDE_KEYS, where)
+    names = tuple(service.name for service in services)
+    if table["service"] not in names:
+        raise ConfigError(
+            f"{where}.service = {table['service']!r} is not a service"
+            f"{suggest(table['service'], names)}"
+        )
+    return ClaudeImage(
+        image=table["image"],
+        dockerfile=root / table["dockerfile"],
+        service=table["service"],
+        npm_package=table["npm_package"],
+        version=table["version"],
+        port=table.get("port", 8080),
+        description=table.get("description", ""),
     )
 
 

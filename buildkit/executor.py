@@ -28,7 +28,6 @@ KeyFunction = Callable[[Step, Service, Context], "str | None"]
 # A recorded success as it stands for this run (artifacts checked, images tagged as this
 # run asks), or None when something it produced is gone.
 Validator = Callable[[Service, Result, Context], "Result | None"]
-UNAVAILABLE_TARGETS = ("claude-code",)
 
 
 class Events(Protocol):
@@ -106,7 +105,7 @@ class Executor:
         blocked = [need for need in step.needs if not self.satisfied(results[need])]
         if blocked:
             return Outcome(Status.SKIPPED, f"not run: needs {', '.join(blocked)}")
-        if step.stage not in self.runners or step.target in UNAVAILABLE_TARGETS:
+        if step.stage not in self.runners:
             return Outcome(
                 Status.SKIPPED,
                 f"not available: buildkit has no {step.stage} stage "
@@ -129,7 +128,7 @@ class Executor:
         self.events.started(step)
         log = Log(ctx.runner)
         started = time.monotonic()
-        service = ctx.project.service(step.target)
+        service = ctx.project.target(step.target)
         try:
             key = self.key_of(step, service, ctx) if self.key_of and self.cache else None
             cached = self.lookup(step, service, ctx, key)

@@ -115,7 +115,7 @@ def add_image_inputs(key: Hasher, service: Service, ctx: Context) -> None:
     from buildkit.engine_build import base_identity
     from buildkit.stages.image import oci_labels, target_platforms
 
-    wheel = ctx.artifact_of(f"{service.name}:wheel", "wheel")
+    wheel = ctx.artifact_of(f"{service.wheel_owner}:wheel", "wheel")
     platforms = target_platforms(ctx)
     key.add("wheel", wheel.sha256)
     key.files(ctx.root, [service.dockerfile, service.dockerfile.parent / ".dockerignore"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from buildkit.cache import StepCache
-from buildkit.config import Project
+from buildkit.config import CLAUDE_TARGET, Project
 from buildkit.executor import Events, Executor, StageRunner, Validator
 from buildkit.keys import step_key
 from buildkit.model import STAGES, Result, Status, Step
@@ -23,8 +23,8 @@ NEEDS = {
     "image": ("wheel",),
     "push": ("image", "test", "lint", "fmt"),
 }
-CLAUDE_TARGET = "claude-code"
-WRAPPER_SERVICE = "mcp_wrapper"
+# The claude-code image is a target of the image, push and wheelhouse stages.
+CLAUDE_STAGES = ("wheelhouse", "image", "push")
 
 __all__ = ["Events", "StageRunner", "exit_code", "plan", "run"]
 
@@ -37,16 +37,17 @@ def plan(project: Project, options: Options) -> list[Step]:
         if stage not in options.stages or (stage == "push" and not options.push):
             continue
         targets = list(names)
-        if stage == "image" and options.claude_image:
+        if stage in CLAUDE_STAGES and options.claude_image and project.claude is not None:
             targets.append(CLAUDE_TARGET)
         planned = {step.id for step in steps}
         for target in targets:
-            # The Claude Code image carries mcp-wrapper: it needs the wrapper's wheel.
-            owner = WRAPPER_SERVICE if target == CLAUDE_TARGET else target
+            # The claude-code image is built from its service's wheel and published only
+            # when that service's checks passed; its own image comes before its push.
+            owner = project.target(target).wheel_owner
             needs = tuple(
                 need_id
                 for need in NEEDS.get(stage, ())
-                if (need_id := f"{owner}:{need}") in planned
+                if (need_id := f"{target if need == 'image' else owner}:{need}") in planned
             )
             if stage == "image" and options.image_backend == "buildx":
                 # One bake builds every image: each image step waits for every wheel.

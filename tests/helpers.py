@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from buildkit.gitinfo import source_files
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -72,6 +74,29 @@ def copy_fixture(name: str, target: Path) -> GitRepo:
     repo = init_repo(target)
     repo.write(".gitignore", "build/\ndist/\n__pycache__/\n")
     repo.commit("initial")
+    return repo
+
+
+def snapshot_repository(target: Path, *caches: str, tag: str = "v1.2.3") -> GitRepo:
+    """This working tree as git sees it (tracked and untracked-not-ignored), committed and
+    tagged in `target`, with build/wheelhouse and the named caches under build/ copied so
+    image builds there need no network."""
+    for source in source_files(ROOT, ROOT):
+        if source.is_file():
+            destination = target / source.relative_to(ROOT)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+    for cache in ("wheelhouse", *caches):
+        found = ROOT / "build" / cache
+        require(
+            found.is_dir() and any(found.rglob("*")),
+            f"build/{cache} is empty; run `python -m buildkit wheelhouse` (nox -s tests "
+            "does; add --claude-image for the Claude Code cache)",
+        )
+        shutil.copytree(found, target / "build" / cache)
+    repo = init_repo(target)
+    repo.commit("snapshot")
+    repo.tag(tag)
     return repo
 
 

@@ -85,3 +85,22 @@ def test_project_root_is_found_from_a_subdirectory() -> None:
 def test_no_project_root_says_where_to_run(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no pyproject.toml with a \[tool.buildkit\] table"):
         find_project_root(tmp_path)
+
+
+def test_claude_image_table_is_checked() -> None:
+    table = {
+        "services": {"toolman": service_table()},
+        "claude_image": {
+            "image": "claude-code",
+            "dockerfile": "d",
+            "service": "toolmann",
+            "npm_package": "@anthropic-ai/claude-code",
+            "version": "1.0.0",
+        },
+    }
+    with pytest.raises(ConfigError, match=r"claude_image\.service = 'toolmann'.*did you mean"):
+        parse_project(ROOT, table)
+    table["claude_image"]["service"] = "toolman"  # type: ignore[index]
+    table["claude_image"]["versoin"] = "2"  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"unknown key tool\.buildkit\.claude_image\.versoin"):
+        parse_project(ROOT, table)

@@ -9,51 +9,19 @@ the `tests` session runs first), so no package index is contacted."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from buildkit.docker_engine import Engine
-from tests.helpers import ROOT, GitRepo, init_repo, require, run_buildkit, step_result
+from tests.helpers import GitRepo, run_buildkit, snapshot_repository, step_result
 from tests.registries import config_labels, manifest_digest, require_shared_registry
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 IMAGES = {"orchestrator": "orchestrator", "toolman": "toolman", "mcp_wrapper": "mcp-wrapper"}
-
-
-def copy_repository(target: Path) -> GitRepo:
-    """The working tree as git sees it (tracked and untracked-not-ignored), tagged v1.2.3."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    wheelhouse = ROOT / "build" / "wheelhouse"
-    require(
-        any(wheelhouse.glob("linux-amd64/*.whl")),
-        "build/wheelhouse is empty; run `python -m buildkit wheelhouse` (nox -s tests does)",
-    )
-    shutil.copytree(wheelhouse, target / "build" / "wheelhouse")
-    repo = init_repo(target)
-    repo.commit("snapshot")
-    repo.tag("v1.2.3")
-    return repo
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +29,7 @@ def pushed(
     engine: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[GitRepo, str, list[dict[str, Any]]]:
     address = require_shared_registry()
-    repo = copy_repository(tmp_path_factory.mktemp("repo") / "platform")
+    repo = snapshot_repository(tmp_path_factory.mktemp("repo") / "platform")
     prefix = f"localhost:5000/r{uuid.uuid4().hex[:8]}/platform"
     runs = []
     for name in ("first.json", "second.json"):  # the second run must reuse the layer cache

@@ -190,15 +190,37 @@ def test_stage_errors_become_failed_results(project: Project, tmp_path: Path) ->
     assert "Traceback" in results[1].output_tail
 
 
-def test_a_target_without_an_implementation_is_reported_not_faked(
+def test_a_stage_without_an_implementation_is_reported_not_faked(
     project: Project, tmp_path: Path
 ) -> None:
-    opts = options(tmp_path, stages=("wheel", "image"), services=("toolman",), claude_image=True)
+    opts = options(tmp_path, stages=("wheel", "image"), services=("toolman",))
     results = pipeline.run(
         pipeline.plan(project, opts), context(project, opts, tmp_path), answering(), Recorder()
     )
-    claude = results[-1]
-    assert claude.id == "claude-code:image"
-    assert claude.status is Status.SKIPPED
-    assert claude.reason.startswith("not available")
-    assert "nothing was built or pushed" in claude.reason
+    image = results[-1]
+    assert image.id == "toolman:image"
+    assert image.status is Status.SKIPPED
+    assert image.reason.startswith("not available")
+    assert "nothing was built or pushed" in image.reason
+
+
+def test_the_claude_image_is_planned_from_the_wrappers_wheel_and_checks(
+    project: Project, tmp_path: Path
+) -> None:
+    opts = options(tmp_path, push=True, claude_image=True, services=("mcp_wrapper",))
+    steps = {step.id: step for step in pipeline.plan(project, opts)}
+    assert steps["claude-code:image"].needs == ("mcp_wrapper:wheel",)
+    assert steps["claude-code:push"].needs == (
+        "claude-code:image",
+        "mcp_wrapper:test",
+        "mcp_wrapper:lint",
+        "mcp_wrapper:fmt",
+    )
+    claude = project.target("claude-code")
+    assert (claude.image, claude.script, claude.port, claude.wheel_owner) == (
+        "claude-code",
+        "claude-agent",
+        8080,
+        "mcp_wrapper",
+    )
+    assert "claude-code:image" not in {s.id for s in pipeline.plan(project, options(tmp_path))}

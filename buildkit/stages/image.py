@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from buildkit import reference
-from buildkit.config import Service
+from buildkit import claude_code, reference
+from buildkit.config import CLAUDE_TARGET, Service
 from buildkit.docker_engine import BuildFailed
 from buildkit.engine_build import (
     KEY_LABEL,
@@ -59,7 +59,13 @@ def oci_labels(service: Service, ctx: Context, wheel_sha256: str) -> dict[str, s
         f"{OCI}.url": ctx.project.url,
         "dev.buildkit.build-mode": "debug" if ctx.options.debug else "release",
         "dev.buildkit.wheel-sha256": wheel_sha256,
-    }
+    } | claude_labels(service, ctx)
+
+
+def claude_labels(service: Service, ctx: Context) -> dict[str, str]:
+    if service.name != CLAUDE_TARGET or ctx.project.claude is None:
+        return {}
+    return {"dev.buildkit.claude-code-version": ctx.project.claude.version}
 
 
 def build_args(base: str, debug: bool, platform: str | None = None) -> dict[str, str]:
@@ -75,7 +81,7 @@ def build_args(base: str, debug: bool, platform: str | None = None) -> dict[str,
 
 
 def checked_wheel(service: Service, ctx: Context) -> tuple[Path, str]:
-    artifact = ctx.artifact_of(f"{service.name}:wheel", "wheel")
+    artifact = ctx.artifact_of(f"{service.wheel_owner}:wheel", "wheel")
     wheel = ctx.root / artifact.name
     if not wheel.is_file() or sha256_of(wheel) != artifact.sha256:
         raise StageFailed(
@@ -95,6 +101,7 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
     """build/image-context/<service>/ for `platforms`, and the wheel's sha256."""
     wheel, sha = checked_wheel(service, ctx)
     context_dir = ctx.build_dir / "image-context" / service.name
+    mtime = int(datetime.fromisoformat(created_time(service, ctx)).timestamp())
     prepare_context(
         context=context_dir,
         dockerfile=service.dockerfile,
@@ -104,8 +111,12 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
         cache_root=ctx.build_dir / "wheelhouse",
         offline=ctx.options.offline,
         runner=ctx.runner,
-        mtime=int(datetime.fromisoformat(created_time(service, ctx)).timestamp()),
+        mtime=mtime,
     )
+    if service.name == CLAUDE_TARGET and ctx.project.claude is not None:
+        claude_code.prepare(context_dir, ctx.project.claude, platforms,
+                            cache=ctx.build_dir / "claude-code", offline=ctx.options.offline,
+                            runner=ctx.runner, mtime=mtime)  # fmt: skip
     return context_dir, sha
 
 

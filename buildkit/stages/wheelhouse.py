@@ -4,13 +4,21 @@ need no package index. `python -m buildkit wheelhouse` runs it on its own."""
 
 from __future__ import annotations
 
-from buildkit.config import Service
+from buildkit import claude_code
+from buildkit.config import CLAUDE_TARGET, Service
 from buildkit.model import Outcome, Status
 from buildkit.stages.context import Context
 from buildkit.wheelhouse import fetch_dependencies, platform_slug
 
 
 def run(service: Service, ctx: Context) -> Outcome:
+    if service.name == CLAUDE_TARGET and ctx.project.claude is not None:
+        tarballs = [
+            claude_code.fetch(ctx.project.claude, platform, ctx.build_dir / "claude-code",
+                              ctx.options.offline, ctx.runner).name
+            for platform in ctx.options.platforms
+        ]  # fmt: skip
+        return Outcome(Status.OK, summary="Claude Code: " + ", ".join(tarballs))
     wheel = ctx.root / ctx.artifact_of(f"{service.name}:wheel", "wheel").name
     counts = []
     for platform in ctx.options.platforms:
