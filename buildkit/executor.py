@@ -21,9 +21,8 @@ from buildkit.config import Service
 from buildkit.errors import BuildkitError, StageFailed
 from buildkit.model import Artifact, Outcome, Result, Status, Step
 from buildkit.proc import Cancelled, Runner
-from buildkit.stages.context import Context
+from buildkit.stages.context import Context, StageRunner
 
-StageRunner = Callable[[Service, Context], Outcome]
 KeyFunction = Callable[[Step, Service, Context], "str | None"]
 # A recorded success as it stands for this run (artifacts checked, images tagged as this
 # run asks), or None when something it produced is gone.
@@ -50,12 +49,13 @@ class Executor:
     cache: StepCache | None = None
     key_of: KeyFunction | None = None
     validators: Mapping[str, Validator] = field(default_factory=dict)
-    skipped_on_purpose: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.skipped_on_purpose = frozenset(step.id for step in self.steps if step.skip)
 
     def run(self) -> list[Result]:
         self.events.planned(self.steps)
         results: dict[str, Result] = {}
-        self.skipped_on_purpose = {step.id for step in self.steps if step.skip}
         pending = list(self.steps)
         running: dict[Future[Result], Runner] = {}
         stopped_by: str | None = None
@@ -78,7 +78,12 @@ class Executor:
                     pending.remove(step)
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                try:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:  # Ctrl-C: stop what runs instead of waiting for it
+                    for runner in running.values():
+                        runner.cancel()
+                    raise
                 for future in done:
                     running.pop(future)
                     result = future.result()

@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 
 from buildkit.cache import StepCache
 from buildkit.config import CLAUDE_TARGET, Project
-from buildkit.executor import Events, Executor, StageRunner, Validator
+from buildkit.executor import Events, Executor, Validator
 from buildkit.keys import step_key
 from buildkit.model import STAGES, Result, Status, Step
 from buildkit.options import Options
-from buildkit.stages.context import Context
+from buildkit.stages.context import Context, StageRunner
 
 NEEDS = {
     "wheelhouse": ("wheel",),

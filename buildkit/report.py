@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,10 +71,3 @@ def write_report(report: Report, path: Path) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp, path)
-
-
-def summarize(results: Sequence[Result]) -> str:
-    failed = [result.id for result in results if result.status is Status.FAILED]
-    if failed:
-        return f"FAILED: {', '.join(failed)}"
-    return "all steps passed"

@@ -15,12 +15,12 @@ import pytest
 
 from buildkit.config import Project, Service, load_project
 from buildkit.envs import Envs
-from buildkit.executor import Executor, StageRunner
+from buildkit.executor import Executor
 from buildkit.gitinfo import GitInfo
 from buildkit.model import Outcome, Result, Status, Step
 from buildkit.options import Options
 from buildkit.proc import Runner
-from buildkit.stages.context import Context
+from buildkit.stages.context import Context, StageRunner
 from tests.helpers import ROOT
 
 

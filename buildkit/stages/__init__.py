@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from buildkit.config import Service
-from buildkit.model import Outcome, Result
+from buildkit.model import Result
 from buildkit.stages import fmt, image, lint, push, test, wheel, wheelhouse
-from buildkit.stages.context import Context
-
-StageRunner = Callable[[Service, Context], Outcome]
+from buildkit.stages.context import Context, StageRunner
 
 RUNNERS: dict[str, StageRunner] = {
     "test": test.run,

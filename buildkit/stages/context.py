@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +15,11 @@ from buildkit.docker_engine import START_HINT, Engine
 from buildkit.envs import Envs
 from buildkit.errors import DockerError, StageFailed, ToolMissingError
 from buildkit.gitinfo import GitInfo
-from buildkit.model import Artifact, Result
+from buildkit.model import Artifact, Outcome, Result
 from buildkit.options import Options
 from buildkit.proc import Runner
+
+StageRunner = Callable[["Service", "Context"], Outcome]
 
 
 @dataclass
