@@ -185,9 +185,17 @@ class McpEndpoint:
     async def _cancellable(
         self, session: Session, incoming: Incoming, emit: Emit
     ) -> dict[str, Any]:
-        # Its own task, so notifications/cancelled (or DELETE) can stop just this call.
-        task = asyncio.ensure_future(self.methods.call(session, incoming, emit))
-        session.in_flight[incoming.id] = task
+        # Its own task, so notifications/cancelled (or DELETE) can stop just this call. It is
+        # cancellable only once it runs: a task cancelled before its first step would never
+        # reach the call's audit line. A cancel for a request not yet running is ignored,
+        # as the spec allows for requests the receiver does not know (yet).
+        async def run() -> dict[str, Any]:
+            current = asyncio.current_task()
+            assert current is not None  # a coroutine run by ensure_future runs as a task
+            session.in_flight[incoming.id] = current
+            return await self.methods.call(session, incoming, emit)
+
+        task = asyncio.ensure_future(run())
         try:
             return await task
         except asyncio.CancelledError:
