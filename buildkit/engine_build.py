@@ -47,6 +47,7 @@ def base_alias(base: str, platform: str) -> str:
 
 
 KEY_LABEL = "dev.buildkit.key"
+CREATED_LABEL = "org.opencontainers.image.created"
 
 
 def put_in_place(
@@ -66,10 +67,20 @@ def put_in_place(
 
 
 def find_by_key(
-    engine: Engine, key: str, platforms: tuple[str, ...], refs: list[str]
+    engine: Engine, labels: Mapping[str, str], platforms: tuple[str, ...], refs: list[str]
 ) -> list[dict[str, Any]] | None:
-    """Images an earlier run built from the same inputs, one per platform, or None."""
-    found = {info.platform: info for info in engine.images_labelled(KEY_LABEL, key)}
+    """Images an earlier run built from the same inputs, one per platform, or None.
+
+    `labels` are the ones this build would set, KEY_LABEL among them. The legacy builder
+    adds labels one LABEL step at a time, so its intermediate images carry the key too;
+    one whose child was removed shows up as a top-level image. Only an image with every
+    label (the creation time aside) is the finished build."""
+    expected = {name: value for name, value in labels.items() if name != CREATED_LABEL}
+    found = {
+        info.platform: info
+        for info in engine.images_labelled(KEY_LABEL, labels[KEY_LABEL])
+        if all(info.labels.get(name) == value for name, value in expected.items())
+    }
     if any(platform not in found for platform in platforms):
         return None
     return [

@@ -29,8 +29,6 @@ from buildkit.model import Step
 from buildkit.proc import Runner
 from buildkit.stages.context import Context, tool
 
-CREATED = "org.opencontainers.image.created"
-
 
 class Hasher:
     def __init__(self) -> None:
@@ -112,7 +110,7 @@ def step_key(step: Step, service: Service, ctx: Context) -> str | None:
 
 
 def add_image_inputs(key: Hasher, service: Service, ctx: Context) -> None:
-    from buildkit.engine_build import base_identity
+    from buildkit.engine_build import CREATED_LABEL, base_identity
     from buildkit.stages.image import oci_labels, target_platforms
 
     wheel = ctx.artifact_of(f"{service.wheel_owner}:wheel", "wheel")
@@ -122,6 +120,6 @@ def add_image_inputs(key: Hasher, service: Service, ctx: Context) -> None:
     key.add("platforms", platforms)
     key.add("base", base_identity(ctx.require_engine(), ctx.options.base_image, platforms))
     labels = oci_labels(service, ctx, wheel.sha256 or "")
-    labels.pop(CREATED, None)
+    labels.pop(CREATED_LABEL, None)
     key.add("labels", labels)
     key.add("options", [ctx.options.debug, ctx.options.image_backend])

@@ -153,3 +153,25 @@ def test_a_cached_image_gets_the_tags_this_run_asks_for(engine: Engine, built: G
     tagged = engine.image(f"{other}/alpha:elsewhere")
     assert tagged is not None
     assert tagged.id == first["id"]
+
+
+def test_a_half_built_image_carrying_the_key_is_not_reused(engine: Engine, built: GitRepo) -> None:
+    """The engine's builder adds labels one LABEL step at a time, so the images between the
+    first and the last of those steps carry the key label too. Once the finished image is
+    removed and its parents kept, they are top-level images with the key: reusing one would
+    ship an image without its version label."""
+    assert images(built).returncode == 0
+    first = step_result(read_report(built), "beta:image")["artifacts"][0]
+    labels = first["labels"]
+    key = labels["dev.buildkit.key"]
+    engine.client.images.remove(first["id"], force=True, noprune=True)
+    half_built = engine.images_labelled("dev.buildkit.key", key)
+    assert half_built, "no image in between carries the key: the test proves nothing"
+    assert all(info.labels != labels for info in half_built)
+    shutil.rmtree(built.path / "build" / "cache")
+    assert images(built).returncode == 0
+    again = step_result(read_report(built), "beta:image")["artifacts"][0]
+    image = engine.image(again["id"])
+    assert image is not None
+    assert image.labels == labels
+    assert again["labels"]["org.opencontainers.image.version"] == "4.0.0"

@@ -130,17 +130,18 @@ def run(service: Service, ctx: Context) -> Outcome:
     engine = ctx.require_engine()
     platforms = target_platforms(ctx)
     refs = image_refs(service, ctx)
-    if ctx.step_key and not ctx.options.no_cache:
-        reused = find_by_key(engine, ctx.step_key, platforms, refs)
-        in_place = put_in_place(engine, reused, refs) if reused is not None else None
-        if reused is not None and in_place is not None:
-            found = engine.image(str(in_place["id"]))
-            labels = dict(found.labels) if found else {}
-            return reused_outcome(reused, in_place, refs, ctx.step_key, labels)
-    context_dir, wheel_sha = make_context(service, ctx, platforms)
+    wheel_sha = ctx.artifact_of(f"{service.wheel_owner}:wheel", "wheel").sha256 or ""
     labels = oci_labels(service, ctx, wheel_sha)
     if ctx.step_key:
         labels[KEY_LABEL] = ctx.step_key
+    if ctx.step_key and not ctx.options.no_cache:
+        reused = find_by_key(engine, labels, platforms, refs)
+        in_place = put_in_place(engine, reused, refs) if reused is not None else None
+        if reused is not None and in_place is not None:
+            found = engine.image(str(in_place["id"]))
+            found_labels = dict(found.labels) if found else {}
+            return reused_outcome(reused, in_place, refs, ctx.step_key, found_labels)
+    context_dir, _ = make_context(service, ctx, platforms)
     try:
         images, local = build_platforms(
             engine,
