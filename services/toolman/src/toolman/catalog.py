@@ -75,6 +75,7 @@ class Catalog:
         self._supervisors: Sequence[Supervisor] = ()
         self._rules = PolicyRules()
         self._tool_names: dict[naming.Original, str] = {}
+        self._tool_originals: dict[str, naming.Original] = {}  # exposed -> (server, tool)
         self._prompt_names: dict[naming.Original, str] = {}
         self._views: dict[str, View] = {}
 
@@ -86,11 +87,16 @@ class Catalog:
         self._tool_names = naming.assign(
             ((s.name, tool) for s in supervisors for tool in _names(s.last_tools)), separator
         )
+        self._tool_originals = {exposed: original for original, exposed in self._tool_names.items()}
         self._prompt_names = naming.assign(
             ((s.name, p) for s in supervisors if s.catalog for p in _names(s.catalog.prompts)),
             separator,
         )
         self._views = {}
+
+    def tool_original(self, exposed: str) -> naming.Original | None:
+        """The (server, tool) behind an exposed tool name, ready or not, as currently assigned."""
+        return self._tool_originals.get(exposed)
 
     def view(self, agent: str) -> View:
         view = self._views.get(agent)

@@ -16,7 +16,6 @@ from toolman.auth import Authenticator
 from toolman.catalog import KINDS, Catalog
 from toolman.config import Config
 from toolman.metrics import Gauge, Labels, Metrics
-from toolman.naming import candidate
 from toolman.sessions import SessionStore
 from toolman.settings import Settings
 from toolman.supervisor import State, Supervisor
@@ -133,16 +132,17 @@ class Gateway:
         ``server_unavailable`` means the agent may use the tool but its server is
         down: the caller answers "unavailable" (retry later), not "unknown tool".
         """
-        separator = self.config.separator
-        for name, supervisor in self.supervisors.items():
-            for tool in supervisor.last_tools:
-                tool_name = tool.get("name")
-                if isinstance(tool_name, str) and candidate(name, tool_name, separator) == exposed:
-                    decision = self.config.rules.decide(agent, name, tool_name, exposed)
-                    if decision.allowed and supervisor.state is not State.READY:
-                        return name, "server_unavailable"
-                    return name, decision.reason
-        return None, "unknown_tool"
+        original = self.catalog.tool_original(exposed)
+        if original is None:
+            return None, "unknown_tool"
+        server, tool = original
+        supervisor = self.supervisors.get(server)
+        if supervisor is None:
+            return None, "unknown_tool"
+        decision = self.config.rules.decide(agent, server, tool, exposed)
+        if decision.allowed and supervisor.state is not State.READY:
+            return server, "server_unavailable"
+        return server, decision.reason
 
     def status(self) -> dict[str, Any]:
         servers = {

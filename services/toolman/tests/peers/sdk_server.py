@@ -4,8 +4,9 @@ Run with the peers venv's python (see ci/install-mcp-peers.sh):
     python sdk_server.py                 # stdio
     python sdk_server.py --http PORT [--json-response]   # Streamable HTTP on 127.0.0.1:PORT/mcp
 
-TEST_SERVER_EXTRA_TOOLS="a,b" adds trivial tools with those exact names, so
-tests can exercise name mapping with names a client would reject.
+TEST_SERVER_EXTRA_TOOLS="a,b" adds trivial tools with those exact names, each
+answering "extra <its name>", so tests can exercise name mapping with names a
+client would reject and see which tool a mapped name reached.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from collections.abc import Callable
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -79,11 +81,18 @@ def greet(name: str) -> str:
     return f"Please greet {name} warmly."
 
 
+def _extra_tool(name: str) -> Callable[[], str]:
+    def extra() -> str:
+        return f"extra {name}"
+
+    return extra
+
+
 def _add_extra_tools() -> None:
     for raw in os.environ.get("TEST_SERVER_EXTRA_TOOLS", "").split(","):
         name = raw.strip()
         if name:
-            server.add_tool(lambda: "extra", name=name, description=f"extra tool {name}")
+            server.add_tool(_extra_tool(name), name=name, description=f"extra tool {name}")
 
 
 def main() -> None:
