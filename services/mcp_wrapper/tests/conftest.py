@@ -89,8 +89,8 @@ class Wrapper:
     def call_tool(self, request_id: int | str, name: str, **arguments: Any) -> None:
         self.request(request_id, "tools/call", {"name": name, "arguments": arguments})
 
-    def read(self, timeout: float = 10.0) -> dict[str, Any]:
-        """The next stdout line, parsed: every line must be exactly one JSON-RPC message."""
+    def read_json(self, timeout: float = 10.0) -> Any:
+        """The next stdout line, parsed as JSON (an array for a batch answer)."""
         try:
             line = self._lines.get(timeout=timeout)
         except queue.Empty:
@@ -98,7 +98,12 @@ class Wrapper:
         assert line is not None, f"stdout closed; stderr:\n{self.stderr}"
         self.raw_stdout.append(line)
         assert line.endswith(b"\n")
-        message = json.loads(line)
+        return json.loads(line)
+
+    def read(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The next stdout line, parsed: every line must be exactly one JSON-RPC message."""
+        message = self.read_json(timeout)
+        line = self.raw_stdout[-1]
         assert isinstance(message, dict), line
         assert message.get("jsonrpc") == "2.0", line
         return message

@@ -11,7 +11,6 @@ sent only once it has been delivered (``initialized`` must precede the rest).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -92,11 +91,14 @@ class Forwarder:
 
     async def _dispatch(self, line: bytes) -> None:
         try:
-            message = json.loads(line)
-        except ValueError as exc:  # also UnicodeDecodeError
+            message = jsonrpc.parse(line)
+        except jsonrpc.ParseError as exc:
             await self._output.write(
-                jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, f"Parse error: {exc}")
+                jsonrpc.error_response(exc.request_id, jsonrpc.PARSE_ERROR, str(exc))
             )
+            return
+        if isinstance(message, list):
+            await self._output.write(jsonrpc.batch_refusal(message))
             return
         try:
             kind = jsonrpc.classify(message)
@@ -104,6 +106,7 @@ class Forwarder:
             error = jsonrpc.error_response(exc.request_id, jsonrpc.INVALID_REQUEST, str(exc))
             await self._output.write(error)
             return
+        assert isinstance(message, dict)  # classify() only accepts objects
         if kind is jsonrpc.Kind.REQUEST:
             entry = _InFlight(message, modern=jsonrpc.modern_version(message) is not None)
             self._inflight[jsonrpc.id_key(message["id"])] = entry
@@ -122,6 +125,27 @@ class Forwarder:
         return task
 
     async def _forward_request(self, entry: _InFlight, after: asyncio.Task[None] | None) -> None:
+        """Forward one request; whatever goes wrong, the client still gets one answer."""
+        try:
+            await self._exchange(entry, after)
+        except Exception as exc:  # a bug: answer -32603 instead of leaving the client waiting
+            request_id = entry.message["id"]
+            method = entry.message.get("method")
+            log.error(
+                "%s id=%s failed inside mcp-wrapper: %s: %s",
+                method,
+                request_id,
+                type(exc).__name__,
+                exc,
+            )
+            if not entry.answered and not entry.cancelled_by_client:
+                entry.answered = True
+                message = f"mcp-wrapper failed on {method}: {type(exc).__name__}: {exc}"
+                await self._output.write(
+                    jsonrpc.error_response(request_id, jsonrpc.INTERNAL_ERROR, message)
+                )
+
+    async def _exchange(self, entry: _InFlight, after: asyncio.Task[None] | None) -> None:
         message = entry.message
         request_id = message["id"]
         method = str(message.get("method"))
@@ -169,6 +193,11 @@ class Forwarder:
             # Nobody waits for an answer to a notification: all we can do is say so.
             what = message.get("method") or f"response to id={message.get('id')}"
             log.warning("could not deliver %s to toolman: %s", what, exc or "timed out")
+        except Exception as exc:  # a bug: say so in one line; nobody waits for an answer
+            what = message.get("method") or f"response to id={message.get('id')}"
+            log.error(
+                "delivering %s failed inside mcp-wrapper: %s: %s", what, type(exc).__name__, exc
+            )
 
     def _cancel(self, notification: jsonrpc.Message) -> bool:
         """The client cancelled a request: stop waiting for it, and answer nothing.

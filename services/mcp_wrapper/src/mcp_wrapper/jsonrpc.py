@@ -28,6 +28,20 @@ PROTOCOL_VERSION_META_KEY: Final = "io.modelcontextprotocol/protocolVersion"
 NAME_BEARING_METHODS: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 # The spec forbids cancelling these.
 UNCANCELLABLE_METHODS: Final = frozenset({"initialize", "server/discover"})
+# Why a batch (a JSON array line) is refused. toolman still takes batches on 2025-03-26
+# sessions, but every client of the current protocol sends one message per line.
+BATCH_REMOVED: Final = (
+    "JSON-RPC batches are not supported: batches were removed in MCP 2025-06-18; "
+    "send one message per line"
+)
+
+
+class ParseError(ValueError):
+    """A stdin line that is not a JSON text the wrapper can forward unchanged."""
+
+    def __init__(self, reason: str, *, request_id: RequestId | None = None) -> None:
+        super().__init__(reason)
+        self.request_id = request_id
 
 
 class Kind(enum.Enum):
@@ -52,10 +66,7 @@ def _valid_id(value: object) -> bool:
 def classify(value: object) -> Kind:
     """Say what kind of message ``value`` is, or raise InvalidMessage naming the problem."""
     if isinstance(value, list):
-        raise InvalidMessage(
-            "JSON-RPC batches are not supported (MCP removed them in 2025-06-18); "
-            "send one message per line"
-        )
+        raise InvalidMessage(BATCH_REMOVED)
     if not isinstance(value, dict):
         raise InvalidMessage("a JSON-RPC message must be a JSON object")
     raw_id = value.get("id")
@@ -75,6 +86,70 @@ def classify(value: object) -> Kind:
         "not a request, notification or response (no 'method', no 'result'/'error')",
         request_id=request_id,
     )
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def parse(line: bytes) -> object:
+    """One stdin line as a JSON value, or ParseError saying why it cannot be forwarded.
+
+    Stricter than ``json.loads``: ``NaN``/``Infinity`` are rejected (RFC 8259 has no
+    such literals), and so are lone surrogate escapes such as ``"\\ud800"``, which
+    decode to a str that cannot be encoded as UTF-8 again. The error carries the
+    request's id when the line still yields a usable one.
+    """
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"Parse error: the line is not UTF-8: {exc}") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise ParseError(f"Parse error: {exc}", request_id=_lenient_id(text)) from None
+    if "\\u" in text and not _encodable(value):  # only an escape can make a lone surrogate
+        raise ParseError(
+            "Parse error: the message contains a lone surrogate escape (\\ud800-\\udfff), "
+            "which is not Unicode text",
+            request_id=_usable_id(value),
+        )
+    return value
+
+
+def _encodable(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _usable_id(value: object) -> RequestId | None:
+    if not isinstance(value, dict):
+        return None
+    request_id = value.get("id")
+    return request_id if _valid_id(request_id) and _encodable(request_id) else None
+
+
+def _lenient_id(text: str) -> RequestId | None:
+    # The strict parse failed; a lenient one (NaN allowed) may still show the id.
+    try:
+        return _usable_id(json.loads(text))
+    except ValueError:
+        return None
+
+
+def batch_refusal(batch: list[object]) -> Message | list[Message]:
+    """The answer to a batch: one -32600 per request in it, so none goes unanswered.
+
+    A batch without requests (empty, or only notifications) gets one -32600 with id null.
+    """
+    requests = [item for item in batch if isinstance(item, dict) and "method" in item]
+    ids = [found for item in requests if (found := _usable_id(item)) is not None]
+    if not ids:
+        return error_response(None, INVALID_REQUEST, BATCH_REMOVED)
+    return [error_response(request_id, INVALID_REQUEST, BATCH_REMOVED) for request_id in ids]
 
 
 def error_response(
@@ -116,10 +191,15 @@ def id_key(request_id: RequestId) -> tuple[str, RequestId]:
     return (type(request_id).__name__, request_id)
 
 
-def encode_line(message: Message) -> bytes:
+def encode_line(message: Message | list[Message]) -> bytes:
     """One message as exactly one UTF-8 line: json.dumps escapes every newline inside strings."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return encode_body(message) + b"\n"
 
 
-def encode_body(message: Message) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+def encode_body(message: Message | list[Message]) -> bytes:
+    """Compact UTF-8 JSON. Never fails on text: a lone surrogate (say, in toolman's answer)
+    falls back to ASCII escapes, which round-trip it as the same JSON value."""
+    try:
+        return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(message, separators=(",", ":")).encode()

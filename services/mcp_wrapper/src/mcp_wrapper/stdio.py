@@ -70,7 +70,7 @@ class Output:
         self.closed = False
         self.on_closed: Callable[[], None] | None = None
 
-    async def write(self, message: jsonrpc.Message) -> None:
+    async def write(self, message: jsonrpc.Message | list[jsonrpc.Message]) -> None:
         if self.closed:
             return
         data = jsonrpc.encode_line(message)
