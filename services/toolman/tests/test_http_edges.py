@@ -5,7 +5,7 @@ Raw httpx against a real toolman, so every byte is under the test's control.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -239,6 +239,63 @@ def test_notifications_and_responses_get_202(http: httpx.Client) -> None:
     assert note.content == b""
 
 
+def test_empty_answers_carry_no_content_type(http: httpx.Client) -> None:
+    session = open_session(http)
+    note = http.post(
+        "/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session
+    )
+    deleted = http.delete("/mcp", headers=session)
+    assert (note.status_code, deleted.status_code) == (202, 204)
+    for response in (note, deleted):
+        assert response.content == b""
+        assert "content-type" not in response.headers
+    assert "content-length" not in deleted.headers
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/json;q=0",
+        "application/json; q=0.0, text/html",
+        "text/event-stream;q=0, application/json;q=0",
+        "*/*;q=0",
+    ],
+)
+def test_a_zero_quality_accept_is_not_acceptance(http: httpx.Client, accept: str) -> None:
+    session = open_session(http)
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    refused = http.post("/mcp", json=ping, headers={**session, "accept": accept})
+    assert refused.status_code == 406
+    weighted = http.post(
+        "/mcp", json=ping, headers={**session, "accept": "application/json;q=0.5, text/html"}
+    )
+    assert weighted.status_code == 200
+    assert weighted.json() == {"jsonrpc": "2.0", "id": 1, "result": {}}
+
+
+def test_refusals_after_the_body_is_read_carry_the_request_id(http: httpx.Client) -> None:
+    probe = {
+        "jsonrpc": "2.0", "id": "probe-1", "method": "server/discover",
+        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
+    }  # fmt: skip
+    discover = http.post("/mcp", json=probe, headers={"mcp-protocol-version": "2026-07-28"})
+    ping = {"jsonrpc": "2.0", "id": 41, "method": "ping"}
+    unknown = http.post("/mcp", json=ping, headers={"mcp-session-id": "no-such-session"})
+    without = http.post("/mcp", json=ping)
+    session = open_session(http, "2025-06-18")
+    mismatch = http.post(
+        "/mcp", json=ping, headers={**session, "mcp-protocol-version": "2025-11-25"}
+    )
+    unparsable = http.post(
+        "/mcp", content=b"{nope", headers={**session, "content-type": "application/json"}
+    )
+    assert (discover.status_code, discover.json()["id"]) == (400, "probe-1")
+    assert (unknown.status_code, unknown.json()["id"]) == (404, 41)
+    assert (without.status_code, without.json()["id"]) == (400, 41)
+    assert (mismatch.status_code, mismatch.json()["id"]) == (400, 41)
+    assert (unparsable.status_code, unparsable.json()["id"]) == (400, None)
+
+
 def test_batches_only_in_2025_03_26(http: httpx.Client) -> None:
     old = open_session(http, "2025-03-26")
     batch = [
@@ -294,3 +351,43 @@ def test_health_ready_and_metrics(http: httpx.Client) -> None:
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'toolman_downstream_up{server="test"} 1' in metrics.text
     assert "toolman_tool_call_duration_seconds_bucket" in metrics.text
+
+
+KUBERNETES_HOSTS = [
+    "localhost",
+    "127.0.0.1",
+    "toolman",
+    "toolman.ns",
+    "*.svc",
+    "*.svc.cluster.local",
+]
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("toolman", 200),
+        ("toolman:8080", 200),
+        ("toolman.ns.svc", 200),
+        ("toolman.ns.svc.cluster.local", 200),
+        ("toolman.ns.svc.cluster.local.", 200),
+        ("TOOLMAN.NS.SVC.Cluster.Local.:8080", 200),
+        ("toolman.", 200),
+        ("attacker.example", 421),
+        ("toolman.ns.svc.cluster.local.attacker.example", 421),
+        (".", 421),
+    ],
+)
+def test_kubernetes_host_names_pass_the_host_check(
+    toolman_factory: Callable[..., Toolman], host: str, status: int
+) -> None:
+    toolman = toolman_factory({"http": {"allowed_hosts": KUBERNETES_HOSTS}})
+    with httpx.Client(base_url=toolman.base_url, timeout=10, headers=ACCEPT) as client:
+        body = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {**INIT_PARAMS, "protocolVersion": "2025-11-25"},
+        }
+        response = client.post("/mcp", json=body, headers={"host": host})
+    assert response.status_code == status, response.text

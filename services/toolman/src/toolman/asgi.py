@@ -34,11 +34,33 @@ def media_types(header: str | None) -> set[str]:
     return {part.split(";", 1)[0].strip().lower() for part in header.split(",")}
 
 
+def _quality(params: list[str]) -> float:
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                return float(value.strip())
+            except ValueError:
+                return 0.0  # an unreadable weight accepts nothing
+    return 1.0
+
+
+def accepted_types(header: str | None) -> set[str]:
+    """The media types (or ranges) an Accept header accepts: those with ``q`` above 0."""
+    types = set()
+    for part in (header or "").split(","):
+        media_type, *params = part.split(";")
+        media_type = media_type.strip().lower()
+        if media_type and _quality(params) > 0:
+            types.add(media_type)
+    return types
+
+
 def accepts(header: str | None) -> tuple[bool, bool]:
-    """(accepts JSON, accepts SSE); a missing Accept header accepts both."""
-    if not header:
+    """(accepts JSON, accepts SSE); a missing Accept header accepts both, ``q=0`` refuses."""
+    if not header or not header.strip():
         return True, True
-    types = media_types(header)
+    types = accepted_types(header)
     anything = "*/*" in types
     return (
         anything or "application/json" in types or "application/*" in types,
@@ -70,8 +92,10 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> by
             return b"".join(chunks)
 
 
-def _raw_headers(content_type: bytes, extra: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
-    headers = [(b"content-type", content_type)]
+def _raw_headers(
+    content_type: bytes | None, extra: dict[str, str] | None
+) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-type", content_type)] if content_type is not None else []
     if extra:
         headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items())
     return headers
@@ -85,8 +109,10 @@ async def respond(
     content_type: bytes = b"application/json",
     headers: dict[str, str] | None = None,
 ) -> None:
-    raw = _raw_headers(content_type, headers)
-    raw.append((b"content-length", str(len(body)).encode()))
+    """A complete response; an empty body (202, 204) carries no Content-Type."""
+    raw = _raw_headers(content_type if body else None, headers)
+    if status != 204:  # RFC 9110: a 204 has no Content-Length
+        raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 

@@ -19,21 +19,30 @@ REALM = 'Bearer realm="toolman"'
 
 
 def host_name(host: str) -> str:
-    """``host:port`` or ``[v6]:port`` without the port, lower-cased."""
+    """``host:port`` or ``[v6]:port`` without the port, lower-cased, without a trailing dot.
+
+    ``toolman.ns.svc.cluster.local.`` (a fully qualified name, as some resolvers
+    and clients send it) is the same host as ``toolman.ns.svc.cluster.local``.
+    """
     host = host.strip().lower()
     if host.startswith("["):
         return host[1 : host.find("]")] if "]" in host else host
     if host.count(":") == 1:
-        return host.split(":", 1)[0]
-    return host
+        host = host.split(":", 1)[0]
+    return host.removesuffix(".")
 
 
 def host_allowed(host: str | None, allowed: Sequence[str]) -> bool:
-    """Match the Host header's name (any port) against names or globs (``*.svc.cluster.local``)."""
+    """Match the Host header's name (any port) against names or globs (``*.svc.cluster.local``).
+
+    Case-insensitive, and a trailing dot on either side is ignored.
+    """
     if not host:
         return False
     name = host_name(host)
-    return any(fnmatchcase(name, pattern.lower()) for pattern in allowed)
+    return bool(name) and any(
+        fnmatchcase(name, pattern.strip().lower().removesuffix(".")) for pattern in allowed
+    )
 
 
 def origin_allowed(origin: str | None, allowed: Sequence[str]) -> bool:

@@ -20,7 +20,7 @@ from toolman.asgi import Receive, Scope, Send
 from toolman.auth import check_request
 from toolman.errors import INVALID_PARAMS, INVALID_REQUEST, REQUEST_CANCELLED, HttpReject, RpcError
 from toolman.gateway import Gateway
-from toolman.jsonrpc import Incoming
+from toolman.jsonrpc import Incoming, RequestId
 from toolman.methods import SUPPORTED_VERSIONS, Emit, Methods, initialize_result, negotiate
 from toolman.sessions import Session
 
@@ -42,8 +42,10 @@ PROGRESS_BACKLOG = 1000
 INITIALIZE_WAIT_SECONDS = 30.0
 
 
-def _reject(status: int, message: str, code: int = INVALID_REQUEST) -> HttpReject:
-    return HttpReject(status, RpcError(code, message))
+def _reject(
+    status: int, message: str, code: int = INVALID_REQUEST, request_id: RequestId | None = None
+) -> HttpReject:
+    return HttpReject(status, RpcError(code, message), request_id=request_id)
 
 
 def _noop(_message: dict[str, Any]) -> None:
@@ -81,7 +83,10 @@ class McpEndpoint:
         except asgi.ClientGone:
             return
 
-    def _session(self, headers: dict[str, str], agent: str) -> Session:
+    def _session(
+        self, headers: dict[str, str], agent: str, request_id: RequestId | None = None
+    ) -> Session:
+        """The request's session, or HttpReject carrying ``request_id`` (the body's, when read)."""
         version = headers.get("mcp-protocol-version")
         if version is not None and version not in SUPPORTED_VERSIONS:
             # A plain -32600, never the newer "unsupported version" error: that one
@@ -91,20 +96,28 @@ class McpEndpoint:
                 400,
                 f"Bad Request: unsupported MCP-Protocol-Version {version!r}; this server "
                 f"speaks {', '.join(SUPPORTED_VERSIONS)} and starts sessions with initialize",
+                request_id=request_id,
             )
         session_id = headers.get("mcp-session-id")
         if not session_id:
             raise _reject(
-                400, "Bad Request: Mcp-Session-Id header is required (send initialize first)"
+                400,
+                "Bad Request: Mcp-Session-Id header is required (send initialize first)",
+                request_id=request_id,
             )
         session = self.gateway.sessions.get(session_id)
         if session is None or session.agent != agent:
-            raise _reject(404, "Session not found: it ended or never existed; initialize a new one")
+            raise _reject(
+                404,
+                "Session not found: it ended or never existed; initialize a new one",
+                request_id=request_id,
+            )
         if version is not None and version != session.protocol_version:
             raise _reject(
                 400,
                 f"Bad Request: MCP-Protocol-Version {version!r} does not match the session's "
                 f"{session.protocol_version!r}",
+                request_id=request_id,
             )
         return session
 
@@ -131,7 +144,7 @@ class McpEndpoint:
         if incoming.kind == "request" and incoming.method == "initialize":
             await self._initialize(send, incoming, agent)
             return
-        session = self._session(headers, agent)
+        session = self._session(headers, agent, incoming.id)
         if incoming.kind != "request":
             self._notification(session, incoming)
             await asgi.respond(send, 202)
