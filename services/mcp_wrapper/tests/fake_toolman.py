@@ -55,6 +55,7 @@ class FakeToolman:
         self.tool_calls: list[str] = []
         self.get_streams_opened = 0
         self.fail_initialize = 0  # answer this many initialize requests with HTTP 500
+        self.capabilities: dict[str, Any] = {"tools": {}}  # what initialize advertises
         self._pushes: asyncio.Queue[dict[str, Any]] | None = None
         self._client_answers: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._resume: dict[str, dict[str, Any]] = {}
@@ -179,7 +180,7 @@ class FakeToolman:
             self.sessions.add(new_session)
             result = {
                 "protocolVersion": PROTOCOL,
-                "capabilities": {"tools": {}},
+                "capabilities": self.capabilities,
                 "serverInfo": {"name": "fake-toolman", "version": "9.9"},
             }
             await self._answer(send, message["id"], result, {"mcp-session-id": new_session})

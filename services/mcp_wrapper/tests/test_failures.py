@@ -124,8 +124,12 @@ def test_concurrent_requests_on_an_expired_session_renew_it_once(
     fake.sessions.clear()
     for n in range(5):
         wrapper.request(n, "ping")
-    assert sorted(wrapper.read()["id"] for _ in range(5)) == list(range(5))
+    lines = [wrapper.read() for _ in range(6)]
+    assert sorted(m["id"] for m in lines if "id" in m) == list(range(5))
+    # One renewal, so one announcement.
+    assert [m["method"] for m in lines if "method" in m] == ["notifications/tools/list_changed"]
     assert len(fake.messages("initialize")) == 2
+    wrapper.assert_silent(0.3)
 
 
 def test_a_dropped_tool_call_is_an_error_and_never_sent_twice(
@@ -265,3 +269,40 @@ def test_client_closing_stdout_ends_the_wrapper(fake: FakeToolman, server: Serve
             process.wait(timeout=5)
         if process.stdin is not None:
             process.stdin.close()
+
+
+def test_a_renewed_session_tells_the_client_its_lists_may_have_changed(
+    fake: FakeToolman, spawn: Any
+) -> None:
+    wrapper = spawn()
+    wrapper.initialize()
+    assert fake.wait_for(fake.initialized)
+    fake.sessions.clear()  # toolman restarted...
+    fake.capabilities = {  # ...with another config
+        "tools": {},
+        "prompts": {"listChanged": True},
+        "resources": {"subscribe": True},
+    }
+    wrapper.call_tool(5, "echo", text="after restart")
+    assert wrapper.read_answer(5)["result"]["content"][0]["text"] == "after restart"
+    # One line each, written before the answer to the resent request.
+    assert wrapper.extra == [
+        {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"},
+        {"jsonrpc": "2.0", "method": "notifications/prompts/list_changed"},
+    ]
+    wrapper.assert_silent(0.3)
+
+
+def test_a_session_renewed_before_the_client_is_initialized_announces_nothing(
+    fake: FakeToolman, spawn: Any
+) -> None:
+    wrapper = spawn()
+    wrapper.request("init", "initialize", INIT_PARAMS)
+    wrapper.read_answer("init")
+    fake.sessions.clear()  # the client's own notifications/initialized gets the 404
+    wrapper.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    assert fake.wait_for(lambda: len(fake.messages("notifications/initialized")) == 3)
+    wrapper.request(1, "ping")
+    assert wrapper.read_answer(1)["result"] == {}
+    assert wrapper.extra == []
+    wrapper.assert_silent(0.3)

@@ -4,7 +4,8 @@ One ``Upstream`` is one MCP session: it POSTs each message, reads the answer
 as JSON or as an SSE stream (forwarding the server's own requests and
 notifications found there), keeps ``Mcp-Session-Id`` and
 ``MCP-Protocol-Version`` after ``initialize``, listens on the GET stream,
-re-initializes transparently when toolman forgot the session (404), resumes an
+re-initializes transparently when toolman forgot the session (404) and then tells
+the client its tool list may have changed, resumes an
 interrupted SSE answer with ``Last-Event-ID``, and ends the session with DELETE.
 Timeouts are the caller's: every method here may simply be cancelled.
 """
@@ -47,6 +48,7 @@ class Upstream:
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self._init_params: object = None
+        self._client_ready = False  # the client's own notifications/initialized got through
         self._reinit_lock = asyncio.Lock()
         self._reinit_ids = itertools.count(1)
         self._listener: asyncio.Task[None] | None = None
@@ -80,6 +82,8 @@ class Upstream:
             async with await self._post(message) as response:
                 if not self._expired(response, sent_session, message, attempt):
                     await self._accepted(message, response)
+                    if message.get("method") == "notifications/initialized":
+                        self._client_ready = True
                     return
             await self._reinitialize(sent_session)
 
@@ -251,6 +255,26 @@ class Upstream:
         initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
         async with await self._post(initialized) as response:
             await self._accepted(initialized, response)
+        if self._client_ready:
+            await self._announce_changes(answer.get("result"))
+
+    async def _announce_changes(self, result: object) -> None:
+        """Tell the client its lists may be stale: the new session may have another config.
+
+        ``tools/list_changed`` whenever toolman offers tools; resources and prompts only
+        when toolman says it sends ``listChanged`` for them.
+        """
+        capabilities = result.get("capabilities") if isinstance(result, dict) else None
+        if not isinstance(capabilities, dict):
+            return
+        for kind in ("tools", "resources", "prompts"):
+            offered = capabilities.get(kind)
+            if not isinstance(offered, dict):
+                continue
+            if kind == "tools" or offered.get("listChanged") is True:
+                method = f"notifications/{kind}/list_changed"
+                log.debug("<- %s (after the new session)", method)
+                await self._emit({"jsonrpc": "2.0", "method": method})
 
     def _start_listener(self) -> None:
         if self._closing or self.session_id is None:
