@@ -43,7 +43,7 @@ def install_buildkit(session: nox.Session, extras: str = "dev") -> None:
 
 
 def check_args(command: str, args: list[str]) -> None:
-    """Reject bad options before making an environment: usage on stderr, exit 2."""
+    """Reject bad options before installing anything: usage on stderr, exit 2."""
     parse([command, *args])
 
 
@@ -100,27 +100,25 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check and mypy --strict on buildkit, tests and noxfile, then on each service."""
+    """ruff check and mypy --strict on buildkit, tests and noxfile, then on each service
+    (args go to `buildkit lint`, e.g. --services toolman)."""
+    check_args("lint", session.posargs)
     install_buildkit(session, "dev,e2e")
     session.run("ruff", "check", *CHECKED)
     session.run("mypy", *CHECKED)
-    buildkit(session, "lint", "--keep-going", "--report", "build/report-lint.json")
+    buildkit(
+        session, "lint", "--keep-going", "--report", "build/report-lint.json", *session.posargs
+    )
 
 
 @nox.session(python=PYTHON)
 def fmt(session: nox.Session) -> None:
     """ruff format --check everywhere; `nox -s fmt -- --fix` rewrites instead."""
+    check_args("fmt", session.posargs)
     install_buildkit(session)
     fix = "--fix" in session.posargs
     session.run("ruff", "format", *([] if fix else ["--check"]), *CHECKED)
-    buildkit(
-        session,
-        "fmt",
-        "--keep-going",
-        *(["--fix"] if fix else []),
-        "--report",
-        "build/report-fmt.json",
-    )
+    buildkit(session, "fmt", "--keep-going", "--report", "build/report-fmt.json", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -1,5 +1,5 @@
 """The command line's grammar, stdlib only: the noxfile checks its posargs with it
-before any environment is made, so `nox -s build_all -- --bogus` exits 2 at once."""
+before anything is installed, so `nox -s build_all -- --bogus` exits 2 at once."""
 
 from __future__ import annotations
 

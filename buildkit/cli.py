@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from buildkit import buildx, pipeline, reference
+from buildkit import buildx, credentials, pipeline, reference
 from buildkit.args import (
     DEFAULT_WHEELHOUSE_PLATFORMS,
     STAGE_COMMANDS,
@@ -24,14 +24,15 @@ from buildkit.changes import github_matrix, touched_services
 from buildkit.config import Project, find_project_root, load_project
 from buildkit.docker_engine import Engine
 from buildkit.envs import Envs, uv_binary
-from buildkit.errors import BuildkitError, ToolMissingError, UsageError
+from buildkit.errors import BuildkitError, ConfigError, ToolMissingError, UsageError
 from buildkit.gitinfo import changed_since, read_git_info
 from buildkit.model import BUILD_ALL_STAGES, Step
 from buildkit.options import (
     Options,
+    check_report_path,
+    choose,
     default_report,
     env_flag,
-    env_or,
     parse_platforms,
     select_services,
     unknown_env_vars,
@@ -40,6 +41,7 @@ from buildkit.proc import Runner
 from buildkit.report import Report, write_report
 from buildkit.stages import RUNNERS, VALIDATORS
 from buildkit.stages.context import Context
+from buildkit.tags import version_mismatch
 from buildkit.ui import TerminalUI
 
 COMMAND_STAGES: dict[str, tuple[str, ...]] = {
@@ -100,12 +102,16 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
     env = os.environ
     warnings = unknown_env_vars(env)
     stages = COMMAND_STAGES[args.command]
+    tag, tag_source = setting(args, project, "tag")
+    registry, registry_source = setting(args, project, "registry")
+    base_image, base_source = setting(args, project, "base_image")
+    if args.report is not None:
+        check_report_path(args.report)
     options = Options(
-        tag=getattr(args, "tag", None) or env_or(env, "BUILDKIT_TAG", project.tag),
-        registry=getattr(args, "registry", None)
-        or env_or(env, "BUILDKIT_REGISTRY", project.registry),
+        tag=tag,
+        registry=registry,
         report=args.report or default_report(project),
-        base_image=env_or(env, "BUILDKIT_BASE_IMAGE", project.base_image),
+        base_image=base_image,
         push=getattr(args, "push", False),
         debug=args.debug,
         no_docker=getattr(args, "no_docker", False),
@@ -133,11 +139,50 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
             hint="drop --no-docker to build and push images, or drop --push",
         )
     if "image" in options.stages and not options.no_docker:
-        # Every reference is checked before anything is built.
+        # Every reference, Dockerfile and credential is checked before anything is built.
         for name in options.services:
-            reference.repository(options.registry, project.service(name).image)
-        reference.check_tag(options.tag)
+            reference.repository(options.registry, project.service(name).image, registry_source)
+            check_dockerfile(project, name)
+        reference.check_tag(options.tag, tag_source)
+        reference.check_reference(options.base_image, base_source)
+    if options.builder and options.image_backend == "engine":
+        warnings.append(
+            f"--builder {options.builder} is ignored: only buildx uses a builder "
+            "(--image-backend buildx or auto)"
+        )
+    if options.push:
+        credentials.from_environment(env)
     return options, warnings
+
+
+def check_dockerfile(project: Project, name: str) -> None:
+    dockerfile = project.service(name).dockerfile
+    if not dockerfile.is_file():
+        raise ConfigError(
+            f"[tool.buildkit.services.{name}] dockerfile: {dockerfile} does not exist",
+            hint="fix the path (relative to pyproject.toml) or add the Dockerfile",
+        )
+
+
+# [tool.buildkit] key -> (its option, or "" when it has none; its BUILDKIT_* variable)
+SETTINGS = {
+    "tag": ("--tag", "BUILDKIT_TAG"),
+    "registry": ("--registry", "BUILDKIT_REGISTRY"),
+    "base_image": ("", "BUILDKIT_BASE_IMAGE"),
+}
+
+
+def setting(args: argparse.Namespace, project: Project, key: str) -> tuple[str, str]:
+    """A setting's value and its source, by precedence: option, variable, project."""
+    flag, variable = SETTINGS[key]
+    return choose(
+        getattr(args, key, None) if flag else None,
+        flag,
+        env=os.environ,
+        variable=variable,
+        configured=str(getattr(project, key)),
+        key=key,
+    )
 
 
 def select_changed(
@@ -154,6 +199,11 @@ def select_changed(
 def choose_platforms(args: argparse.Namespace, project: Project) -> tuple[str, ...]:
     """--platform, else push_platforms when pushing, else () for the engine's own."""
     raw = getattr(args, "platform", None)
+    if raw is not None and not raw.strip():
+        raise UsageError(
+            "--platform is empty",
+            hint="name platforms (e.g. linux/amd64,linux/arm64), or leave --platform out",
+        )
     if raw is not None:
         return parse_platforms(raw)
     if getattr(args, "push", False):
@@ -197,6 +247,9 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
         return 0
     git = read_git_info(root)
     warnings += git.warnings
+    if "image" in options.stages and not options.no_docker:
+        mismatch = version_mismatch(options.tag, git.tag, git.distance, git.version)
+        warnings += [mismatch] if mismatch else []
     for warning in warnings:
         ui.warning(warning)
     if any(stage in options.stages for stage in ("image", "push")) and not options.no_docker:
@@ -224,6 +277,8 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
         results=tuple(results),
         warnings=tuple(warnings),
     )
-    write_report(report, options.report)
-    ui.summary(report, options.report)
+    try:
+        write_report(report, options.report)
+    finally:
+        ui.summary(report, options.report)  # the outcome is shown even if the file is not
     return code

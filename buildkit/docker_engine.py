@@ -61,7 +61,7 @@ class Engine:
         try:
             client = docker.from_env(timeout=int(timeout))
             client.ping()
-        except DockerException as exc:
+        except (DockerException, ValueError, OSError) as exc:  # ValueError: a malformed host
             raise DockerError(
                 f"no Docker engine answers at DOCKER_HOST={host}: {exc}", hint=START_HINT
             ) from exc
@@ -81,6 +81,8 @@ class Engine:
             attrs: dict[str, Any] = self.client.api.inspect_image(ref)  # type: ignore[no-untyped-call]
         except (ImageNotFound, NotFound):
             return None
+        except APIError as exc:
+            raise DockerError(f"the engine cannot look up image {ref!r}: {explain(exc)}") from exc
         config = attrs.get("Config") or {}
         health = (config.get("Healthcheck") or {}).get("Test") or []
         return ImageInfo(

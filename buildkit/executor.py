@@ -149,7 +149,7 @@ class Executor:
                 Status.FAILED, exc.message, command=exc.command, output_tail=exc.output
             )
         except BuildkitError as exc:
-            outcome = Outcome(Status.FAILED, str(exc))
+            outcome = Outcome(Status.FAILED, str(exc), error_code=exc.exit_code)
         except Exception as exc:
             outcome = Outcome(
                 Status.FAILED, f"internal error: {exc!r}", output_tail=traceback.format_exc(limit=8)

@@ -64,6 +64,7 @@ class Outcome:
     command: str | None = None
     output_tail: str = ""
     summary: str = ""  # one short line for the table, e.g. "23 passed"
+    error_code: int = 1  # of a failure: the exit code of the error class behind it
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Result:
     command: str | None = None
     output_tail: str = ""
     summary: str = ""
+    error_code: int = 1
 
     @property
     def id(self) -> str:
@@ -94,6 +96,7 @@ class Result:
             command=outcome.command,
             output_tail=outcome.output_tail,
             summary=outcome.summary,
+            error_code=outcome.error_code,
         )
 
     @classmethod
@@ -108,6 +111,7 @@ class Result:
             command=data.get("command"),
             output_tail=data.get("output_tail", ""),
             summary=data.get("summary", ""),
+            error_code=int(data.get("exit_code", 1)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -124,4 +128,6 @@ class Result:
             data["command"] = self.command
         if self.output_tail:
             data["output_tail"] = self.output_tail
+        if self.status is Status.FAILED:
+            data["exit_code"] = self.error_code
         return data

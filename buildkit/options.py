@@ -116,9 +116,41 @@ def parse_platforms(raw: str) -> tuple[str, ...]:
     return platforms
 
 
-def env_or(env: Mapping[str, str], name: str, fallback: str) -> str:
-    value = env.get(name, "").strip()
-    return value or fallback
+def choose(
+    given: str | None,
+    flag: str,
+    *,
+    env: Mapping[str, str],
+    variable: str,
+    configured: str,
+    key: str,
+) -> tuple[str, str]:
+    """The value and where it came from: the option, else the variable, else the project."""
+    if given is not None:
+        if not given.strip():
+            raise UsageError(
+                f"{flag} is empty",
+                hint=f"give a value, or leave {flag} out to use {variable} or "
+                f"[tool.buildkit] {key}",
+            )
+        return given, flag
+    if env.get(variable, "").strip():
+        return env[variable].strip(), variable
+    return configured, f"[tool.buildkit] {key}"
+
+
+def check_report_path(path: Path) -> None:
+    """Fail before the build, not after it, when the report cannot be written there."""
+    if path.is_dir():
+        raise UsageError(
+            f"--report {path}: is a directory", hint="give a file path, e.g. build/report.json"
+        )
+    existing = next((parent for parent in path.parents if parent.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"--report {path}: {existing} is not a writable directory",
+            hint="give a path in a directory you can write, e.g. build/report.json",
+        )
 
 
 def default_report(project: Project) -> Path:

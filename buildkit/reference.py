@@ -17,6 +17,7 @@ from buildkit.errors import UsageError
 PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
 DOMAIN_LABEL = re.compile(r"^(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])$")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 MAX_NAME = 255
 DOCKER_HUB = "docker.io"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -48,13 +49,22 @@ def looks_like_domain(component: str) -> bool:
 def check_domain(domain: str, what: str) -> None:
     host, _, port = domain.partition(":")
     if port and not (port.isdigit() and 0 < int(port) < 65536):
-        raise UsageError(f"{what}: port {port!r} in {domain!r} is not a port number")
+        raise UsageError(
+            f"{what}: port {port!r} in {domain!r} is not a port number",
+            hint="a port is a number from 1 to 65535, e.g. localhost:5000",
+        )
     if not all(DOMAIN_LABEL.match(label) for label in host.split(".")):
         raise UsageError(f"{what}: {host!r} is not a valid registry host name")
 
 
 def parse_registry(prefix: str, what: str = "--registry") -> Repository:
     """A registry prefix such as `ghcr.io/5dlabs/platform` or `localhost:5000/platform`."""
+    _, separator, rest = prefix.partition("://")
+    if separator:
+        raise UsageError(
+            f"{what} {prefix!r} starts with a URL scheme",
+            hint=f"image references have none: use {rest.rstrip('/') or 'host[:port]/path'}",
+        )
     if not prefix or prefix != prefix.strip() or prefix.endswith("/"):
         raise UsageError(
             f"{what} {prefix!r} is not a registry prefix",
@@ -76,8 +86,8 @@ def parse_registry(prefix: str, what: str = "--registry") -> Repository:
     return Repository(domain, path)
 
 
-def repository(prefix: str, image: str) -> Repository:
-    registry = parse_registry(prefix)
+def repository(prefix: str, image: str, what: str = "--registry") -> Repository:
+    registry = parse_registry(prefix, what)
     if not PATH_COMPONENT.match(image):
         raise UsageError(f"image name {image!r} is not a valid repository path component")
     path = f"{registry.path}/{image}" if registry.path else image
@@ -94,3 +104,19 @@ def check_tag(tag: str, what: str = "--tag") -> str:
             hint="tags are 1-128 of letters, digits, _ . and -, not starting with . or -",
         )
     return tag
+
+
+def check_reference(ref: str, what: str) -> None:
+    """A full reference such as `python:3.11-slim` or `ghcr.io/org/base:1@sha256:…`."""
+    name, _, digest = ref.partition("@")
+    if digest and not DIGEST.match(digest):
+        raise UsageError(
+            f"{what} {ref!r}: {digest!r} is not a digest", hint="a digest is sha256:<64 hex digits>"
+        )
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, _, tag = name.rpartition(":")
+        check_tag(tag, f"{what} {ref!r}: tag")
+    repo = parse_registry(name, what)
+    if not repo.path:
+        raise UsageError(f"{what} {ref!r} names no repository", hint="e.g. python:3.11-slim")

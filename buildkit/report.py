@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit import __version__
+from buildkit.errors import BuildkitError
 from buildkit.gitinfo import GitInfo
 from buildkit.model import Result, Status
 from buildkit.options import Options
@@ -65,9 +66,18 @@ class Report:
 
 def write_report(report: Report, path: Path) -> None:
     """Write atomically so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report.to_json(), indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    tmp = ""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise BuildkitError(
+            f"writing the report to {path} failed: {exc.strerror or exc}",
+            hint="give --report a path in a directory you can write",
+        ) from exc

@@ -45,3 +45,15 @@ def image_version(tag: str, fallback: str) -> str:
     """The OCI version label: the semver of the tag when it is one, else the git version."""
     match = SEMVER.match(tag)
     return tag.removeprefix("v") if match else fallback
+
+
+def version_mismatch(tag: str, git_tag: str | None, distance: int, git_version: str) -> str | None:
+    """A warning when a release-looking --tag labels software that git versions otherwise."""
+    tagged = git_tag is not None and git_tag.removeprefix("v") == tag.removeprefix("v")
+    if not SEMVER.match(tag) or (tagged and distance == 0):
+        return None
+    return (
+        f"the images are tagged and labelled version {tag.removeprefix('v')}, but HEAD is not "
+        f"tagged {tag}: the software in them reports {git_version}; for a release, tag the "
+        f"commit (`git tag {tag}`) and build again"
+    )

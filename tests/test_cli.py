@@ -38,12 +38,13 @@ def test_unknown_option_prints_usage_and_exits_2() -> None:
     assert result.stdout == ""
 
 
-def test_nox_session_rejects_unknown_option_with_exit_2() -> None:
+@pytest.mark.parametrize("session", ["build_all", "fmt", "lint"])
+def test_nox_session_rejects_unknown_option_with_exit_2(session: str) -> None:
     nox = shutil.which("nox")
     require(nox is not None, "nox is not on PATH (it is in every nox session)")
     assert nox is not None
     result = subprocess.run(
-        [nox, "-s", "build_all", "--", "--bogus"],
+        [nox, "-s", session, "--", "--bogus"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -131,3 +132,57 @@ def test_version_command_prints_the_git_version() -> None:
     info = json.loads(result.stdout)
     assert len(info["commit"]) == 40
     assert info["version"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["-t", ""], {}, "--tag is empty"),
+        (["-r", ""], {}, "--registry is empty"),
+        (["--platform", " "], {}, "--platform is empty"),
+        ([], {"BUILDKIT_TAG": "bad tag"}, "BUILDKIT_TAG 'bad tag' is not a valid image tag"),
+        (["-r", "https://ghcr.io/org"], {}, "starts with a URL scheme"),
+        (["-r", "ghcr.io:abc/org"], {}, "port 'abc' in 'ghcr.io:abc' is not a port number"),
+        ([], {"BUILDKIT_BASE_IMAGE": "Bad Image"}, "BUILDKIT_BASE_IMAGE 'Bad Image'"),
+        ([], {"BUILDKIT_BASE_IMAGE": "python:"}, "BUILDKIT_BASE_IMAGE 'python:': tag ''"),
+        (["-p"], {"BUILDKIT_REGISTRY_USERNAME": "bob"}, "BUILDKIT_REGISTRY_PASSWORD is not set"),
+    ],
+)
+def test_bad_values_are_named_by_their_source_before_anything_runs(
+    tmp_path: Path, args: list[str], env: dict[str, str], named: str
+) -> None:
+    """Each bad value exits 2 naming where it came from, before a step runs (no report)."""
+    report = tmp_path / "report.json"
+    result = run_buildkit(
+        "images", "--services", "orchestrator", "--report", str(report), *args, cwd=ROOT, env=env
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not report.exists()
+
+
+def test_an_unusable_report_path_is_refused_up_front(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for report, why in ((tmp_path, "is a directory"), (a_file / "r.json", "not a writable")):
+        result = run_buildkit("fmt", "--services", "orchestrator", f"--report={report}", cwd=ROOT)
+        assert result.returncode == 2, result.stderr
+        assert f"--report {report}" in result.stderr
+        assert why in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # no stray temp files
+
+
+def test_a_malformed_docker_host_is_an_engine_error_not_a_traceback(tmp_path: Path) -> None:
+    result = run_buildkit(
+        "images",
+        "--services",
+        "orchestrator",
+        "--report",
+        str(tmp_path / "r.json"),
+        cwd=ROOT,
+        env={"DOCKER_HOST": "tcp://bogus:xx", "BUILDKIT_OFFLINE": "1"},
+    )
+    assert result.returncode == 6, result.stdout + result.stderr
+    assert "DOCKER_HOST=tcp://bogus:xx" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

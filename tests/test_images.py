@@ -3,6 +3,7 @@ two-service fixture project (tiny wheels, no dependencies: fast and fully offlin
 
 from __future__ import annotations
 
+import shutil
 import uuid
 import zipfile
 from pathlib import Path
@@ -239,7 +240,7 @@ def test_push_with_htpasswd_wrong_password(engine: Engine, mini: GitRepo, tmp_pa
             cwd=mini.path,
             env=env,
         )
-    assert result.returncode == 1
+    assert result.returncode == 7  # the registry's refusal, not a failed stage
     report = read_report(mini)
     alpha = step_result(report, "alpha:push")
     assert alpha["status"] == "failed"
@@ -276,7 +277,7 @@ def test_unreachable_registry_fails_and_marks_nothing_pushed(engine: Engine, min
         cwd=mini.path,
         env=OFFLINE,
     )
-    assert result.returncode == 1
+    assert result.returncode == 7
     push = step_result(read_report(mini), "alpha:push")
     assert push["status"] == "failed"
     assert "connection refused" in push["reason"].lower()
@@ -294,21 +295,23 @@ def test_missing_base_image_names_it(engine: Engine, mini: GitRepo) -> None:
         cwd=mini.path,
         env={**OFFLINE, "BUILDKIT_BASE_IMAGE": base},
     )
-    assert result.returncode == 1
+    assert result.returncode == 6  # the engine could not get it
     reason = step_result(read_report(mini), "alpha:image")["reason"]
     assert f"base image {base!r} for linux/amd64 is not available" in reason
     assert "ci/prepare-machine.sh" in reason
 
 
-def test_missing_dockerfile_names_it(engine: Engine, mini: GitRepo) -> None:
+def test_missing_dockerfile_is_named_before_anything_runs(engine: Engine, mini: GitRepo) -> None:
     (mini.path / "dockerfiles" / "alpha.Dockerfile").unlink()
     mini.commit("lose a Dockerfile")
+    shutil.rmtree(mini.path / "build", ignore_errors=True)
     result = run_buildkit(
         "build-all", "--skip-tests", "--services", "alpha", cwd=mini.path, env=OFFLINE
     )
-    assert result.returncode == 1
-    reason = step_result(read_report(mini), "alpha:image")["reason"]
-    assert "alpha.Dockerfile does not exist" in reason
+    assert result.returncode == 3  # configuration
+    assert "[tool.buildkit.services.alpha] dockerfile:" in result.stderr
+    assert "alpha.Dockerfile does not exist" in result.stderr
+    assert not (mini.path / "build" / "report.json").exists()  # nothing ran
 
 
 def assert_secret_nowhere(secret: str, repo: GitRepo, output: str) -> None:

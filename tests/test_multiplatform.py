@@ -150,7 +150,7 @@ def test_a_failing_platform_moves_no_tag(engine: Engine, mini: GitRepo) -> None:
         cwd=mini.path,
         env={**OFFLINE, "BUILDKIT_BASE_IMAGE": amd64_only},
     )
-    assert second.returncode == 1
+    assert second.returncode == 6  # the engine has no arm64 base to build on
     data = read_report(mini)
     image = step_result(data, "alpha:image")
     assert image["status"] == "failed"

@@ -11,7 +11,7 @@ import pytest
 from buildkit import pipeline
 from buildkit.config import Project, Service, load_project
 from buildkit.envs import Envs
-from buildkit.errors import StageFailed
+from buildkit.errors import DockerError, RegistryError, StageFailed
 from buildkit.gitinfo import GitInfo
 from buildkit.model import Outcome, Result, Status, Step
 from buildkit.options import Options
@@ -224,3 +224,31 @@ def test_the_claude_image_is_planned_from_the_wrappers_wheel_and_checks(
         "mcp_wrapper",
     )
     assert "claude-code:image" not in {s.id for s in pipeline.plan(project, options(tmp_path))}
+
+
+def test_the_exit_code_names_the_error_class_when_every_failure_shares_it(
+    project: Project, tmp_path: Path
+) -> None:
+    """A refused push exits 7 and an engine error 6, so a CI script can tell them from a
+    failed test (1); failures of different kinds give 1."""
+    opts = options(tmp_path, keep_going=True, stages=("test", "lint"))
+    runners = answering()
+
+    def refused(service: Service, ctx: Context) -> Outcome:
+        raise RegistryError(f"{service.name}: the registry refused the push")
+
+    def broken_engine(service: Service, ctx: Context) -> Outcome:
+        raise DockerError(f"{service.name}: the engine went away")
+
+    steps = pipeline.plan(project, opts)
+    ctx = context(project, opts, tmp_path)
+    only_registry = pipeline.run(steps, ctx, {**runners, "lint": refused}, Recorder())
+    assert [r.error_code for r in only_registry if r.status is Status.FAILED] == [7, 7, 7]
+    assert pipeline.exit_code(only_registry) == 7
+    both = pipeline.run(steps, ctx, {"test": broken_engine, "lint": refused}, Recorder())
+    assert pipeline.exit_code(both) == 1
+    with_a_failed_test = pipeline.run(
+        steps, ctx, {**answering({"toolman:test"}), "lint": refused}, Recorder()
+    )
+    assert pipeline.exit_code(with_a_failed_test) == 1
+    assert Result.from_json(only_registry[-1].to_json()).error_code == 7

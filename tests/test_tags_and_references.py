@@ -6,7 +6,7 @@ import pytest
 
 from buildkit.errors import UsageError
 from buildkit.reference import check_tag, parse_registry, repository
-from buildkit.tags import TagRules, compute_tags, image_version
+from buildkit.tags import TagRules, compute_tags, image_version, version_mismatch
 from tests.helpers import ROOT, run_buildkit
 
 COMMIT = "abc1234def5678" + "0" * 26
@@ -120,3 +120,13 @@ def test_no_engine_names_docker_host_and_how_to_start_one(tmp_path: Path) -> Non
     assert "ci/prepare-machine.sh" in result.stderr
     assert "--no-docker" in result.stderr
     assert not report.exists()  # refused before any stage ran
+
+
+def test_a_release_tag_on_an_untagged_commit_is_warned_about() -> None:
+    assert version_mismatch("v1.2.3", "v1.2.3", 0, "1.2.3") is None
+    assert version_mismatch("1.2.3", "v1.2.3", 0, "1.2.3") is None
+    assert version_mismatch("latest", None, 0, "0.0.0.dev4+gabc") is None
+    warning = version_mismatch("v1.2.3", "v1.2.2", 3, "1.2.3.dev3+gabc1234")
+    assert warning is not None
+    assert "reports 1.2.3.dev3+gabc1234" in warning
+    assert "git tag v1.2.3" in warning

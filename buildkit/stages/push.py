@@ -123,7 +123,12 @@ def run(service: Service, ctx: Context) -> Outcome:
             record.platforms = dict(found.platforms)
             record.verified = True
     except RegistryError as exc:
-        return Outcome(Status.FAILED, str(exc), artifacts=(record.artifact(repo.name),))
+        return Outcome(
+            Status.FAILED,
+            str(exc),
+            artifacts=(record.artifact(repo.name),),
+            error_code=exc.exit_code,
+        )
     ctx.runner.on_output(f"verified {len(record.refs)} tags of {repo.name} at {record.digest}")
     kind = f"index of {len(platforms)} platforms" if len(platforms) > 1 else "image"
     return Outcome(
