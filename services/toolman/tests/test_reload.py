@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import mcp_types as types
 import pytest
-from conftest import Toolman, alive, mcp_client, wait_until
+from conftest import Toolman, alive, initialize, mcp_client, wait_until
 from mcp import Client
 from mcp.client.session import IncomingMessage
 from mcp.shared.exceptions import MCPError
@@ -117,3 +119,41 @@ def test_config_errors_stop_start_up_naming_the_key(toolman_factory: Factory) ->
     assert toolman.process.wait(timeout=20) == 2
     text = toolman.log_text()
     assert "servers.git.comand: unknown key (did you mean 'command'?)" in text
+
+
+def test_a_rotated_token_file_applies_without_sighup(
+    toolman_factory: Factory, tmp_path: Path
+) -> None:
+    # Kubernetes rotates a Secret volume by swapping the ..data symlink to a new directory.
+    secrets = tmp_path / "secrets"
+    (secrets / "v1").mkdir(parents=True)
+    (secrets / "v1" / "token").write_text("old-token-0123456789\n")
+    (secrets / "..data").symlink_to("v1")
+    (secrets / "token").symlink_to("..data/token")
+    config = {
+        "auth": {"tokens": [{"agent": "ops", "file": str(secrets / "token")}]},
+        "reload": {"watch_interval_seconds": 0.2},
+    }
+    toolman = toolman_factory(config)
+    config_mtime = toolman.config_path.stat().st_mtime_ns
+
+    def status(token: str) -> int:
+        headers = {"authorization": f"Bearer {token}", "accept": "application/json"}
+        return httpx.post(
+            toolman.mcp_url, json=initialize(), headers=headers, timeout=10
+        ).status_code
+
+    assert status("old-token-0123456789") == 200
+    assert status("new-token-0123456789") == 401
+
+    (secrets / "v2").mkdir()
+    (secrets / "v2" / "token").write_text("new-token-0123456789\n")
+    (secrets / "..data_tmp").symlink_to("v2")
+    (secrets / "..data_tmp").replace(secrets / "..data")  # atomic, like the kubelet
+    wait_until(
+        lambda: status("old-token-0123456789") == 401,
+        timeout=10,
+        what="the rotated token file to be applied",
+    )
+    assert status("new-token-0123456789") == 200
+    assert toolman.config_path.stat().st_mtime_ns == config_mtime  # only the secret changed

@@ -67,6 +67,7 @@ class Config:
     separator: str = "_"
     supervisor: SupervisorOptions = field(default_factory=SupervisorOptions)
     watch_interval_seconds: float = 2.0  # 0: reload on SIGHUP only
+    token_files: tuple[Path, ...] = ()  # auth.tokens files: watched like the config file
 
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -93,10 +94,12 @@ def parse(raw: object, environ: Mapping[str, str]) -> Config:
         agents=_agent_policies(top.get("agent_policies", {}), servers),
         **_default_policy(top.get("default_policy", {}), servers),
     )
+    tokens, token_files = _tokens(top.get("auth", {}), environ)
     return Config(
         servers=servers,
         rules=rules,
-        tokens=_tokens(top.get("auth", {}), environ),
+        tokens=tokens,
+        token_files=token_files,
         http=_http(top.get("http", {})),
         separator=_naming(top.get("naming", {})),
         supervisor=_supervisor(top.get("supervisor", {})),
@@ -153,12 +156,14 @@ def _default_policy(raw: object, servers: Mapping[str, ServerConfig]) -> dict[st
     }
 
 
-def _tokens(raw: object, environ: Mapping[str, str]) -> dict[str, str]:
+def _tokens(raw: object, environ: Mapping[str, str]) -> tuple[dict[str, str], tuple[Path, ...]]:
+    """sha256 hex -> agent, and the token files read (watched for rotation)."""
     spec = schema.obj(raw, "auth", ("tokens",))
     entries = spec.get("tokens", [])
     if not isinstance(entries, list):
         raise ConfigError(f"auth.tokens: expected a list, got {schema.type_name(entries)}")
     tokens: dict[str, str] = {}
+    files: dict[Path, None] = {}
     for index, entry in enumerate(entries):
         path = schema.join("auth.tokens", index)
         item = schema.obj(entry, path, ("agent", "sha256", "env", "file"))
@@ -169,7 +174,9 @@ def _tokens(raw: object, environ: Mapping[str, str]) -> dict[str, str]:
                 f"{path}: the same token is already given to agent {tokens[digest]!r}"
             )
         tokens[digest] = agent
-    return tokens
+        if "file" in item:
+            files[Path(str(item["file"]))] = None
+    return tokens, tuple(files)
 
 
 def _http(raw: object) -> HttpOptions:
