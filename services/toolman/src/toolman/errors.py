@@ -28,6 +28,7 @@ INTERNAL_ERROR = -32603
 RESOURCE_NOT_FOUND = -32002  # MCP: resources/read of an unknown URI
 DOWNSTREAM_UNAVAILABLE = -32010
 DOWNSTREAM_TIMEOUT = -32011
+TOO_MANY_SESSIONS = -32012  # http.max_sessions reached and every session is busy
 REQUEST_CANCELLED = -32800
 
 

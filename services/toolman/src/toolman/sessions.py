@@ -3,8 +3,12 @@
 A session remembers its negotiated protocol version, what its agent was last
 shown (to send ``list_changed`` only when that changes), its requests in
 flight (for ``notifications/cancelled``) and an outbox for the optional GET
-stream. Sessions end on DELETE, after an idle timeout, or when the store is
-full and they are the least recently used.
+stream. Sessions end on DELETE, after an idle timeout, or to make room when
+the store is full: the new session's agent gives up its own least recently
+used idle session (no call in flight, no GET stream open) if it has one,
+else the least recently used idle session of any agent ends; with none idle
+the new session is refused, so one agent opening many sessions never cuts
+another agent's calls or streams.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ class Session:
             self.list_changed(kind)
         self.pending.clear()
 
+    @property
+    def busy(self) -> bool:
+        """A call in flight or a GET stream open: never evicted to make room."""
+        return bool(self.in_flight) or self.stream_open
+
     def end(self) -> None:
         self.ended.set()
         for task in self.in_flight.values():
@@ -68,14 +77,29 @@ class SessionStore:
     def __iter__(self) -> Iterator[Session]:
         return iter(list(self._sessions.values()))
 
-    def create(self, agent: str, protocol_version: str) -> Session:
+    def create(self, agent: str, protocol_version: str) -> Session | None:
+        """A new session, or None when the store is full and no session is idle."""
         self.sweep()
         while len(self._sessions) >= self.limit:
-            _, oldest = self._sessions.popitem(last=False)
-            oldest.end()
+            victim = self._victim(agent)
+            if victim is None:
+                return None
+            self.end(victim.id)
         session = Session(secrets.token_urlsafe(24), agent, protocol_version)
         self._sessions[session.id] = session
         return session
+
+    def _victim(self, agent: str) -> Session | None:
+        """The agent's least recently used idle session, else anyone's, else None."""
+        oldest_idle = None
+        for session in self._sessions.values():  # least recently used first
+            if session.busy:
+                continue
+            if session.agent == agent:
+                return session
+            if oldest_idle is None:
+                oldest_idle = session
+        return oldest_idle
 
     def get(self, session_id: str) -> Session | None:
         session = self._sessions.get(session_id)

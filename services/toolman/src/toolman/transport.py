@@ -18,7 +18,14 @@ from typing import Any
 from toolman import asgi, jsonrpc
 from toolman.asgi import Receive, Scope, Send
 from toolman.auth import check_request
-from toolman.errors import INVALID_PARAMS, INVALID_REQUEST, REQUEST_CANCELLED, HttpReject, RpcError
+from toolman.errors import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    REQUEST_CANCELLED,
+    TOO_MANY_SESSIONS,
+    HttpReject,
+    RpcError,
+)
 from toolman.gateway import Gateway
 from toolman.jsonrpc import Incoming, RequestId
 from toolman.methods import SUPPORTED_VERSIONS, Emit, Methods, initialize_result, negotiate
@@ -40,6 +47,7 @@ MAX_BATCH = 100
 KEEPALIVE_SECONDS = 15.0
 PROGRESS_BACKLOG = 1000
 INITIALIZE_WAIT_SECONDS = 30.0
+SESSIONS_FULL_RETRY_SECONDS = 5
 
 
 def _reject(
@@ -169,6 +177,20 @@ class McpEndpoint:
             except TimeoutError:
                 log.warning("initialize answered before every server finished starting")
         session = gateway.sessions.create(agent, negotiate(requested))
+        if session is None:
+            gateway.metrics.requests.inc(method="initialize", outcome="error")
+            log.warning("session refused: every session is busy", extra={"agent": agent})
+            error = RpcError(
+                TOO_MANY_SESSIONS,
+                f"Too many sessions: all {gateway.sessions.limit} (http.max_sessions) have a "
+                "call in flight or a stream open; retry later or end a session with DELETE",
+            )
+            raise HttpReject(
+                503,
+                error,
+                request_id=incoming.id,
+                headers={"retry-after": str(SESSIONS_FULL_RETRY_SECONDS)},
+            )
         session.shown = dict(gateway.catalog.view(agent).fingerprints)
         gateway.metrics.requests.inc(method="initialize", outcome="ok")
         log.info("session started", extra={"agent": agent, "version": session.protocol_version})
