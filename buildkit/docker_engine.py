@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ class ImageInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     healthcheck: tuple[str, ...] = ()
+    diff_ids: tuple[str, ...] = ()  # the layers' uncompressed digests, base first
 
     @property
     def platform(self) -> str:
@@ -93,7 +94,16 @@ class Engine:
             labels=config.get("Labels") or {},
             tags=tuple(attrs.get("RepoTags") or ()),
             healthcheck=tuple(health),
+            diff_ids=tuple((attrs.get("RootFS") or {}).get("Layers") or ()),
         )
+
+    def save(self, image_id: str) -> Iterator[bytes]:
+        """`docker save` of one image, as a stream of tar chunks."""
+        try:
+            chunks: Iterator[bytes] = self.client.api.get_image(image_id, chunk_size=1 << 20)
+            yield from chunks
+        except (APIError, DockerException) as exc:
+            raise DockerError(f"exporting image {image_id[:19]} failed: {explain(exc)}") from exc
 
     def images_labelled(self, label: str, value: str) -> list[ImageInfo]:
         summaries = self.client.api.images(filters={"label": f"{label}={value}"})

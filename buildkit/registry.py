@@ -1,4 +1,4 @@
-"""OCI distribution API client (httpx): read back what was pushed, and push manifests.
+"""OCI distribution API client (httpx): read back what was pushed; push blobs and manifests.
 
     RegistryError
       raised for: unreachable registry, refused credentials (401/403), a missing
@@ -15,8 +15,10 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 
@@ -124,6 +126,31 @@ class RegistryClient:
         self._expect(response, 201, f"pushing manifest {path}:{reference}")
         return response.headers.get("Docker-Content-Digest") or digest_of(body)
 
+    def has_blob(self, path: str, digest: str) -> bool:
+        response = self._request("HEAD", path, f"/v2/{path}/blobs/{digest}", push=True)
+        if response.status_code == 404:
+            return False
+        self._expect(response, 200, f"looking up blob {digest} of {path}")
+        return True
+
+    def upload_blob(
+        self, path: str, digest: str, size: int, chunks: Callable[[], Iterable[bytes]]
+    ) -> None:
+        """A monolithic upload (POST, then PUT with the digest) of `size` bytes."""
+        started = self._request("POST", path, f"/v2/{path}/blobs/uploads/", push=True)
+        self._expect(started, 202, f"starting the upload of {digest} to {path}")
+        location = urljoin(self.base + "/", started.headers.get("Location", ""))
+        separator = "&" if "?" in location else "?"
+        finished = self._request(
+            "PUT",
+            path,
+            f"{location}{separator}digest={digest}",
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            content=chunks,
+            push=True,
+        )
+        self._expect(finished, 201, f"uploading blob {digest} to {path}")
+
     # -- plumbing ---------------------------------------------------------------------
     def _request(
         self,
@@ -132,19 +159,21 @@ class RegistryClient:
         url: str,
         *,
         headers: dict[str, str] | None = None,
-        content: bytes | None = None,
+        content: bytes | Callable[[], Iterable[bytes]] | None = None,
         push: bool = False,
     ) -> httpx.Response:
+        """`url` is absolute or relative to the registry. A callable `content` is called
+        per attempt, so a stream can be sent again after an authentication challenge."""
         scope = f"repository:{path}:{'pull,push' if push else 'pull'}"
         headers = dict(headers or {})
+        target = url if "://" in url else self.base + url
         for attempt in range(2):
             auth = self._tokens.get(scope)
             if auth:
                 headers["Authorization"] = auth
+            body = content() if callable(content) else content
             try:
-                response = self.http.request(
-                    method, self.base + url, headers=headers, content=content
-                )
+                response = self.http.request(method, target, headers=headers, content=body)
             except httpx.HTTPError as exc:
                 raise RegistryError(
                     f"registry {self.domain} is unreachable: {exc.__class__.__name__}: {exc}",

@@ -90,8 +90,11 @@ def test_two_platforms_make_one_index_per_image(engine: Engine, mini: GitRepo) -
     for service in ("alpha", "beta"):
         path = f"{where.split('/', 1)[1]}/{service}"
         push = step_result(data, f"{service}:push")["artifacts"][0]
-        for tag in ("v3.0.0", "3.0", "3", "latest", f"sha-{commit[:7]}"):
+        tags = ["v3.0.0", "3.0.0", "3.0", "3", "latest", f"sha-{commit[:7]}"]
+        for tag in tags:
             assert manifest_digest(SHARED_REGISTRY, path, tag) == push["digest"]
+        listed = httpx.get(f"http://{SHARED_REGISTRY}/v2/{path}/tags/list", timeout=10).json()
+        assert sorted(listed["tags"]) == sorted(tags)  # the platforms went by digest, untagged
         index = index_of(path, "v3.0.0")
         platforms = {
             f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
@@ -104,6 +107,13 @@ def test_two_platforms_make_one_index_per_image(engine: Engine, mini: GitRepo) -
             assert f"{config['os']}/{config['architecture']}" == platform
             assert config["config"]["Labels"]["org.opencontainers.image.revision"] == commit
         image = step_result(data, f"{service}:image")["artifacts"][0]
+        for built in image["platforms"]:  # the registry holds the smoke-tested images
+            config_digest = httpx.get(
+                f"http://{SHARED_REGISTRY}/v2/{path}/manifests/{platforms[built['platform']]}",
+                headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+                timeout=10,
+            ).json()["config"]["digest"]
+            assert config_digest == built["id"]
         arm = next(p for p in image["platforms"] if p["platform"] == "linux/arm64")
         assert arm["emulated"] is True
         assert f"mini-{service} 3.0.0" in arm["smoke"]  # it ran, under QEMU

@@ -1,8 +1,8 @@
 """push: put the image in the registry, then move the tags, then ask the registry itself.
 
     one platform, engine  -> push every tag; the engine reports the digest
-    several, engine       -> push each platform's image (tag <tag>-<os>-<arch>), assemble
-                             the index from their manifests, push it by digest, then tags
+    several, engine       -> push each platform's image by digest (buildkit.blobs: no
+                             tag), assemble the index, push it by digest, then the tags
     buildx                -> the bake staged the image; put its manifest under each tag
 Either way no tag moves before every platform is in the registry, and afterwards each tag
 must resolve to that digest, holding exactly the requested platforms, each config stating
@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from buildkit import credentials, reference
+from buildkit.blobs import LayerStore, push_by_digest
 from buildkit.config import Service
 from buildkit.credentials import Credentials
 from buildkit.docker_engine import Engine
-from buildkit.errors import RegistryError
+from buildkit.errors import DockerError, RegistryError
 from buildkit.manifests import index_for, platform_manifest, verify
 from buildkit.model import Artifact, Outcome, Result, Status
 from buildkit.registry import RegistryClient, digest_of
@@ -69,12 +70,11 @@ def push_index(
     path: str,
     platforms: list[dict[str, Any]],
     record: PushRecord,
-    auth: Mapping[str, str] | None,
+    store: LayerStore,
 ) -> str:
     children = []
     for image in platforms:
-        digest = engine.push(image["ref"], auth)
-        record.pushed[image["ref"]] = digest
+        digest = push_by_digest(engine, registry, path, str(image["id"]), store)
         children.append(platform_manifest(registry, path, image["platform"], digest))
     body, media_type = index_for(children)
     digest = registry.put_manifest(path, digest_of(body), body, media_type)
@@ -109,7 +109,12 @@ def run(service: Service, ctx: Context) -> Outcome:
                 record.digest = push_tags(engine, record, auth)
             else:
                 record.digest = push_index(
-                    engine, registry, path=repo.path, platforms=platforms, record=record, auth=auth
+                    engine,
+                    registry,
+                    path=repo.path,
+                    platforms=platforms,
+                    record=record,
+                    store=LayerStore(ctx.build_dir / "blobs"),
                 )
             for ref in record.refs:
                 found = verify(
@@ -122,7 +127,7 @@ def run(service: Service, ctx: Context) -> Outcome:
                 )
             record.platforms = dict(found.platforms)
             record.verified = True
-    except RegistryError as exc:
+    except (RegistryError, DockerError) as exc:  # DockerError: an image could not be read
         return Outcome(
             Status.FAILED,
             str(exc),

@@ -1,0 +1,213 @@
+"""Push an engine image to a registry by digest, leaving no tag: its layers (gzip) and its
+config as blobs, then its manifest under its own digest. The engine can push only by tag,
+which would leave a tag per platform behind, and the registry API cannot delete tags.
+
+The pushed config is the engine's own config, byte for byte, so the registry's image has
+the id that was smoke-tested. Compressed layers are kept in build/blobs/ under their
+uncompressed digest (the diff id): a layer shared by images and runs is compressed once,
+and the gzip stream is deterministic, so every run pushes the same blob for it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from buildkit.docker_engine import Engine
+from buildkit.errors import DockerError
+from buildkit.registry import RegistryClient, digest_of
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+CONFIG_MEDIA = "application/vnd.docker.container.image.v1+json"
+LAYER_MEDIA = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+CHUNK = 1 << 20
+COMPRESS_LEVEL = 6  # what the engine's own push uses
+
+_layer_locks: dict[str, threading.Lock] = {}
+_locks_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Blob:
+    digest: str
+    size: int
+
+
+def layer_lock(diff_id: str) -> threading.Lock:
+    """One compression of a layer at a time: the services' images share their base."""
+    with _locks_lock:
+        return _layer_locks.setdefault(diff_id, threading.Lock())
+
+
+def file_chunks(path: Path) -> Callable[[], Iterable[bytes]]:
+    def chunks() -> Iterator[bytes]:
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
+
+    return chunks
+
+
+class LayerStore:
+    """build/blobs/<diff id hex>.tar.gz and .json ({digest, size} of the gzip stream)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def file(self, diff_id: str) -> Path:
+        return self.root / f"{diff_id.removeprefix('sha256:')}.tar.gz"
+
+    def known(self, diff_id: str) -> Blob | None:
+        meta = self.file(diff_id).with_suffix("").with_suffix(".json")
+        try:
+            data = json.loads(meta.read_text())
+            blob = Blob(str(data["digest"]), int(data["size"]))
+        except (OSError, ValueError, KeyError):
+            return None
+        return blob if self.file(diff_id).stat().st_size == blob.size else None
+
+    def add(self, diff_id: str, layer: Path) -> Blob:
+        """Compress `layer` (the uncompressed tar whose digest is `diff_id`) into the store."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        hasher = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".layer-")
+        try:
+            with os.fdopen(fd, "wb") as raw, layer.open("rb") as source:
+                sink = HashingWriter(raw, hasher)
+                out = gzip.GzipFile(
+                    fileobj=sink,
+                    mode="wb",
+                    compresslevel=COMPRESS_LEVEL,
+                    mtime=0,
+                )
+                with out:
+                    while chunk := source.read(CHUNK):
+                        out.write(chunk)
+            blob = Blob(f"sha256:{hasher.hexdigest()}", Path(tmp).stat().st_size)
+            os.replace(tmp, self.file(diff_id))
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        meta = self.file(diff_id).with_suffix("").with_suffix(".json")
+        meta.write_text(json.dumps({"digest": blob.digest, "size": blob.size}))
+        return blob
+
+
+class HashingWriter:
+    """A binary sink for GzipFile that hashes what it passes on."""
+
+    def __init__(self, raw: IO[bytes], hasher: hashlib._Hash) -> None:
+        self.raw = raw
+        self.hasher = hasher
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+class ChunkReader:
+    """A file-like view of the engine's `docker save` stream, for tarfile's stream mode."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+        self.buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self.buffer) < size:
+            chunk = next(self.chunks, b"")
+            if not chunk:
+                break
+            self.buffer += chunk
+        if size < 0:
+            data, self.buffer = self.buffer, b""
+        else:
+            data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+
+def export(engine: Engine, image_id: str, diff_ids: list[str], store: LayerStore) -> bytes:
+    """Read the image out of the engine: every layer the store lacks goes into it; return
+    the config's exact bytes. Works for both `docker save` layouts (legacy and OCI), since
+    files are recognised by their digest, not their names."""
+    missing = {diff_id for diff_id in diff_ids if store.known(diff_id) is None}
+    config = b""
+    scratch = store.root / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=ChunkReader(engine.save(image_id)), mode="r|") as tar:  # type: ignore[call-overload]
+        for member in tar:
+            if not member.isfile():
+                continue
+            source = tar.extractfile(member)
+            if source is None:
+                continue
+            if member.size < CHUNK:  # configs and manifests; layers are rarely this small
+                data = source.read()
+                if digest_of(data) == image_id:
+                    config = data
+                    continue
+            else:
+                data = b""
+            found = spool(source, data, scratch) if missing else None
+            if found is not None:
+                diff_id, spooled = found
+                with layer_lock(diff_id):
+                    if diff_id in missing and store.known(diff_id) is None:
+                        store.add(diff_id, spooled)
+                spooled.unlink(missing_ok=True)
+    if not config:
+        raise DockerError(f"the engine's export of {image_id[:19]} holds no config")
+    absent = [diff_id for diff_id in diff_ids if store.known(diff_id) is None]
+    if absent:
+        raise DockerError(f"the engine's export of {image_id[:19]} lacks layers {absent}")
+    return config
+
+
+def spool(source: IO[bytes], head: bytes, scratch: Path) -> tuple[str, Path]:
+    """Copy a tar member to a scratch file, returning its digest and the file."""
+    hasher = hashlib.sha256(head)
+    fd, name = tempfile.mkstemp(dir=scratch, prefix=".member-")
+    with os.fdopen(fd, "wb") as out:
+        out.write(head)
+        while chunk := source.read(CHUNK):
+            hasher.update(chunk)
+            out.write(chunk)
+    return f"sha256:{hasher.hexdigest()}", Path(name)
+
+
+def push_by_digest(
+    engine: Engine, registry: RegistryClient, path: str, image_id: str, store: LayerStore
+) -> str:
+    """Put the engine's image `image_id` into repository `path`; return its manifest digest."""
+    image = engine.image(image_id)
+    if image is None:
+        raise DockerError(f"image {image_id[:19]} is no longer in the engine; build it again")
+    diff_ids = list(image.diff_ids)
+    config = export(engine, image_id, diff_ids, store)
+    layers = []
+    for diff_id in diff_ids:
+        blob = store.known(diff_id)
+        assert blob is not None  # export() made sure
+        if not registry.has_blob(path, blob.digest):
+            registry.upload_blob(path, blob.digest, blob.size, file_chunks(store.file(diff_id)))
+        layers.append({"mediaType": LAYER_MEDIA, "size": blob.size, "digest": blob.digest})
+    if not registry.has_blob(path, image_id):
+        registry.upload_blob(path, image_id, len(config), lambda: [config])
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": CONFIG_MEDIA, "size": len(config), "digest": image_id},
+        "layers": layers,
+    }
+    body = json.dumps(manifest, indent=3).encode()
+    return registry.put_manifest(path, digest_of(body), body, DOCKER_MANIFEST)

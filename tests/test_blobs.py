@@ -1,0 +1,79 @@
+"""Pushing an engine image by digest through the registry API (buildkit.blobs), against the
+real engine and a registry process with htpasswd auth: what lands is the engine's image,
+byte for byte where it matters, under no tag, and a second push compresses nothing."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from buildkit.blobs import LayerStore, push_by_digest
+from buildkit.credentials import Credentials
+from buildkit.docker_engine import Engine
+from buildkit.registry import RegistryClient
+from tests.registries import private_registry
+
+pytestmark = [pytest.mark.docker]
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+@pytest.fixture
+def tiny_image(engine: Engine) -> Iterator[str]:
+    """A two-layer image FROM scratch, built here (no base image, no network)."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        files = {
+            "Dockerfile": b"FROM scratch\nCOPY a /a\nCOPY b /b\nLABEL test=blobs\n",
+            "a": uuid.uuid4().bytes * 4096,  # unique content: a layer no other test has
+            "b": b"second layer\n",
+        }
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    tag = f"buildkit-test/blobs:{uuid.uuid4().hex[:8]}"
+    image, _ = engine.client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    try:
+        yield str(image.id)
+    finally:
+        engine.client.images.remove(tag, force=True)
+
+
+def test_an_image_pushed_by_digest_is_the_engines_image_and_gets_no_tag(
+    engine: Engine, tiny_image: str, tmp_path: Path
+) -> None:
+    store = LayerStore(tmp_path / "blobs")
+    with private_registry(tmp_path / "reg", username="builder", password="s3cret") as registry:
+        auth = ("builder", "s3cret")
+        with RegistryClient(registry.address, Credentials(*auth)) as client:
+            digest = push_by_digest(engine, client, "team/tiny", tiny_image, store)
+            stored = {path: path.stat().st_mtime_ns for path in store.root.glob("*.tar.gz")}
+            again = push_by_digest(engine, client, "team/tiny", tiny_image, store)
+        assert again == digest  # deterministic
+        assert {p: p.stat().st_mtime_ns for p in store.root.glob("*.tar.gz")} == stored
+
+        base = f"http://{registry.address}/v2/team/tiny"
+        manifest = httpx.get(
+            f"{base}/manifests/{digest}", headers={"Accept": MANIFEST}, auth=auth, timeout=10
+        )
+        assert manifest.status_code == 200
+        assert manifest.headers["Docker-Content-Digest"] == digest
+        body = manifest.json()
+        assert body["config"]["digest"] == tiny_image  # the smoke-tested image's id
+        diff_ids = engine.image(tiny_image).diff_ids  # type: ignore[union-attr]
+        assert len(body["layers"]) == len(diff_ids) == 2
+        for layer, diff_id in zip(body["layers"], diff_ids, strict=True):
+            blob = httpx.get(f"{base}/blobs/{layer['digest']}", auth=auth, timeout=30).content
+            assert len(blob) == layer["size"]
+            assert "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest() == diff_id
+        tags = httpx.get(f"{base}/tags/list", auth=auth, timeout=10)
+        assert tags.status_code == 404 or not tags.json().get("tags")
