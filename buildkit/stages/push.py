@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,10 +73,18 @@ def push_index(
     record: PushRecord,
     store: LayerStore,
 ) -> str:
-    children = []
-    for image in platforms:
-        digest = push_by_digest(engine, registry, path, str(image["id"]), store)
-        children.append(platform_manifest(registry, path, image["platform"], digest))
+    # One thread per platform: compressing their layers (zlib releases the GIL) overlaps.
+    with ThreadPoolExecutor(max_workers=len(platforms)) as pool:
+        digests = list(
+            pool.map(
+                lambda image: push_by_digest(engine, registry, path, str(image["id"]), store),
+                platforms,
+            )
+        )
+    children = [
+        platform_manifest(registry, path, image["platform"], digest)
+        for image, digest in zip(platforms, digests, strict=True)
+    ]
     body, media_type = index_for(children)
     digest = registry.put_manifest(path, digest_of(body), body, media_type)
     for ref in record.refs:
