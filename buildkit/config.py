@@ -40,6 +40,7 @@ class Service:
     description: str = ""
     port: int | None = None
     health_path: str = "/health"
+    test_workers: int = 1  # > 1: pytest-xdist processes for the suite (`pytest -n`)
     wheel_of: str = ""  # the service whose wheel this image installs ("" = its own)
 
     @property
@@ -148,6 +149,7 @@ IMAGE_TAG_KEYS: dict[str, tuple[type, bool]] = {
     "semver": (bool, False),
     "sha": (bool, False),
 }
+MAX_TEST_WORKERS = 64
 SERVICE_KEYS: dict[str, tuple[type, bool]] = {
     "path": (str, True),
     "package": (str, True),
@@ -158,6 +160,7 @@ SERVICE_KEYS: dict[str, tuple[type, bool]] = {
     "description": (str, False),
     "port": (int, False),
     "health_path": (str, False),
+    "test_workers": (int, False),
 }
 
 
@@ -310,6 +313,12 @@ def parse_service(root: Path, name: str, spec: object) -> Service:
     port = spec.get("port")
     if port is not None and not 0 < port < 65536:
         raise ConfigError(f"{where}.port = {port} is out of range 1-65535")
+    workers = spec.get("test_workers", 1)
+    if not 1 <= workers <= MAX_TEST_WORKERS:
+        raise ConfigError(
+            f"{where}.test_workers = {workers} is out of range 1-{MAX_TEST_WORKERS}",
+            hint="1 runs the suite in one process; more need pytest-xdist in its test extras",
+        )
     return Service(
         name=name,
         path=path,
@@ -321,4 +330,5 @@ def parse_service(root: Path, name: str, spec: object) -> Service:
         description=spec.get("description", ""),
         port=port,
         health_path=spec.get("health_path", "/health"),
+        test_workers=workers,
     )

@@ -123,3 +123,19 @@ def test_services_option_builds_only_those(tmp_path: Path) -> None:
     result = run_buildkit("test", "--services", "beta", cwd=repo.path, env=OFFLINE)
     assert result.returncode == 0
     assert list(statuses(read_report(repo))) == ["beta:test"]
+
+
+def test_test_workers_without_xdist_say_what_to_add(tmp_path: Path) -> None:
+    repo = copy_fixture("miniproject", tmp_path / "mini")
+    pyproject = repo.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'dockerfile = "dockerfiles/beta.Dockerfile"\n',
+            'dockerfile = "dockerfiles/beta.Dockerfile"\ntest_workers = 2\n',
+        )
+    )
+    repo.commit("run beta's tests on two workers")
+    result = run_buildkit("test", "--services", "beta", cwd=repo.path, env=OFFLINE)
+    assert result.returncode == 1
+    assert "test_workers = 2 needs pytest-xdist" in result.stdout
+    assert "services/beta/pyproject.toml" in result.stdout

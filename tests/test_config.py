@@ -104,3 +104,15 @@ def test_claude_image_table_is_checked() -> None:
     table["claude_image"]["versoin"] = "2"  # type: ignore[index]
     with pytest.raises(ConfigError, match=r"unknown key tool\.buildkit\.claude_image\.versoin"):
         parse_project(ROOT, table)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 65])
+def test_test_workers_out_of_range_names_the_key(workers: int) -> None:
+    with pytest.raises(ConfigError, match=rf"services\.toolman\.test_workers = {workers} is out"):
+        parse_project(ROOT, {"services": {"toolman": service_table(test_workers=workers)}})
+
+
+def test_test_workers_default_to_one_process() -> None:
+    project = parse_project(ROOT, {"services": {"toolman": service_table()}})
+    assert project.service("toolman").test_workers == 1
+    assert load_project(ROOT).service("mcp_wrapper").test_workers > 1

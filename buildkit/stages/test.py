@@ -21,7 +21,17 @@ def run(service: Service, ctx: Context) -> Outcome:
     argv = [str(env_python(env)), "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}"]
     if ctx.options.debug:
         argv += ["-vv", "--showlocals"]
+    if service.test_workers > 1:
+        argv += ["-n", str(service.test_workers)]
     result = ctx.runner.call(argv, cwd=service.path)
+    if not result.ok and "unrecognized arguments: -n" in result.output:
+        return Outcome(
+            Status.FAILED,
+            f"test_workers = {service.test_workers} needs pytest-xdist: add it to "
+            f"{ctx.relative(service.path / 'pyproject.toml')}'s test extras",
+            command=result.command,
+            output_tail=result.tail(),
+        )
     summary = junit_summary(junit)
     artifacts = (Artifact("junit", ctx.relative(junit)),) if junit.is_file() else ()
     if result.returncode == NO_TESTS_COLLECTED:
