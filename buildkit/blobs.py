@@ -117,23 +117,28 @@ class HashingWriter:
 
 
 class ChunkReader:
-    """A file-like view of the engine's `docker save` stream, for tarfile's stream mode."""
+    """A file-like view of the engine's `docker save` stream, for tarfile's stream mode
+    (which reads 10 KiB at a time: each read copies only what it returns)."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self.chunks = chunks
-        self.buffer = b""
+        self.chunk = b""
+        self.offset = 0
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self.buffer) < size:
-            chunk = next(self.chunks, b"")
-            if not chunk:
-                break
-            self.buffer += chunk
-        if size < 0:
-            data, self.buffer = self.buffer, b""
-        else:
-            data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
+        parts = []
+        wanted = size
+        while wanted != 0:
+            if self.offset >= len(self.chunk):
+                self.chunk, self.offset = next(self.chunks, b""), 0
+                if not self.chunk:
+                    break
+            end = len(self.chunk) if wanted < 0 else min(len(self.chunk), self.offset + wanted)
+            parts.append(self.chunk[self.offset : end])
+            if wanted > 0:
+                wanted -= end - self.offset
+            self.offset = end
+        return b"".join(parts)
 
 
 def export(engine: Engine, image_id: str, diff_ids: list[str], store: LayerStore) -> bytes:
