@@ -71,9 +71,10 @@ class LayerStore:
         try:
             data = json.loads(meta.read_text())
             blob = Blob(str(data["digest"]), int(data["size"]))
+            intact = self.file(diff_id).stat().st_size == blob.size
         except (OSError, ValueError, KeyError):
             return None
-        return blob if self.file(diff_id).stat().st_size == blob.size else None
+        return blob if intact else None
 
     def add(self, diff_id: str, layer: Path) -> Blob:
         """Compress `layer` (the uncompressed tar whose digest is `diff_id`) into the store."""
@@ -166,10 +167,12 @@ def export(engine: Engine, image_id: str, diff_ids: list[str], store: LayerStore
             found = spool(source, data, scratch) if missing else None
             if found is not None:
                 diff_id, spooled = found
-                with layer_lock(diff_id):
-                    if diff_id in missing and store.known(diff_id) is None:
-                        store.add(diff_id, spooled)
-                spooled.unlink(missing_ok=True)
+                try:
+                    with layer_lock(diff_id):
+                        if diff_id in missing and store.known(diff_id) is None:
+                            store.add(diff_id, spooled)
+                finally:
+                    spooled.unlink(missing_ok=True)
     if not config:
         raise DockerError(f"the engine's export of {image_id[:19]} holds no config")
     absent = [diff_id for diff_id in diff_ids if store.known(diff_id) is None]
