@@ -185,11 +185,15 @@ def spool(source: IO[bytes], head: bytes, scratch: Path) -> tuple[str, Path]:
     """Copy a tar member to a scratch file, returning its digest and the file."""
     hasher = hashlib.sha256(head)
     fd, name = tempfile.mkstemp(dir=scratch, prefix=".member-")
-    with os.fdopen(fd, "wb") as out:
-        out.write(head)
-        while chunk := source.read(CHUNK):
-            hasher.update(chunk)
-            out.write(chunk)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(head)
+            while chunk := source.read(CHUNK):
+                hasher.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return f"sha256:{hasher.hexdigest()}", Path(name)
 
 
