@@ -10,6 +10,7 @@ and the gzip stream is deterministic, so every run pushes the same blob for it.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -22,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from requests.exceptions import RequestException
+
 from buildkit.docker_engine import Engine
-from buildkit.errors import DockerError
+from buildkit.errors import DockerError, RegistryError
 from buildkit.registry import RegistryClient, digest_of
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -31,6 +34,7 @@ CONFIG_MEDIA = "application/vnd.docker.container.image.v1+json"
 LAYER_MEDIA = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 CHUNK = 1 << 20
 COMPRESS_LEVEL = 6  # what the engine's own push uses
+MAX_CONFIG = 16 << 20
 
 _layer_locks: dict[str, threading.Lock] = {}
 _locks_lock = threading.Lock()
@@ -75,6 +79,10 @@ class LayerStore:
         except (OSError, ValueError, KeyError):
             return None
         return blob if intact else None
+
+    def forget(self, diff_id: str) -> None:
+        self.file(diff_id).with_suffix("").with_suffix(".json").unlink(missing_ok=True)
+        self.file(diff_id).unlink(missing_ok=True)
 
     def add(self, diff_id: str, layer: Path) -> Blob:
         """Compress `layer` (the uncompressed tar whose digest is `diff_id`) into the store."""
@@ -144,40 +152,61 @@ class ChunkReader:
 
 def export(engine: Engine, image_id: str, diff_ids: list[str], store: LayerStore) -> bytes:
     """Read the image out of the engine: every layer the store lacks goes into it; return
-    the config's exact bytes. Works for both `docker save` layouts (legacy and OCI), since
-    files are recognised by their digest, not their names."""
+    the config's exact bytes. Files are recognised by their digest, not their names."""
+    try:
+        config = read_export(engine, image_id, diff_ids, store)
+    except (OSError, tarfile.TarError, RequestException) as exc:
+        raise DockerError(
+            f"exporting image {image_id[:19]} for a push by digest failed: {exc}",
+            hint="check the space under build/blobs (deleting it is safe), then push again",
+        ) from exc
+    if not config:
+        raise DockerError(
+            f"the engine's export of {image_id[:19]} holds no config",
+            hint="an engine with the containerd image store exports differently: use "
+            "--image-backend buildx there",
+        )
+    absent = [diff_id for diff_id in diff_ids if store.known(diff_id) is None]
+    if absent:
+        raise DockerError(f"the engine's export of {image_id[:19]} lacks layers {absent}")
+    return config
+
+
+def read_export(engine: Engine, image_id: str, diff_ids: list[str], store: LayerStore) -> bytes:
     missing = {diff_id for diff_id in diff_ids if store.known(diff_id) is None}
     config = b""
     scratch = store.root / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=ChunkReader(engine.save(image_id)), mode="r|") as tar:  # type: ignore[call-overload]
+    with (
+        contextlib.closing(engine.save(image_id)) as chunks,
+        tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tar,  # type: ignore[call-overload]
+    ):
         for member in tar:
-            if not member.isfile():
-                continue
-            source = tar.extractfile(member)
+            if config and not missing:
+                break  # nothing left to look for: stop reading the export
+            source = tar.extractfile(member) if member.isfile() else None
             if source is None:
                 continue
-            if member.size < CHUNK:  # configs and manifests; layers are rarely this small
-                data = source.read()
-                if digest_of(data) == image_id:
-                    config = data
+            data = source.read() if member.size < CHUNK else b""
+            if data and digest_of(data) == image_id:
+                config = data
+                continue
+            if not missing:
+                if not config and CHUNK <= member.size <= MAX_CONFIG:
+                    data = source.read()  # might be an unusually large config
+                    config = data if digest_of(data) == image_id else b""
+                continue
+            digest, spooled = spool(source, data, scratch)
+            try:
+                if digest == image_id:  # a config of a megabyte or more
+                    config = spooled.read_bytes()
                     continue
-            else:
-                data = b""
-            found = spool(source, data, scratch) if missing else None
-            if found is not None:
-                diff_id, spooled = found
-                try:
-                    with layer_lock(diff_id):
-                        if diff_id in missing and store.known(diff_id) is None:
-                            store.add(diff_id, spooled)
-                finally:
-                    spooled.unlink(missing_ok=True)
-    if not config:
-        raise DockerError(f"the engine's export of {image_id[:19]} holds no config")
-    absent = [diff_id for diff_id in diff_ids if store.known(diff_id) is None]
-    if absent:
-        raise DockerError(f"the engine's export of {image_id[:19]} lacks layers {absent}")
+                with layer_lock(digest):
+                    if digest in missing and store.known(digest) is None:
+                        store.add(digest, spooled)
+                missing.discard(digest)
+            finally:
+                spooled.unlink(missing_ok=True)
     return config
 
 
@@ -211,7 +240,7 @@ def push_by_digest(
         blob = store.known(diff_id)
         assert blob is not None  # export() made sure
         if not registry.has_blob(path, blob.digest):
-            registry.upload_blob(path, blob.digest, blob.size, file_chunks(store.file(diff_id)))
+            upload_layer(registry, path, diff_id, blob, store)
         layers.append({"mediaType": LAYER_MEDIA, "size": blob.size, "digest": blob.digest})
     if not registry.has_blob(path, image_id):
         registry.upload_blob(path, image_id, len(config), lambda: [config])
@@ -223,3 +252,17 @@ def push_by_digest(
     }
     body = json.dumps(manifest, indent=3).encode()
     return registry.put_manifest(path, digest_of(body), body, DOCKER_MANIFEST)
+
+
+def upload_layer(
+    registry: RegistryClient, path: str, diff_id: str, blob: Blob, store: LayerStore
+) -> None:
+    try:
+        registry.upload_blob(path, blob.digest, blob.size, file_chunks(store.file(diff_id)))
+    except RegistryError as exc:
+        if "DIGEST_INVALID" not in exc.message:
+            raise
+        store.forget(diff_id)  # the file no longer matches its record
+        raise RegistryError(
+            exc.message, hint="a damaged layer in build/blobs was dropped: push again"
+        ) from exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,13 +97,17 @@ class Engine:
             diff_ids=tuple((attrs.get("RootFS") or {}).get("Layers") or ()),
         )
 
-    def save(self, image_id: str) -> Iterator[bytes]:
-        """`docker save` of one image, as a stream of tar chunks."""
+    def save(self, image_id: str) -> Generator[bytes, None, None]:
+        """`docker save` of one image, as a stream of tar chunks (close it to stop early)."""
+        chunks: Generator[bytes, None, None] | None = None
         try:
-            chunks: Iterator[bytes] = self.client.api.get_image(image_id, chunk_size=1 << 20)
+            chunks = self.client.api.get_image(image_id, chunk_size=1 << 20)
             yield from chunks
         except (APIError, DockerException) as exc:
             raise DockerError(f"exporting image {image_id[:19]} failed: {explain(exc)}") from exc
+        finally:
+            if chunks is not None:
+                chunks.close()  # releases the engine's HTTP response
 
     def images_labelled(self, label: str, value: str) -> list[ImageInfo]:
         summaries = self.client.api.images(filters={"label": f"{label}={value}"})

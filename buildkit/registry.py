@@ -139,7 +139,9 @@ class RegistryClient:
         """A monolithic upload (POST, then PUT with the digest) of `size` bytes."""
         started = self._request("POST", path, f"/v2/{path}/blobs/uploads/", push=True)
         self._expect(started, 202, f"starting the upload of {digest} to {path}")
-        location = urljoin(self.base + "/", started.headers.get("Location", ""))
+        if not started.headers.get("Location"):
+            raise RegistryError(f"{self.domain} started an upload to {path} without a Location")
+        location = urljoin(str(started.url), started.headers["Location"])
         separator = "&" if "?" in location else "?"
         finished = self._request(
             "PUT",
@@ -167,9 +169,10 @@ class RegistryClient:
         scope = f"repository:{path}:{'pull,push' if push else 'pull'}"
         headers = dict(headers or {})
         target = url if "://" in url else self.base + url
+        ours = httpx.URL(target).netloc.decode() == httpx.URL(self.base).netloc.decode()
         for attempt in range(2):
             auth = self._tokens.get(scope)
-            if auth:
+            if auth and ours:  # an upload Location elsewhere never gets our credentials
                 headers["Authorization"] = auth
             body = content() if callable(content) else content
             try:

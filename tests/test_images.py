@@ -246,6 +246,7 @@ def test_push_with_htpasswd_wrong_password(engine: Engine, mini: GitRepo, tmp_pa
     assert alpha["status"] == "failed"
     assert f"registry {prefix.split('/')[0]} refused the credentials" in alpha["reason"]
     assert "docker login" in alpha["reason"]
+    assert not list((mini.path / "build").glob("blobs/*.tar.gz"))  # refused before any work
     assert artifact_of(alpha, "push")["not_pushed"] == [
         f"{prefix}/alpha:{t}"
         for t in (

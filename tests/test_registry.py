@@ -132,3 +132,51 @@ def test_a_digest_that_does_not_match_the_body_is_caught() -> None:
         pytest.raises(RegistryError, match="hashes to"),
     ):
         client.manifest("org/app", "v1")
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("u1?_state=x", "http://registry.test/v2/org/app/blobs/uploads/u1?_state=x&digest="),
+        (
+            "/v2/org/app/blobs/uploads/u2",
+            "http://registry.test/v2/org/app/blobs/uploads/u2?digest=",
+        ),
+        ("http://storage.test/put?sig=1", "http://storage.test/put?sig=1&digest="),
+    ],
+)
+def test_an_upload_follows_its_location_and_keeps_credentials_home(
+    location: str, expected: str
+) -> None:
+    """A relative Location resolves against the upload URL (RFC 9110); an upload sent to
+    another host (object storage) never carries the registry's credentials."""
+    seen: list[httpx.Request] = []
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if "Authorization" not in request.headers and request.url.host == "registry.test":
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+        if request.method == "POST":
+            return httpx.Response(202, headers={"Location": location})
+        return httpx.Response(201)
+
+    body = b"layer bytes"
+    client = httpx.Client(transport=httpx.MockTransport(registry))
+    with RegistryClient(
+        "registry.test", Credentials("robot", "secret"), client=client, scheme="http"
+    ) as registry_client:
+        registry_client.upload_blob("org/app", digest_of(body), len(body), lambda: [body])
+    put = seen[-1]
+    assert put.method == "PUT"
+    assert str(put.url) == expected + digest_of(body)
+    assert put.content == body
+    assert ("Authorization" in put.headers) == (put.url.host == "registry.test")
+
+
+def test_an_upload_without_a_location_is_a_clear_error() -> None:
+    client = httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(202)))
+    with (
+        RegistryClient("registry.test", client=client, scheme="http") as registry_client,
+        pytest.raises(RegistryError, match="without a Location"),
+    ):
+        registry_client.upload_blob("org/app", digest_of(b"x"), 1, lambda: [b"x"])

@@ -22,7 +22,7 @@ from buildkit.blobs import LayerStore, push_by_digest
 from buildkit.config import Service
 from buildkit.credentials import Credentials
 from buildkit.docker_engine import Engine
-from buildkit.errors import DockerError, RegistryError
+from buildkit.errors import BuildkitError, RegistryError
 from buildkit.manifests import index_for, platform_manifest, verify
 from buildkit.model import Artifact, Outcome, Result, Status
 from buildkit.registry import RegistryClient, digest_of
@@ -73,6 +73,8 @@ def push_index(
     record: PushRecord,
     store: LayerStore,
 ) -> str:
+    # Credentials are proven before minutes go into exporting and compressing layers.
+    registry.has_blob(path, str(platforms[0]["id"]))
     # One thread per platform: compressing their layers (zlib releases the GIL) overlaps.
     with ThreadPoolExecutor(max_workers=len(platforms)) as pool:
         digests = list(
@@ -136,7 +138,7 @@ def run(service: Service, ctx: Context) -> Outcome:
                 )
             record.platforms = dict(found.platforms)
             record.verified = True
-    except (RegistryError, DockerError) as exc:  # DockerError: an image could not be read
+    except BuildkitError as exc:  # the registry's refusal, or an image that cannot be read
         return Outcome(
             Status.FAILED,
             str(exc),
