@@ -27,6 +27,7 @@ from requests.exceptions import RequestException
 
 from buildkit.docker_engine import Engine
 from buildkit.errors import DockerError, RegistryError
+from buildkit.proc import Cancelled
 from buildkit.registry import RegistryClient, digest_of
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -52,10 +53,20 @@ def layer_lock(diff_id: str) -> threading.Lock:
         return _layer_locks.setdefault(diff_id, threading.Lock())
 
 
-def file_chunks(path: Path) -> Callable[[], Iterable[bytes]]:
+def never() -> bool:
+    return False
+
+
+def check(stop: Callable[[], bool]) -> None:
+    if stop():
+        raise Cancelled("the push was stopped (another step failed, or Ctrl-C)")
+
+
+def file_chunks(path: Path, stop: Callable[[], bool] = never) -> Callable[[], Iterable[bytes]]:
     def chunks() -> Iterator[bytes]:
         with path.open("rb") as handle:
             while chunk := handle.read(CHUNK):
+                check(stop)
                 yield chunk
 
     return chunks
@@ -84,7 +95,7 @@ class LayerStore:
         self.file(diff_id).with_suffix("").with_suffix(".json").unlink(missing_ok=True)
         self.file(diff_id).unlink(missing_ok=True)
 
-    def add(self, diff_id: str, layer: Path) -> Blob:
+    def add(self, diff_id: str, layer: Path, stop: Callable[[], bool] = never) -> Blob:
         """Compress `layer` (the uncompressed tar whose digest is `diff_id`) into the store."""
         self.root.mkdir(parents=True, exist_ok=True)
         hasher = hashlib.sha256()
@@ -100,6 +111,7 @@ class LayerStore:
                 )
                 with out:
                     while chunk := source.read(CHUNK):
+                        check(stop)
                         out.write(chunk)
             blob = Blob(f"sha256:{hasher.hexdigest()}", Path(tmp).stat().st_size)
             os.replace(tmp, self.file(diff_id))
@@ -129,12 +141,14 @@ class ChunkReader:
     """A file-like view of the engine's `docker save` stream, for tarfile's stream mode
     (which reads 10 KiB at a time: each read copies only what it returns)."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[bytes], stop: Callable[[], bool] = never) -> None:
         self.chunks = chunks
+        self.stop = stop
         self.chunk = b""
         self.offset = 0
 
     def read(self, size: int = -1) -> bytes:
+        check(self.stop)
         parts = []
         wanted = size
         while wanted != 0:
@@ -150,11 +164,17 @@ class ChunkReader:
         return b"".join(parts)
 
 
-def export(engine: Engine, image_id: str, diff_ids: list[str], store: LayerStore) -> bytes:
+def export(
+    engine: Engine,
+    image_id: str,
+    diff_ids: list[str],
+    store: LayerStore,
+    stop: Callable[[], bool] = never,
+) -> bytes:
     """Read the image out of the engine: every layer the store lacks goes into it; return
     the config's exact bytes. Files are recognised by their digest, not their names."""
     try:
-        config = read_export(engine, image_id, diff_ids, store)
+        config = read_export(engine, image_id, diff_ids, store, stop)
     except (OSError, tarfile.TarError, RequestException) as exc:
         raise DockerError(
             f"exporting image {image_id[:19]} for a push by digest failed: {exc}",
@@ -172,14 +192,20 @@ def export(engine: Engine, image_id: str, diff_ids: list[str], store: LayerStore
     return config
 
 
-def read_export(engine: Engine, image_id: str, diff_ids: list[str], store: LayerStore) -> bytes:
+def read_export(
+    engine: Engine,
+    image_id: str,
+    diff_ids: list[str],
+    store: LayerStore,
+    stop: Callable[[], bool],
+) -> bytes:
     missing = {diff_id for diff_id in diff_ids if store.known(diff_id) is None}
     config = b""
     scratch = store.root / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
     with (
         contextlib.closing(engine.save(image_id)) as chunks,
-        tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tar,  # type: ignore[call-overload]
+        tarfile.open(fileobj=ChunkReader(chunks, stop), mode="r|") as tar,  # type: ignore[call-overload]
     ):
         for member in tar:
             if config and not missing:
@@ -203,7 +229,7 @@ def read_export(engine: Engine, image_id: str, diff_ids: list[str], store: Layer
                     continue
                 with layer_lock(digest):
                     if digest in missing and store.known(digest) is None:
-                        store.add(digest, spooled)
+                        store.add(digest, spooled, stop)
                 missing.discard(digest)
             finally:
                 spooled.unlink(missing_ok=True)
@@ -227,20 +253,27 @@ def spool(source: IO[bytes], head: bytes, scratch: Path) -> tuple[str, Path]:
 
 
 def push_by_digest(
-    engine: Engine, registry: RegistryClient, path: str, image_id: str, store: LayerStore
+    engine: Engine,
+    registry: RegistryClient,
+    path: str,
+    image_id: str,
+    store: LayerStore,
+    *,
+    stop: Callable[[], bool] = never,
 ) -> str:
-    """Put the engine's image `image_id` into repository `path`; return its manifest digest."""
+    """Put the engine's image `image_id` into repository `path`; return its manifest digest.
+    `stop` is asked between chunks; when it says so, Cancelled is raised."""
     image = engine.image(image_id)
     if image is None:
         raise DockerError(f"image {image_id[:19]} is no longer in the engine; build it again")
     diff_ids = list(image.diff_ids)
-    config = export(engine, image_id, diff_ids, store)
+    config = export(engine, image_id, diff_ids, store, stop)
     layers = []
     for diff_id in diff_ids:
         blob = store.known(diff_id)
         assert blob is not None  # export() made sure
         if not registry.has_blob(path, blob.digest):
-            upload_layer(registry, path, diff_id, blob, store)
+            upload_layer(registry, path, diff_id, blob, store=store, stop=stop)
         layers.append({"mediaType": LAYER_MEDIA, "size": blob.size, "digest": blob.digest})
     if not registry.has_blob(path, image_id):
         registry.upload_blob(path, image_id, len(config), lambda: [config])
@@ -255,10 +288,17 @@ def push_by_digest(
 
 
 def upload_layer(
-    registry: RegistryClient, path: str, diff_id: str, blob: Blob, store: LayerStore
+    registry: RegistryClient,
+    path: str,
+    diff_id: str,
+    blob: Blob,
+    *,
+    store: LayerStore,
+    stop: Callable[[], bool],
 ) -> None:
     try:
-        registry.upload_blob(path, blob.digest, blob.size, file_chunks(store.file(diff_id)))
+        chunks = file_chunks(store.file(diff_id), stop)
+        registry.upload_blob(path, blob.digest, blob.size, chunks)
     except RegistryError as exc:
         if "DIGEST_INVALID" not in exc.message:
             raise

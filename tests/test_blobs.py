@@ -7,6 +7,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import itertools
+import json
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ import pytest
 from buildkit.blobs import LayerStore, push_by_digest
 from buildkit.credentials import Credentials
 from buildkit.docker_engine import Engine
+from buildkit.proc import Cancelled
 from buildkit.registry import RegistryClient
 from tests.registries import private_registry
 
@@ -77,3 +80,24 @@ def test_an_image_pushed_by_digest_is_the_engines_image_and_gets_no_tag(
             assert "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest() == diff_id
         tags = httpx.get(f"{base}/tags/list", auth=auth, timeout=10)
         assert tags.status_code == 404 or not tags.json().get("tags")
+
+
+def test_a_stopped_push_raises_cancelled_and_leaves_no_partial_files(
+    engine: Engine, tiny_image: str, tmp_path: Path
+) -> None:
+    """Fail-fast and Ctrl-C reach a push by digest between chunks: mid-export here, after
+    a few reads of the engine's save stream."""
+    store = LayerStore(tmp_path / "blobs")
+    asked = itertools.count()
+    with (
+        private_registry(tmp_path / "reg") as registry,
+        RegistryClient(registry.address) as client,
+        pytest.raises(Cancelled, match="the push was stopped"),
+    ):
+        push_by_digest(engine, client, "team/tiny", tiny_image, store, stop=lambda: next(asked) > 3)
+    assert next(asked) > 4  # it was asked, and stopped at the first "yes"
+    temporary = [p.name for p in store.root.rglob(".*") if p.is_file()]
+    assert temporary == []  # no spooled member, no half-written layer
+    for layer in store.root.glob("*.tar.gz"):  # what was finished is whole and recorded
+        record = json.loads(layer.with_suffix("").with_suffix(".json").read_text())
+        assert record["digest"] == "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest()

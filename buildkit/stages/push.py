@@ -12,19 +12,21 @@ were pushed and which were not."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from buildkit import credentials, reference
-from buildkit.blobs import LayerStore, push_by_digest
+from buildkit.blobs import LayerStore, never, push_by_digest
 from buildkit.config import Service
 from buildkit.credentials import Credentials
 from buildkit.docker_engine import Engine
 from buildkit.errors import BuildkitError, RegistryError
 from buildkit.manifests import index_for, platform_manifest, verify
 from buildkit.model import Artifact, Outcome, Result, Status
+from buildkit.proc import Cancelled
 from buildkit.registry import RegistryClient, digest_of
 from buildkit.stages.context import Context
 
@@ -72,17 +74,29 @@ def push_index(
     platforms: list[dict[str, Any]],
     record: PushRecord,
     store: LayerStore,
+    stop: Callable[[], bool] = never,
 ) -> str:
     # Credentials are proven before minutes go into exporting and compressing layers.
     registry.has_blob(path, str(platforms[0]["id"]))
+    failed = threading.Event()  # one platform's failure stops the other's work
+
+    def push_one(image: dict[str, Any]) -> str:
+        try:
+            return push_by_digest(
+                engine,
+                registry,
+                path,
+                str(image["id"]),
+                store,
+                stop=lambda: failed.is_set() or stop(),
+            )
+        except BaseException:
+            failed.set()
+            raise
+
     # One thread per platform: compressing their layers (zlib releases the GIL) overlaps.
     with ThreadPoolExecutor(max_workers=len(platforms)) as pool:
-        digests = list(
-            pool.map(
-                lambda image: push_by_digest(engine, registry, path, str(image["id"]), store),
-                platforms,
-            )
-        )
+        digests = list(pool.map(push_one, platforms))
     children = [
         platform_manifest(registry, path, image["platform"], digest)
         for image, digest in zip(platforms, digests, strict=True)
@@ -126,6 +140,7 @@ def run(service: Service, ctx: Context) -> Outcome:
                     platforms=platforms,
                     record=record,
                     store=LayerStore(ctx.build_dir / "blobs"),
+                    stop=lambda: ctx.runner.cancelled,
                 )
             for ref in record.refs:
                 found = verify(
@@ -138,6 +153,8 @@ def run(service: Service, ctx: Context) -> Outcome:
                 )
             record.platforms = dict(found.platforms)
             record.verified = True
+    except Cancelled:
+        raise  # the executor reports it as cancelled, not failed
     except BuildkitError as exc:  # the registry's refusal, or an image that cannot be read
         return Outcome(
             Status.FAILED,
