@@ -186,15 +186,20 @@ def test_a_service_that_never_gets_healthy_fails_the_smoke_test(
     assert "usage: mini-beta --version" in beta["output_tail"]  # the container's own logs
 
 
+def as_builder(password: str) -> dict[str, str]:
+    """The environment of a push as user `builder` of a private_registry."""
+    return {
+        **OFFLINE,
+        "BUILDKIT_REGISTRY_USERNAME": "builder",
+        "BUILDKIT_REGISTRY_PASSWORD": password,
+    }
+
+
 def test_push_with_htpasswd_right_password(engine: Engine, mini: GitRepo, tmp_path: Path) -> None:
     secret = f"pw-{uuid.uuid4().hex}"
     with private_registry(tmp_path / "reg", username="builder", password=secret) as registry:
         prefix = registry.address.replace("127.0.0.1", "localhost") + "/team"
-        env = {
-            **OFFLINE,
-            "BUILDKIT_REGISTRY_USERNAME": "builder",
-            "BUILDKIT_REGISTRY_PASSWORD": secret,
-        }
+        env = as_builder(secret)
         result = run_buildkit(
             "build-all",
             "--skip-tests",
@@ -222,11 +227,7 @@ def test_push_with_htpasswd_wrong_password(engine: Engine, mini: GitRepo, tmp_pa
     wrong = f"wrong-{uuid.uuid4().hex}"
     with private_registry(tmp_path / "reg", username="builder", password="right") as registry:
         prefix = registry.address.replace("127.0.0.1", "localhost") + "/team"
-        env = {
-            **OFFLINE,
-            "BUILDKIT_REGISTRY_USERNAME": "builder",
-            "BUILDKIT_REGISTRY_PASSWORD": wrong,
-        }
+        env = as_builder(wrong)
         result = run_buildkit(
             "build-all",
             "--skip-tests",

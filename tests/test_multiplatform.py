@@ -54,8 +54,8 @@ def index_of(path: str, tag: str) -> dict[str, Any]:
     return data
 
 
-def config_of(path: str, digest: str) -> dict[str, Any]:
-    manifest = httpx.get(
+def image_manifest_of(path: str, digest: str) -> dict[str, Any]:
+    manifest: dict[str, Any] = httpx.get(
         f"http://{SHARED_REGISTRY}/v2/{path}/manifests/{digest}",
         headers={
             "Accept": "application/vnd.docker.distribution.manifest.v2+json, "
@@ -63,6 +63,11 @@ def config_of(path: str, digest: str) -> dict[str, Any]:
         },
         timeout=10,
     ).json()
+    return manifest
+
+
+def config_of(path: str, digest: str) -> dict[str, Any]:
+    manifest = image_manifest_of(path, digest)
     config: dict[str, Any] = httpx.get(
         f"http://{SHARED_REGISTRY}/v2/{path}/blobs/{manifest['config']['digest']}", timeout=10
     ).json()
@@ -108,12 +113,8 @@ def test_two_platforms_make_one_index_per_image(engine: Engine, mini: GitRepo) -
             assert config["config"]["Labels"]["org.opencontainers.image.revision"] == commit
         image = step_result(data, f"{service}:image")["artifacts"][0]
         for built in image["platforms"]:  # the registry holds the smoke-tested images
-            config_digest = httpx.get(
-                f"http://{SHARED_REGISTRY}/v2/{path}/manifests/{platforms[built['platform']]}",
-                headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-                timeout=10,
-            ).json()["config"]["digest"]
-            assert config_digest == built["id"]
+            manifest = image_manifest_of(path, platforms[built["platform"]])
+            assert manifest["config"]["digest"] == built["id"]
         arm = next(p for p in image["platforms"] if p["platform"] == "linux/arm64")
         assert arm["emulated"] is True
         assert f"mini-{service} 3.0.0" in arm["smoke"]  # it ran, under QEMU
