@@ -81,10 +81,12 @@ class LayerStore:
     def file(self, diff_id: str) -> Path:
         return self.root / f"{diff_id.removeprefix('sha256:')}.tar.gz"
 
+    def record(self, diff_id: str) -> Path:
+        return self.root / f"{diff_id.removeprefix('sha256:')}.json"
+
     def known(self, diff_id: str) -> Blob | None:
-        meta = self.file(diff_id).with_suffix("").with_suffix(".json")
         try:
-            data = json.loads(meta.read_text())
+            data = json.loads(self.record(diff_id).read_text())
             blob = Blob(str(data["digest"]), int(data["size"]))
             intact = self.file(diff_id).stat().st_size == blob.size
         except (OSError, ValueError, KeyError):
@@ -92,7 +94,7 @@ class LayerStore:
         return blob if intact else None
 
     def forget(self, diff_id: str) -> None:
-        self.file(diff_id).with_suffix("").with_suffix(".json").unlink(missing_ok=True)
+        self.record(diff_id).unlink(missing_ok=True)
         self.file(diff_id).unlink(missing_ok=True)
 
     def add(self, diff_id: str, layer: Path, stop: Callable[[], bool] = never) -> Blob:
@@ -117,8 +119,7 @@ class LayerStore:
             os.replace(tmp, self.file(diff_id))
         finally:
             Path(tmp).unlink(missing_ok=True)
-        meta = self.file(diff_id).with_suffix("").with_suffix(".json")
-        meta.write_text(json.dumps({"digest": blob.digest, "size": blob.size}))
+        self.record(diff_id).write_text(json.dumps({"digest": blob.digest, "size": blob.size}))
         return blob
 
 

@@ -138,7 +138,7 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
             "--push with --no-docker would push nothing",
             hint="drop --no-docker to build and push images, or drop --push",
         )
-    if "image" in options.stages and not options.no_docker:
+    if options.builds_images:
         # Every reference, Dockerfile and credential is checked before anything is built.
         for name in options.services:
             reference.repository(options.registry, project.service(name).image, registry_source)
@@ -247,12 +247,12 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
         return 0
     git = read_git_info(root)
     warnings += git.warnings
-    if "image" in options.stages and not options.no_docker:
+    if options.builds_images:
         mismatch = version_mismatch(options.tag, git.tag, git.distance, git.version)
         warnings += [mismatch] if mismatch else []
     for warning in warnings:
         ui.warning(warning)
-    if any(stage in options.stages for stage in ("image", "push")) and not options.no_docker:
+    if options.builds_images:
         options = replace(options, image_backend=choose_backend(options.image_backend))
     steps = pipeline.plan(project, options)
     engine = connect_engine_if_needed(steps)

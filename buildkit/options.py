@@ -48,6 +48,11 @@ class Options:
     builder: str = ""
     jobs: int = 1
 
+    @property
+    def builds_images(self) -> bool:
+        """Images are planned (every command with a push stage has an image stage too)."""
+        return "image" in self.stages and not self.no_docker
+
     def to_json(self) -> dict[str, object]:
         return {
             "tag": self.tag,

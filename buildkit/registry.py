@@ -70,6 +70,7 @@ class RegistryClient:
         self.credentials = credentials
         loopback = Repository(domain, "x").is_loopback
         self.base = f"{scheme or ('http' if loopback else 'https')}://{domain}"
+        self.netloc = httpx.URL(self.base).netloc
         self.http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=True)
         self._tokens: dict[str, str] = {}
 
@@ -169,7 +170,7 @@ class RegistryClient:
         scope = f"repository:{path}:{'pull,push' if push else 'pull'}"
         headers = dict(headers or {})
         target = url if "://" in url else self.base + url
-        ours = httpx.URL(target).netloc.decode() == httpx.URL(self.base).netloc.decode()
+        ours = httpx.URL(target).netloc == self.netloc
         for attempt in range(2):
             auth = self._tokens.get(scope)
             if auth and ours:  # an upload Location elsewhere never gets our credentials
