@@ -22,10 +22,11 @@ from typing import Any, TextIO
 
 import anyio
 import httpx
-import pytest
 from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.session import MessageHandlerFnT
 from mcp.client.stdio import stdio_client
+
+from tests import helpers
 
 REPO = Path(__file__).resolve().parents[2]
 WHEEL_CHECK = REPO / "build" / "wheel-check"
@@ -37,12 +38,7 @@ READER_TOKEN = "e2e-reader-token-9a1d"
 
 def require(ok: bool, missing: str, how: str) -> None:
     """Skip (or, with BUILDKIT_REQUIRE_ALL=1, fail) when a prerequisite is missing."""
-    if ok:
-        return
-    message = f"{missing}; {how}"
-    if os.environ.get("BUILDKIT_REQUIRE_ALL") == "1":
-        pytest.fail(f"required prerequisite missing (BUILDKIT_REQUIRE_ALL=1): {message}")
-    pytest.skip(message)
+    helpers.require(ok, f"{missing}; {how}")
 
 
 def console_script(service: str, script: str) -> Path:
