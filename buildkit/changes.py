@@ -1,6 +1,7 @@
 """Which services a set of changed files touches (for --changed-since and CI matrices).
 
-A service is touched by a change under its own directory or to its Dockerfile. A change
+A service is touched by a change under its own directory or to its Dockerfile, or by a
+change that touches a sibling service it requires (`requires`). A change
 to what builds every service — the root pyproject.toml, the noxfile, buildkit itself,
 the shared .dockerignore — touches all of them.
 """
@@ -32,11 +33,13 @@ def touched_services(project: Project, workdir: Path, changed: Sequence[str]) ->
     shared = [relative_to(project.root / item, workdir) for item in SHARED_INPUTS]
     if any(under(name, prefix) for name in changed for prefix in shared):
         return project.service_names
-    return tuple(
+    direct = {
         service.name
         for service in project.services
         if any(under(name, prefix) for name in changed for prefix in inputs_of(service, workdir))
-    )
+    }
+    touched = direct | {other for name in direct for other in project.dependents_of(name)}
+    return tuple(name for name in project.service_names if name in touched)
 
 
 def inputs_of(service: Service, workdir: Path) -> list[str]:

@@ -8,6 +8,7 @@ Unknown keys are errors with a "did you mean" so a typo never silently does noth
 from __future__ import annotations
 
 import difflib
+import graphlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ class Service:
     health_path: str = "/health"
     test_workers: int = 1  # > 1: pytest-xdist processes for the suite (`pytest -n`)
     wheel_of: str = ""  # the service whose wheel this image installs ("" = its own)
+    # Other services of this repository it depends on: always installed from here (editable
+    # in its environment, their wheel files in its wheel check and image), never from an
+    # index, where an unrelated project may own the same name.
+    requires: tuple[str, ...] = ()
 
     @property
     def wheel_owner(self) -> str:
@@ -102,6 +107,7 @@ class Project:
                 description=self.claude.description,
                 port=self.claude.port,
                 wheel_of=owner.name,
+                requires=owner.requires,
             )
         return self.service(name)
 
@@ -117,6 +123,23 @@ class Project:
     @property
     def service_names(self) -> tuple[str, ...]:
         return tuple(service.name for service in self.services)
+
+    def siblings_of(self, name: str) -> tuple[str, ...]:
+        """The services `name` requires, directly or through another, dependencies first."""
+        order: list[str] = []
+
+        def visit(current: str) -> None:
+            for required in self.target(current).requires:
+                if required not in order:
+                    visit(required)
+                    order.append(required)
+
+        visit(name)
+        return tuple(order)
+
+    def dependents_of(self, name: str) -> tuple[str, ...]:
+        """The services that require `name`, directly or through another."""
+        return tuple(s.name for s in self.services if name in self.siblings_of(s.name))
 
 
 # key -> (type, required); the table below is the whole schema of [tool.buildkit].
@@ -161,6 +184,7 @@ SERVICE_KEYS: dict[str, tuple[type, bool]] = {
     "port": (int, False),
     "health_path": (str, False),
     "test_workers": (int, False),
+    "requires": (list, False),
 }
 
 
@@ -221,6 +245,7 @@ def parse_project(root: Path, table: Mapping[str, Any]) -> Project:
     if not services_table:
         raise ConfigError("tool.buildkit.services is empty", hint="declare at least one service")
     services = tuple(parse_service(root, name, spec) for name, spec in services_table.items())
+    check_requires(services)
     image_tags: Mapping[str, Any] = table.get("image_tags", {})
     check_table(image_tags, IMAGE_TAG_KEYS, "tool.buildkit.image_tags")
     smoke_timeout = table.get("smoke_timeout", DEFAULT_SMOKE_TIMEOUT)
@@ -247,6 +272,31 @@ def parse_project(root: Path, table: Mapping[str, Any]) -> Project:
         buildx_cache=table.get("buildx_cache", False),
         claude=parse_claude(root, table.get("claude_image"), services),
     )
+
+
+def check_requires(services: tuple[Service, ...]) -> None:
+    """Every `requires` names another declared service, and no chain of them is a cycle."""
+    names = tuple(service.name for service in services)
+    graph = {service.name: service.requires for service in services}
+    for service in services:
+        where = f"tool.buildkit.services.{service.name}.requires"
+        for required in service.requires:
+            if required == service.name:
+                raise ConfigError(f"{where}: {service.name!r} cannot require itself")
+            if required not in names:
+                raise ConfigError(
+                    f"{where}: {required!r} is not a service of this project"
+                    f"{suggest(required, names)}",
+                    hint=f"requires lists other services by name: {', '.join(names)}",
+                )
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(reversed(exc.args[1]))
+        raise ConfigError(
+            f"tool.buildkit.services: requires form a cycle: {cycle}",
+            hint="a service cannot depend on itself through others; drop one of the entries",
+        ) from None
 
 
 def parse_claude(
@@ -313,6 +363,12 @@ def parse_service(root: Path, name: str, spec: object) -> Service:
     port = spec.get("port")
     if port is not None and not 0 < port < 65536:
         raise ConfigError(f"{where}.port = {port} is out of range 1-65535")
+    requires = spec.get("requires", [])
+    if not all(isinstance(item, str) for item in requires):
+        raise ConfigError(
+            f"{where}.requires must be a list of service names, got {requires!r}",
+            hint='e.g. requires = ["toolman"]',
+        )
     workers = spec.get("test_workers", 1)
     if not 1 <= workers <= MAX_TEST_WORKERS:
         raise ConfigError(
@@ -331,4 +387,5 @@ def parse_service(root: Path, name: str, spec: object) -> Service:
         port=port,
         health_path=spec.get("health_path", "/health"),
         test_workers=workers,
+        requires=tuple(dict.fromkeys(requires)),
     )

@@ -63,16 +63,24 @@ class Envs:
             argv.append("--offline")
         return argv
 
-    def service_env(self, service: Service, runner: Runner) -> Path:
-        """`build/envs/<service>`: the service installed editable with its `test` extra."""
+    def service_env(
+        self, service: Service, runner: Runner, siblings: Sequence[Service] = ()
+    ) -> Path:
+        """`build/envs/<service>`: the service installed editable with its `test` extra, and
+        the sibling services it requires installed editable on the same command line, so
+        their names are never looked up in an index."""
         env_dir = self.build_dir / "envs" / service.name
-        stamp = self._stamp(service.path / "pyproject.toml", "test")
+        stamp = self._stamp(
+            [service.path / "pyproject.toml", *(s.path / "pyproject.toml" for s in siblings)],
+            "test",
+        )
         with self._lock(env_dir):
             stamp_file = env_dir / STAMP
             fresh = stamp_file.is_file() and stamp_file.read_text() == stamp
             if fresh and env_python(env_dir).exists():
                 return env_dir
             self._create(env_dir, runner)
+            editable = [arg for sibling in siblings for arg in ("-e", str(sibling.path))]
             self._check(
                 runner.call(
                     self.uv(
@@ -80,6 +88,7 @@ class Envs:
                         "install",
                         "--python",
                         env_python(env_dir),
+                        *editable,
                         "-e",
                         f"{service.path}[test]",
                     ),
@@ -115,8 +124,10 @@ class Envs:
             return self._locks.setdefault(env_dir, threading.Lock())
 
     @staticmethod
-    def _stamp(pyproject: Path, extras: str) -> str:
-        digest = hashlib.sha256(pyproject.read_bytes())
+    def _stamp(pyprojects: Sequence[Path], extras: str) -> str:
+        digest = hashlib.sha256()
+        for pyproject in pyprojects:
+            digest.update(pyproject.read_bytes())
         digest.update(f"{sys.version}|{sys.executable}|{extras}".encode())
         return digest.hexdigest()
 

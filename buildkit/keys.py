@@ -1,12 +1,15 @@
 """Step keys: the hash of everything a step's result depends on, and nothing else.
 
     test   the service's files as git sees them (tracked, and untracked-not-ignored, with
-           content), its environment's exact packages, --debug, BUILDKIT_REQUIRE_ALL
-    lint   the files, the environment, ruff's and mypy's versions and their configuration
+           content), its environment's exact packages, --debug, BUILDKIT_REQUIRE_ALL, and
+           the files of the sibling services it requires (installed editable beside it)
+    lint   the files, the environment, the siblings' files, ruff's and mypy's versions
+           and their configuration
     fmt    the files, ruff's version and configuration, --fix
-    wheel  the files, the service's version, uv's version
-    image  the wheel (sha256), Dockerfile and .dockerignore, each platform's base image id,
-           the labels (but `created`), --debug, the backend
+    wheel  the files, the service's version, uv's version, the siblings' wheels (sha256:
+           its install check installs them)
+    image  the wheel and the siblings' wheels (sha256), Dockerfile and .dockerignore, each
+           platform's base image id, the labels (but `created`), --debug, the backend
     push   the image ids, the tags, the registry
 Python's and buildkit's versions go into every key. A step without a key is never cached.
 """
@@ -78,7 +81,9 @@ def step_key(step: Step, service: Service, ctx: Context) -> str | None:
     if step.stage in ("test", "lint", "fmt", "wheel"):
         key.files(ctx.root, source_files(ctx.root, service.path))
     if step.stage in ("test", "lint"):
-        key.add("env", environment_packages(ctx.envs.service_env(service, ctx.runner)))
+        key.add("env", environment_packages(ctx.service_env(service)))
+        for sibling in ctx.siblings(service):
+            key.files(ctx.root, source_files(ctx.root, sibling.path))
     if step.stage == "test":
         key.add("options", [ctx.options.debug, ctx.require_all])
     if step.stage == "lint":
@@ -93,6 +98,7 @@ def step_key(step: Step, service: Service, ctx: Context) -> str | None:
         key.add("fix", ctx.options.fix)
     if step.stage == "wheel":
         key.add("version", [ctx.version_of(service), tool_version((uv_binary(), "--version"))])
+        key.add("siblings", sibling_wheel_digests(service, ctx))
     if step.stage == "image":
         add_image_inputs(key, service, ctx)
     if step.stage == "push":
@@ -116,6 +122,7 @@ def add_image_inputs(key: Hasher, service: Service, ctx: Context) -> None:
     wheel = ctx.artifact_of(f"{service.wheel_owner}:wheel", "wheel")
     platforms = target_platforms(ctx)
     key.add("wheel", wheel.sha256)
+    key.add("siblings", sibling_wheel_digests(service, ctx))
     key.files(ctx.root, [service.dockerfile, service.dockerfile.parent / ".dockerignore"])
     key.add("platforms", platforms)
     key.add("base", base_identity(ctx.require_engine(), ctx.options.base_image, platforms))
@@ -123,3 +130,10 @@ def add_image_inputs(key: Hasher, service: Service, ctx: Context) -> None:
     labels.pop(CREATED_LABEL, None)
     key.add("labels", labels)
     key.add("options", [ctx.options.debug, ctx.options.image_backend])
+
+
+def sibling_wheel_digests(service: Service, ctx: Context) -> dict[str, str | None]:
+    return {
+        sibling.name: ctx.artifact_of(f"{sibling.name}:wheel", "wheel").sha256
+        for sibling in ctx.siblings(service)
+    }

@@ -4,6 +4,8 @@ the plan to the executor, and `exit_code` reduces the results.
 Needs: an image needs its wheel; a push needs its image and the service's test, lint and
 fmt (a service whose checks failed is never published); tests, lint and fmt need nothing.
 With the buildx backend every image step needs every wheel (one bake builds them all).
+A service that requires sibling services (`requires`) also needs their wheels for its
+wheel check, wheelhouse and image; a sibling that was not selected gets a wheel step.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ NEEDS = {
 }
 # The claude-code image is a target of the image, push and wheelhouse stages.
 CLAUDE_STAGES = ("wheelhouse", "image", "push")
+# Stages that install a service's wheel, so need the wheels of the siblings it requires.
+SIBLING_WHEEL_STAGES = ("wheel", "wheelhouse", "image")
 
 __all__ = ["Events", "StageRunner", "exit_code", "plan", "run"]
 
@@ -37,9 +41,12 @@ def plan(project: Project, options: Options) -> list[Step]:
         if stage not in options.stages or (stage == "push" and not options.push):
             continue
         targets = list(names)
+        if stage == "wheel":  # the wheels of required siblings that were not selected too
+            wanted = [sib for name in names for sib in project.siblings_of(name)]
+            targets = [sib for sib in dict.fromkeys(wanted) if sib not in names] + targets
         if stage in CLAUDE_STAGES and options.claude_image and project.claude is not None:
             targets.append(CLAUDE_TARGET)
-        planned = {step.id for step in steps}
+        planned = {step.id for step in steps} | {f"{target}:{stage}" for target in targets}
         for target in targets:
             # The claude-code image is built from its service's wheel and published only
             # when that service's checks passed; its own image comes before its push.
@@ -49,6 +56,9 @@ def plan(project: Project, options: Options) -> list[Step]:
                 for need in NEEDS.get(stage, ())
                 if (need_id := f"{target if need == 'image' else owner}:{need}") in planned
             )
+            if stage in SIBLING_WHEEL_STAGES:
+                siblings = project.siblings_of(target)
+                needs += tuple(f"{sib}:wheel" for sib in siblings if f"{sib}:wheel" in planned)
             if stage == "image" and options.image_backend == "buildx":
                 # One bake builds every image: each image step waits for every wheel.
                 needs = tuple(step.id for step in steps if step.stage == "wheel")

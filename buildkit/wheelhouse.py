@@ -57,13 +57,22 @@ def pip(runner: Runner, args: Sequence[str]) -> CallResult:
 
 
 def fetch_dependencies(
-    wheel: Path, *, platform: str, cache: Path, offline: bool, runner: Runner
+    wheel: Path,
+    *,
+    platform: str,
+    cache: Path,
+    offline: bool,
+    runner: Runner,
+    siblings: Sequence[Path] = (),
 ) -> int:
-    """Every dependency of `wheel` as a `platform` wheel into `cache`; the number fetched."""
+    """Every dependency of `wheel` as a `platform` wheel into `cache`; the number fetched.
+
+    `siblings` are the wheel files of the repository's services that `wheel` requires: on
+    the same command line, pip takes those names from them and never looks them up."""
     cache.mkdir(parents=True, exist_ok=True)
     before = set(cache.glob("*.whl"))
     args = ["download", "--dest", str(cache), "--find-links", str(cache),
-            *pip_platform_args(platform), str(wheel)]  # fmt: skip
+            *pip_platform_args(platform), *map(str, siblings), str(wheel)]  # fmt: skip
     if offline:
         args.insert(1, "--no-index")
     result = pip(runner, args)
@@ -74,7 +83,8 @@ def fetch_dependencies(
             command=result.command,
             output=result.tail(),
         )
-    (cache / wheel.name).unlink(missing_ok=True)  # the service's own wheel is not cached
+    for own in (*siblings, wheel):  # the repository's own wheels are not cached
+        (cache / own.name).unlink(missing_ok=True)
     return len(set(cache.glob("*.whl")) - before)
 
 
@@ -87,18 +97,23 @@ def install_for_platform(
     offline: bool,
     runner: Runner,
     mtime: int = 0,
+    siblings: Sequence[Path] = (),
 ) -> None:
-    """Install `wheel` and its dependencies for `platform` into `target`, from the cache.
+    """Install `wheel` (with the sibling wheel files it requires) and its dependencies for
+    `platform` into `target`, from the cache.
 
     The tree is reproducible: bytecode is compiled with source hashes instead of times
     (`unchecked-hash`: the image never changes underneath it) and every file gets `mtime`,
     so an unchanged rebuild gives identical layers.
     """
-    fetch_dependencies(wheel, platform=platform, cache=cache, offline=offline, runner=runner)
+    fetch_dependencies(
+        wheel, platform=platform, cache=cache, offline=offline, runner=runner, siblings=siblings
+    )
     shutil.rmtree(target, ignore_errors=True)
     result = pip(runner, ["install", "--no-index", "--find-links", str(cache), "--target",
                           str(target), "--no-warn-script-location", "--no-compile",
-                          *pip_platform_args(platform), str(wheel)])  # fmt: skip
+                          *pip_platform_args(platform), *map(str, siblings),
+                          str(wheel)])  # fmt: skip
     if not result.ok:
         raise StageFailed(
             f"installing {wheel.name} for {platform} failed",
@@ -141,6 +156,7 @@ def prepare_context(
     dockerfile: Path,
     dockerignore: Path | None,
     wheel: Path,
+    siblings: Sequence[Path] = (),
     platforms: Sequence[str],
     cache_root: Path,
     offline: bool,
@@ -167,4 +183,5 @@ def prepare_context(
             offline=offline,
             runner=runner,
             mtime=mtime,
+            siblings=siblings,
         )

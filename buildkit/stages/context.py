@@ -62,6 +62,14 @@ class Context:
         """The service's version: the project's, `.dirty` only when its own files changed."""
         return self.git.version_for(service.path)
 
+    def siblings(self, service: Service) -> tuple[Service, ...]:
+        """The services of this repository that `service` requires, dependencies first."""
+        return tuple(self.project.service(name) for name in self.project.siblings_of(service.name))
+
+    def service_env(self, service: Service) -> Path:
+        """The service's development environment, its siblings installed editable."""
+        return self.envs.service_env(service, self.runner, self.siblings(service))
+
     def require_engine(self) -> Engine:
         if self.engine is None:
             raise DockerError("this stage needs a Docker engine", hint=START_HINT)

@@ -20,10 +20,9 @@ from buildkit.engine_build import (
     find_by_key,
     put_in_place,
 )
-from buildkit.errors import StageFailed
 from buildkit.model import Artifact, Outcome, Result, Status
 from buildkit.stages.context import Context
-from buildkit.stages.wheel import sha256_of
+from buildkit.stages.wheel import checked_wheel, sibling_wheels
 from buildkit.tags import compute_tags, image_version
 from buildkit.ui import human_size
 from buildkit.wheelhouse import platform_slug, prepare_context
@@ -80,17 +79,6 @@ def build_args(base: str, debug: bool, platform: str | None = None) -> dict[str,
     return args
 
 
-def checked_wheel(service: Service, ctx: Context) -> tuple[Path, str]:
-    artifact = ctx.artifact_of(f"{service.wheel_owner}:wheel", "wheel")
-    wheel = ctx.root / artifact.name
-    if not wheel.is_file() or sha256_of(wheel) != artifact.sha256:
-        raise StageFailed(
-            f"{artifact.name} is missing or changed since the wheel stage built "
-            "it; rebuild it (run the wheel stage again)"
-        )
-    return wheel, artifact.sha256 or ""
-
-
 def target_platforms(ctx: Context) -> tuple[str, ...]:
     if ctx.options.platforms:
         return ctx.options.platforms
@@ -99,7 +87,7 @@ def target_platforms(ctx: Context) -> tuple[str, ...]:
 
 def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> tuple[Path, str]:
     """build/image-context/<service>/ for `platforms`, and the wheel's sha256."""
-    wheel, sha = checked_wheel(service, ctx)
+    wheel, sha = checked_wheel(service.wheel_owner, ctx)
     context_dir = ctx.build_dir / "image-context" / service.name
     mtime = int(datetime.fromisoformat(created_time(service, ctx)).timestamp())
     prepare_context(
@@ -107,6 +95,7 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
         dockerfile=service.dockerfile,
         dockerignore=service.dockerfile.parent / ".dockerignore",
         wheel=wheel,
+        siblings=sibling_wheels(service, ctx),
         platforms=platforms,
         cache_root=ctx.build_dir / "wheelhouse",
         offline=ctx.options.offline,

@@ -9,7 +9,7 @@ from buildkit.stages.context import Context, tool
 
 
 def run(service: Service, ctx: Context) -> Outcome:
-    env = ctx.envs.service_env(service, ctx.runner)
+    env = ctx.service_env(service)
     ruff = ctx.runner.call(
         [tool("ruff"), "check", "--no-fix", ctx.relative(service.path)], cwd=ctx.root
     )

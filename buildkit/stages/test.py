@@ -14,7 +14,7 @@ NO_TESTS_COLLECTED = 5  # pytest's exit code
 
 
 def run(service: Service, ctx: Context) -> Outcome:
-    env = ctx.envs.service_env(service, ctx.runner)
+    env = ctx.service_env(service)
     junit = ctx.build_dir / "reports" / f"{service.name}-junit.xml"
     junit.parent.mkdir(parents=True, exist_ok=True)
     junit.unlink(missing_ok=True)

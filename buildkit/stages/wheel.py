@@ -14,6 +14,7 @@ from pathlib import Path
 
 from buildkit.config import Service
 from buildkit.envs import env_script, uv_binary
+from buildkit.errors import StageFailed
 from buildkit.model import Artifact, Outcome, Result, Status
 from buildkit.stages.context import Context
 
@@ -24,6 +25,25 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def checked_wheel(owner: str, ctx: Context) -> tuple[Path, str]:
+    """The wheel `owner`'s wheel step built (a needed step), and its sha256, proven unchanged."""
+    artifact = ctx.artifact_of(f"{owner}:wheel", "wheel")
+    wheel = ctx.root / artifact.name
+    if not wheel.is_file() or sha256_of(wheel) != artifact.sha256:
+        raise StageFailed(
+            f"{artifact.name} is missing or changed since the wheel stage built "
+            "it; rebuild it (run the wheel stage again)"
+        )
+    return wheel, artifact.sha256 or ""
+
+
+def sibling_wheels(service: Service, ctx: Context) -> list[Path]:
+    """The wheel files of the services `service` requires, to go on the same pip or uv
+    command line as its own wheel: the resolver then takes those names from these files
+    and never asks an index for them."""
+    return [checked_wheel(sibling.name, ctx)[0] for sibling in ctx.siblings(service)]
 
 
 def run(service: Service, ctx: Context) -> Outcome:
@@ -59,7 +79,7 @@ def run(service: Service, ctx: Context) -> Outcome:
     wheel = ctx.dist_dir / wheels[0].name
 
     check_env = ctx.build_dir / "wheel-check" / service.name
-    ctx.envs.fresh_env(check_env, [wheel], ctx.runner)
+    ctx.envs.fresh_env(check_env, [*sibling_wheels(service, ctx), wheel], ctx.runner)
     answer = ctx.runner.call([str(env_script(check_env, service.script)), "--version"])
     if not answer.ok or version not in answer.output:
         return Outcome(

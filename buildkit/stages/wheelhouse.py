@@ -8,6 +8,7 @@ from buildkit import claude_code
 from buildkit.config import CLAUDE_TARGET, Service
 from buildkit.model import Outcome, Status
 from buildkit.stages.context import Context
+from buildkit.stages.wheel import checked_wheel, sibling_wheels
 from buildkit.wheelhouse import fetch_dependencies, platform_slug
 
 
@@ -19,7 +20,8 @@ def run(service: Service, ctx: Context) -> Outcome:
             for platform in ctx.options.platforms
         ]  # fmt: skip
         return Outcome(Status.OK, summary="Claude Code: " + ", ".join(tarballs))
-    wheel = ctx.root / ctx.artifact_of(f"{service.name}:wheel", "wheel").name
+    wheel, _ = checked_wheel(service.name, ctx)
+    siblings = sibling_wheels(service, ctx)
     counts = []
     for platform in ctx.options.platforms:
         fetched = fetch_dependencies(
@@ -28,6 +30,7 @@ def run(service: Service, ctx: Context) -> Outcome:
             cache=ctx.build_dir / "wheelhouse" / platform_slug(platform),
             offline=ctx.options.offline,
             runner=ctx.runner,
+            siblings=siblings,
         )
         counts.append(f"{fetched} new for {platform}")
     return Outcome(Status.OK, summary="dependency wheels: " + ", ".join(counts))
