@@ -37,6 +37,7 @@ def fake_claude(tmp_path: Path) -> Path:
         'if [ "$1" = --version ]; then echo "9.9.9 (Claude Code)"; exit 0; fi\n'
         f'printf "%s\\n" "$@" > {tmp_path}/argv\n'
         f'printf "%s" "$ANTHROPIC_API_KEY" > {tmp_path}/key\n'
+        f"cat > {tmp_path}/stdin\n"
         'exit "${FAKE_EXIT:-0}"\n'
     )
     script.chmod(0o755)
@@ -138,6 +139,28 @@ def test_direct_runs_one_task_with_toolmans_tools(fake_claude: Path, tmp_path: P
         "--verbose",
     ]
     assert (tmp_path / "key").read_text() == "sk-old-name"
+
+
+def test_direct_task_file_goes_to_claude_on_stdin(fake_claude: Path, tmp_path: Path) -> None:
+    """A prompt longer than one argument may be (128 KiB) reaches Claude Code whole."""
+    prompt = "Refactor the parser.\n" + "context " * 40_000
+    task = tmp_path / "prompt"
+    task.write_text(prompt)
+    env = {"CLAUDE_BINARY": str(fake_claude), "CLAUDE_AGENT_PORT": str(free_port())}
+    process = agent("direct", "--task-file", str(task), "--", "--model", "m", env=env)
+    assert process.wait(timeout=30) == 0
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv == ["-p", "--mcp-config", "/etc/claude-code/mcp.json", "--model", "m"]
+    assert (tmp_path / "stdin").read_text() == prompt
+
+
+def test_direct_task_file_missing_exits_2(fake_claude: Path, tmp_path: Path) -> None:
+    env = {"CLAUDE_BINARY": str(fake_claude), "CLAUDE_AGENT_PORT": str(free_port())}
+    process = agent("direct", "--task-file", str(tmp_path / "nope"), env=env)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "cannot read --task-file" in stderr
+    assert str(tmp_path / "nope") in stderr
 
 
 def test_subprocess_passes_arguments_and_the_given_key(fake_claude: Path, tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
     claude-agent serve                             answer /health and wait (the default)
     claude-agent direct --task TEXT [-- ARGS...]   run `claude -p TEXT` once, with toolman's
-                                                   tools through mcp-wrapper
+                                                   tools through mcp-wrapper (--task-file F:
+                                                   the task is in file F)
     claude-agent subprocess [--api-key KEY] [-- ARGS...]
                                                    run `claude ARGS` on this terminal
     claude-agent shell                             a shell in the agent's workspace
@@ -25,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 DEFAULT_PORT = 8080
 DEFAULT_MCP_CONFIG = "/etc/claude-code/mcp.json"
@@ -107,12 +108,14 @@ def child_environment(api_key: str | None) -> dict[str, str]:
     return env
 
 
-def run_claude(state: AgentState, argv: list[str], env: dict[str, str]) -> int:
+def run_claude(
+    state: AgentState, argv: list[str], env: dict[str, str], stdin: BinaryIO | None = None
+) -> int:
     if state.error:
         print(f"claude-agent: {state.error}", file=sys.stderr)
         return 127
     with state.lock:
-        state.child = subprocess.Popen([claude_binary(), *argv], env=env)
+        state.child = subprocess.Popen([claude_binary(), *argv], env=env, stdin=stdin)
     child = state.child
 
     def forward(signum: int, _frame: object) -> None:
@@ -143,7 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     modes = parser.add_subparsers(dest="mode", metavar="MODE")
     modes.add_parser("serve", help="answer /health until stopped (the default)")
     direct = modes.add_parser("direct", help="run one task: claude -p TASK")
-    direct.add_argument("--task", required=True, help="the task for Claude Code")
+    task = direct.add_mutually_exclusive_group(required=True)
+    task.add_argument("--task", help="the task for Claude Code")
+    task.add_argument(
+        "--task-file", help="a file holding the task (the orchestrator writes long prompts so)"
+    )
     direct.add_argument("args", nargs="*", help="more arguments for claude (after --)")
     sub = modes.add_parser("subprocess", help="run claude ARGS attached to this terminal")
     sub.add_argument("--api-key", help="the Anthropic API key (default: CLAUDE_API_KEY)")
@@ -174,12 +181,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if mode == "serve":
             return wait_for_stop()
         mcp_config = os.environ.get("CLAUDE_AGENT_MCP_CONFIG", DEFAULT_MCP_CONFIG)
+        if mode == "direct" and args.task_file is not None:
+            # On stdin: a prompt of any length (one argument may hold only 128 KiB).
+            try:
+                stdin = open(args.task_file, "rb")  # noqa: SIM115 - the child reads it
+            except OSError as exc:
+                print(f"claude-agent: cannot read --task-file {args.task_file}: {exc}",
+                      file=sys.stderr)  # fmt: skip
+                return 2
+            with stdin:
+                argv = ["-p", "--mcp-config", mcp_config, *args.args]
+                return run_claude(state, argv, child_environment(None), stdin=stdin)
         if mode == "direct":
-            return run_claude(
-                state,
-                ["-p", args.task, "--mcp-config", mcp_config, *args.args],
-                child_environment(None),
-            )
+            argv = ["-p", args.task, "--mcp-config", mcp_config, *args.args]
+            return run_claude(state, argv, child_environment(None))
         return run_claude(state, list(args.args), child_environment(args.api_key))
     finally:
         server.shutdown()
