@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,14 +34,25 @@ def console_script(name: str) -> str:
     return found
 
 
+TOKEN = "test-token-5b1e"
+# An engine address nothing answers on: the backend is real, and unreachable.
+NO_ENGINE = "unix:///nonexistent/docker.sock"
+
+
 @pytest.fixture
-def running_orchestrator() -> Iterator[Running]:
+def running_orchestrator(tmp_path: Path) -> Iterator[Running]:
     port = free_port()
+    env = os.environ | {
+        "ORCHESTRATOR_TOKEN": TOKEN,
+        "ORCHESTRATOR_STATE_DIR": str(tmp_path / "state"),
+        "DOCKER_HOST": NO_ENGINE,
+    }
     process = subprocess.Popen(
         [console_script("orchestrator"), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=env,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -14,7 +14,8 @@ from orchestrator.settings import Settings, SettingsError
 
 def test_health_in_process() -> None:
     async def get_health() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(Settings()))
+        app = create_app(Settings(), environ={"ORCHESTRATOR_TOKEN": "t"})
+        transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await client.get("/health")
 

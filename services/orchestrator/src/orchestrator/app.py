@@ -1,19 +1,112 @@
-"""The HTTP application: an app factory so tests and the CLI build the same thing."""
+"""The HTTP application: `create_app(settings)` builds it with its store, backend and
+controller; tests pass their own backend, clock and environment."""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+
+import httpx
 from fastapi import FastAPI
 
 from orchestrator import __version__
+from orchestrator.api import health, tasks
+from orchestrator.api.auth import TokenCheck
+from orchestrator.backends.base import ExecutionBackend
+from orchestrator.config import OrchestratorConfig
+from orchestrator.controller.scheduler import Controller
+from orchestrator.metrics import Metrics
+from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
+from orchestrator.tasks.logs import LogArchive
+from orchestrator.tasks.store import TaskStore
+
+BackendFactory = Callable[
+    [OrchestratorConfig, httpx.AsyncClient, Mapping[str, str]], ExecutionBackend
+]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def docker_backend(
+    config: OrchestratorConfig, http: httpx.AsyncClient, environ: Mapping[str, str]
+) -> ExecutionBackend:
+    from orchestrator.backends.docker import DockerBackend, DockerOptions
+    from toolman.secrets import resolve_secret
+
+    environment = dict(environ)
+    if config.docker.host:
+        environment["DOCKER_HOST"] = config.docker.host
+    toolman_env = {
+        name: resolve_secret(value, f"toolman.env.{name}", environ)
+        for name, value in config.toolman.env.items()
+    }
+    return DockerBackend(
+        DockerOptions(
+            agent_image=config.agent.image,
+            toolman_image=config.toolman.image,
+            network=config.docker.network,
+            user=config.docker.user,
+            instance=config.docker.instance,
+            toolman_env=toolman_env,
+            toolman_cpu=config.toolman.resources.cpu,
+            toolman_memory_bytes=config.toolman_memory,
+            pids_limit=config.docker.pids_limit,
+            ready_timeout_seconds=config.toolman.ready_timeout_seconds,
+            max_workspace_bytes=config.tasks.max_workspace_bytes,
+            environment=environment,
+        ),
+        http,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    backend_factory: BackendFactory = docker_backend,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title="orchestrator", version=__version__)
+    environ = os.environ if environ is None else environ
+    config = settings.config
+    tokens = TokenCheck.from_config(config.auth, environ)  # fails before serving anything
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": "orchestrator", "version": __version__}
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = settings.state_dir
+        store = TaskStore(state / "tasks.db", clock)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
+            backend = backend_factory(config, http, environ)
+            metrics = Metrics(store.counts)
+            archive = LogArchive(state / "logs")
+            controller = Controller(
+                store=store,
+                backend=backend,
+                config=config,
+                archive=archive,
+                metrics=metrics,
+                environ=environ,
+                clock=clock,
+            )
+            app.state.runtime = Runtime(
+                config, store, backend, controller, archive, metrics, tokens, environ, clock
+            )
+            app.state.tokens = tokens
+            await controller.start()
+            try:
+                yield
+            finally:
+                await controller.stop()
+                await backend.close()
+                store.close()
 
+    app = FastAPI(
+        title="orchestrator",
+        version=__version__,
+        description="Runs coding-agent tasks: each an agent container beside a toolman sidecar.",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    app.include_router(tasks.router)
     return app

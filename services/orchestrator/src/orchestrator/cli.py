@@ -1,51 +1,94 @@
-"""Command line: the only place that prints errors and exits."""
+"""Command line: `orchestrator serve` runs the server (the image's default command);
+`orchestrator task ...` is the client for people. The only place that prints errors and
+exits."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from orchestrator import __version__
 from orchestrator.settings import Settings, SettingsError, parse_log_level, parse_port
+
+COMMANDS = ("serve", "task")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orchestrator",
-        description="Serve the orchestrator API (GET /health).",
-        epilog="Environment: ORCHESTRATOR_HOST, ORCHESTRATOR_PORT, ORCHESTRATOR_LOG_LEVEL; "
-        "options override them.",
+        description="Run coding-agent tasks, each an agent container beside a toolman sidecar.",
+        epilog="`orchestrator serve --help` and `orchestrator task --help` tell more.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
-    parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
-    parser.add_argument("--port", help="port to listen on (default 8080)")
-    parser.add_argument("--log-level", help="critical|error|warning|info|debug (default info)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the task API and run the controller (the default)",
+        description="Serve the task API on port 8080 and run tasks on the Docker engine.",
+        epilog="Environment: ORCHESTRATOR_HOST, ORCHESTRATOR_PORT, ORCHESTRATOR_LOG_LEVEL, "
+        "ORCHESTRATOR_CONFIG, ORCHESTRATOR_STATE_DIR, ORCHESTRATOR_TOKEN, DOCKER_HOST; "
+        "options override them.",
+    )
+    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", help="port to listen on (default 8080)")
+    serve.add_argument("--log-level", help="critical|error|warning|info|debug (default info)")
+    serve.add_argument("--config", help="the JSON config file (ORCHESTRATOR_CONFIG)")
+    serve.add_argument("--state-dir", help="where tasks and logs are kept (ORCHESTRATOR_STATE_DIR)")
+    serve.add_argument(
+        "--check-config", action="store_true", help="check the config, print it, and exit"
+    )
+    from orchestrator.client.commands import add_task_commands
+
+    add_task_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (
+        args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")
+    ):
+        args_list.insert(0, "serve")  # `orchestrator --port 9000` as before: serve
+    args = build_parser().parse_args(args_list)
+    if args.command == "task":
+        from orchestrator.client.commands import run_task_command
+
+        return run_task_command(args)
+    return serve(args)
+
+
+def serve(args: argparse.Namespace) -> int:
     try:
-        base = Settings.from_env()
-        settings = Settings(
+        base = Settings.from_env(config_path=args.config, state_dir=args.state_dir)
+        settings = replace(
+            base,
             host=args.host or base.host,
             port=parse_port("--port", args.port, base.port),
             log_level=parse_log_level(args.log_level) if args.log_level else base.log_level,
         )
-    except SettingsError as exc:
+        from orchestrator.app import create_app
+
+        app = create_app(settings)
+    except (SettingsError, ValueError) as exc:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         return 2
+    if args.check_config:
+        print(settings.config.model_dump_json(indent=2))
+        return 0
 
     import uvicorn  # imported late: --version and --help stay fast
 
-    from orchestrator.app import create_app
+    from toolman import logs
 
+    logs.configure(settings.log_level)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,
         access_log=False,
     )
     return 0

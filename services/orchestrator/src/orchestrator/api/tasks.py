@@ -1,0 +1,175 @@
+"""`/api/v1/tasks`: submit, list, read, follow the logs of and cancel tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from orchestrator.api.auth import require_token
+from orchestrator.api.views import API, field_location, invalid, task_view
+from orchestrator.controller.launches import secret_problem
+from orchestrator.runtime import Runtime
+from orchestrator.tasks.model import (
+    LABEL_KEY,
+    LABEL_VALUE,
+    LogStream,
+    Phase,
+    Task,
+    TaskCreate,
+    TaskPage,
+)
+from orchestrator.tasks.policy import PolicyError, toolman_config
+from orchestrator.tasks.store import IdempotencyConflict, TaskRecord
+
+router = APIRouter(prefix=f"{API}/tasks", tags=["tasks"], dependencies=[Depends(require_token)])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No task has this id"}}
+FOLLOW_POLL_SECONDS = 0.25
+
+
+def runtime(request: Request) -> Runtime:
+    found: Runtime = request.app.state.runtime
+    return found
+
+
+Rt = Annotated[Runtime, Depends(runtime)]
+
+
+def known(rt: Runtime, task_id: str) -> TaskRecord:
+    record = rt.store.get(task_id)
+    if record is None:
+        raise HTTPException(404, detail=f"no task {task_id!r}")
+    return record
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses={409: {"description": "The Idempotency-Key was used with another body"}},
+)
+async def create_task(
+    spec: TaskCreate,
+    rt: Rt,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=255, min_length=1)] = None,
+) -> Task:
+    """Submit a task. With the same `Idempotency-Key` and body, the same task comes back."""
+    try:
+        toolman_config(rt.config.toolman.config, spec.agent.name, spec.tools)
+    except PolicyError as exc:
+        raise invalid(field_location(exc.field), exc.message) from None
+    for name, ref in spec.secrets.items():
+        problem = secret_problem(rt.config, name, ref, rt.environ)
+        if problem:
+            raise invalid(["body", "secrets", name], problem.split(": ", 1)[1])
+    try:
+        record, _ = rt.store.create(spec, idempotency_key)
+    except IdempotencyConflict as exc:
+        raise HTTPException(
+            409,
+            detail=f"Idempotency-Key {idempotency_key!r} was used for task {exc.task_id} "
+            "with a different body; use a new key for a new task",
+        ) from None
+    rt.controller.wake()
+    response.headers["Location"] = f"{API}/tasks/{record.id}"
+    return task_view(record)
+
+
+@router.get("")
+async def list_tasks(
+    rt: Rt,
+    phase: Annotated[list[Phase] | None, Query()] = None,
+    label: Annotated[
+        list[str] | None, Query(description="`key=value`; several must all match")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> TaskPage:
+    """Tasks in submission order, `limit` at a time; `next_cursor` fetches the next page."""
+    labels: dict[str, str] = {}
+    for index, item in enumerate(label or []):
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(LABEL_KEY, key) or not re.fullmatch(LABEL_VALUE, value):
+            raise invalid(["query", "label", index], f"{item!r} is not key=value")
+        labels[key] = value
+    after = _decode_cursor(cursor) if cursor else 0
+    records = rt.store.page(phases=phase or (), labels=labels, after_seq=after, limit=limit + 1)
+    next_cursor = _encode_cursor(records[limit - 1].seq) if len(records) > limit else None
+    return TaskPage(items=[task_view(r) for r in records[:limit]], next_cursor=next_cursor)
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix == "seq" and number.isdigit():
+            return int(number)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise invalid(["query", "cursor"], "not a cursor this API gave out; start without one")
+
+
+@router.get("/{task_id}", responses=NOT_FOUND)
+async def get_task(task_id: str, rt: Rt) -> Task:
+    return task_view(known(rt, task_id))
+
+
+@router.post(
+    "/{task_id}/cancel",
+    status_code=202,
+    responses={**NOT_FOUND, 409: {"description": "The task has already ended"}},
+)
+async def cancel_task(task_id: str, rt: Rt) -> Task:
+    """Cancel a task: a pending one at once, a running one once its containers stopped."""
+    record = known(rt, task_id)
+    if record.phase.finished:
+        raise HTTPException(409, detail=f"task {task_id} has already ended: {record.phase.value}")
+    updated = rt.store.request_cancel(task_id) or record
+    rt.controller.cancel(task_id)
+    return task_view(updated)
+
+
+@router.get(
+    "/{task_id}/logs",
+    responses={**NOT_FOUND, 200: {"content": {"text/plain": {}}, "description": "The log"}},
+    response_class=StreamingResponse,
+)
+async def task_logs(
+    task_id: str,
+    rt: Rt,
+    stream: LogStream = LogStream.AGENT,
+    follow: bool = False,
+) -> StreamingResponse:
+    """The agent's (or toolman's) output; `follow=true` streams until the task ends."""
+    known(rt, task_id)
+    return StreamingResponse(_log_chunks(rt, task_id, stream, follow), media_type="text/plain")
+
+
+async def _log_chunks(
+    rt: Runtime, task_id: str, stream: LogStream, follow: bool
+) -> AsyncIterator[bytes]:
+    record = known(rt, task_id)
+    if follow:
+        while not (record.phase is Phase.RUNNING or record.phase.finished):
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)  # pending or starting: not yet running
+            record = known(rt, task_id)
+        if record.phase is Phase.RUNNING:
+            async for chunk in rt.backend.logs(task_id, stream, follow=True):
+                yield chunk
+            return  # the container stopped: all of its output was sent
+    if record.phase.finished and rt.archive.has(task_id, stream):
+        for chunk in rt.archive.read(task_id, stream):
+            yield chunk
+        return
+    async for chunk in rt.backend.logs(task_id, stream, follow=False):
+        yield chunk

@@ -1,0 +1,1 @@
+"""Where tasks run: one ExecutionBackend protocol (base.py), one module per engine."""

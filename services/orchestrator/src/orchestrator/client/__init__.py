@@ -1,0 +1,1 @@
+"""The `orchestrator task ...` commands: the task API over HTTP, for people."""

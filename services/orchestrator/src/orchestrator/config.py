@@ -1,0 +1,172 @@
+"""The orchestrator's config file (JSON, `ORCHESTRATOR_CONFIG`), read and checked once.
+
+Every key is optional. Unknown keys stop start-up with the closest known one suggested;
+a bad value names its key. Secrets are never in the file: API tokens are SHA-256
+digests or `{"env": ...}` / `{"file": ...}` references (toolman's own rules, its code),
+and what a task may reference is an allow-list (`task_secrets`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from orchestrator.tasks.model import Resources, memory_bytes
+from orchestrator.tasks.policy import check_base
+from toolman.errors import ConfigError as ToolmanConfigError
+
+DEFAULT_REGISTRY = "ghcr.io/5dlabs/platform"
+
+
+class ConfigError(ValueError):
+    """The config cannot be used; the message names the file and the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Token(Section):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    sha256: str | None = None
+    env: str | None = None
+    file: str | None = None
+
+
+class Auth(Section):
+    tokens: list[Token] = Field(default_factory=list)
+    # Serve the API without tokens: only for a loopback-only, single-user setup.
+    anonymous: bool = False
+
+
+class Tasks(Section):
+    max_running: Annotated[int, Field(ge=1, le=10_000)] = 4
+    default_timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] = 3600
+    ttl_seconds: Annotated[float, Field(ge=0, le=30 * 86400)] = 600
+    stop_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 10
+    max_workspace_bytes: Annotated[int, Field(ge=1024)] = 1 << 30
+
+
+class TaskSecrets(Section):
+    env: list[str] = Field(default_factory=list)  # names of the orchestrator's variables
+    files: list[str] = Field(default_factory=list)  # paths or globs (fnmatch)
+
+
+class AgentSection(Section):
+    image: str = f"{DEFAULT_REGISTRY}/claude-code:latest"
+    # Appended to `claude-agent direct --task-file F --`; every toolman tool is allowed
+    # to Claude Code because toolman already decides what the agent sees.
+    args: list[str] = Field(default_factory=lambda: ["--allowedTools", "mcp__toolman"])
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ToolmanSection(Section):
+    image: str = f"{DEFAULT_REGISTRY}/toolman:latest"
+    # A toolman config without agents or tokens: the servers tasks may choose from.
+    config: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str | dict[str, str]] = Field(default_factory=dict)
+    ready_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 60
+    resources: Resources = Field(default_factory=Resources)
+
+    @field_validator("config")
+    @classmethod
+    def toolman_accepts_it(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_base(value)
+        except ToolmanConfigError as exc:
+            raise ValueError(f"toolman refuses it: {exc}") from None
+        return value
+
+
+class DockerSection(Section):
+    host: str | None = None  # default: DOCKER_HOST, else the local socket
+    network: str = "bridge"
+    user: Annotated[str, Field(pattern=r"^[1-9][0-9]*(:[0-9]+)?$")] = "10001:10001"
+    pids_limit: Annotated[int, Field(ge=16)] = 1024
+    instance: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")] = "default"
+
+    @field_validator("network")
+    @classmethod
+    def shared_namespace_needs_a_network(cls, value: str) -> str:
+        if value in ("host", "none") or value.startswith("container:"):
+            raise ValueError(
+                f"{value!r} cannot hold one toolman per task; use 'bridge' or a network name"
+            )
+        return value
+
+
+class OrchestratorConfig(Section):
+    state_dir: str = "/var/lib/orchestrator"
+    backend: Literal["docker"] = "docker"
+    auth: Auth = Field(default_factory=Auth)
+    tasks: Tasks = Field(default_factory=Tasks)
+    task_secrets: TaskSecrets = Field(default_factory=TaskSecrets)
+    agent: AgentSection = Field(default_factory=AgentSection)
+    toolman: ToolmanSection = Field(default_factory=ToolmanSection)
+    docker: DockerSection = Field(default_factory=DockerSection)
+
+    @property
+    def toolman_memory(self) -> int | None:
+        memory = self.toolman.resources.memory
+        return memory_bytes(memory) if memory else None
+
+
+def load(path: Path | None) -> OrchestratorConfig:
+    """The file's config; no path means every default."""
+    if path is None:
+        return OrchestratorConfig()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    return parse(raw, str(path))
+
+
+def parse(raw: object, source: str = "the config") -> OrchestratorConfig:
+    try:
+        return OrchestratorConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {describe(exc, OrchestratorConfig)}") from None
+
+
+def describe(exc: ValidationError, model: type[BaseModel]) -> str:
+    """The first error as `key.path: message`, with a suggestion for an unknown key."""
+    error = exc.errors()[0]
+    location = [str(part) for part in error["loc"]]
+    path = ".".join(location) or "the config"
+    if error["type"] == "extra_forbidden":
+        known = _fields_at(model, location[:-1])
+        close = difflib.get_close_matches(location[-1], known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{path}: unknown key{hint}"
+    return f"{path}: {error['msg'].removeprefix('Value error, ')}"
+
+
+def _fields_at(model: type[BaseModel], location: list[str]) -> list[str]:
+    current = model
+    for part in location:
+        field = current.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        current = annotation
+    return list(current.model_fields)
+
+
+def secret_allowed(config: OrchestratorConfig, env: str | None, file: str | None) -> bool:
+    from fnmatch import fnmatchcase
+
+    if env is not None:
+        return env in config.task_secrets.env
+    return file is not None and any(fnmatchcase(file, p) for p in config.task_secrets.files)
+
+
+def env_reference_names(values: Mapping[str, str | dict[str, str]]) -> list[str]:
+    return [v["env"] for v in values.values() if isinstance(v, dict) and "env" in v]

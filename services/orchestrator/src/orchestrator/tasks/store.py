@@ -1,0 +1,310 @@
+# ruff: noqa: S608 - queries are put together from constants and `?` placeholders only
+"""Where tasks are kept on the embedded (Docker) backend: one SQLite file in the state
+directory, in WAL mode, its schema versioned with `PRAGMA user_version`.
+
+Every phase change is a compare-and-set (`UPDATE ... WHERE phase IN (...)`), committed
+before the action it announces: a task is marked `starting` before its first container
+is created, so a restarted orchestrator knows which tasks may have containers to adopt,
+and a task is never started twice. `synchronous=FULL`: a task the API acknowledged
+survives a power cut, not only a crash of this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.tasks.model import FINISHED, Phase, TaskCreate, ToolCalls
+
+SCHEMA_VERSION = 1
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1
+    """
+    CREATE TABLE tasks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        spec TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        reason TEXT,
+        exit_code INTEGER,
+        created_at REAL NOT NULL,
+        launched_at REAL,
+        started_at REAL,
+        finished_at REAL,
+        cleaned_at REAL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        tool_calls TEXT,
+        idempotency_key TEXT UNIQUE,
+        body_hash TEXT
+    );
+    CREATE INDEX tasks_by_phase ON tasks (phase, seq);
+    CREATE TABLE labels (
+        seq INTEGER NOT NULL REFERENCES tasks (seq) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (seq, key)
+    );
+    CREATE INDEX labels_by_pair ON labels (key, value);
+    """,
+)
+UPDATABLE = frozenset(
+    {"phase", "reason", "exit_code", "launched_at", "started_at", "finished_at", "cleaned_at",
+     "cancel_requested", "tool_calls"}
+)  # fmt: skip
+COLUMNS = (
+    "seq, id, spec, phase, reason, exit_code, created_at, launched_at, started_at, "
+    "finished_at, cleaned_at, cancel_requested, tool_calls"
+)
+
+
+class StoreError(Exception):
+    """The state directory or database cannot be used; the message says why."""
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request body."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(task_id)
+        self.task_id = task_id
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    seq: int
+    id: str
+    spec: TaskCreate
+    phase: Phase
+    reason: str | None
+    exit_code: int | None
+    created_at: float
+    launched_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    cleaned_at: float | None
+    cancel_requested: bool
+    tool_calls: ToolCalls
+
+
+def body_hash(spec: TaskCreate) -> str:
+    """The same request in any key order or spacing hashes the same."""
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class TaskStore:
+    def __init__(self, path: Path, clock: Callable[[], float]) -> None:
+        self.path = path
+        self.clock = clock
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the task database {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this orchestrator's "
+                f"{SCHEMA_VERSION}; run the newer orchestrator or use another state directory"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self._transaction() as db:
+                db.executescript(
+                    f"BEGIN;{MIGRATIONS[number]};PRAGMA user_version={number + 1};COMMIT;"
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def create(
+        self, spec: TaskCreate, idempotency_key: str | None = None
+    ) -> tuple[TaskRecord, bool]:
+        """The new task, or with the same key and body the earlier one (`created` False)."""
+        digest = body_hash(spec)
+        with self._immediate() as db:
+            if idempotency_key is not None:
+                row = db.execute(
+                    f"SELECT {COLUMNS}, body_hash FROM tasks WHERE idempotency_key = ?",
+                    (idempotency_key,),
+                ).fetchone()
+                if row is not None:
+                    if row[-1] != digest:
+                        raise IdempotencyConflict(row[1])
+                    return _record(row[:-1]), False
+            task_id = str(uuid.uuid4())
+            cursor = db.execute(
+                "INSERT INTO tasks (id, spec, phase, created_at, idempotency_key, body_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    task_id,
+                    spec.model_dump_json(),
+                    Phase.PENDING,
+                    self.clock(),
+                    idempotency_key,
+                    digest,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO labels (seq, key, value) VALUES (?, ?, ?)",
+                [(cursor.lastrowid, key, value) for key, value in spec.labels.items()],
+            )
+            found = self._get(db, task_id)
+        assert found is not None
+        return found, True
+
+    def transition(
+        self, task_id: str, allowed: Iterable[Phase], to: Phase, **fields: object
+    ) -> TaskRecord | None:
+        """Move the task to `to` if it is in one of `allowed`; None when it was not."""
+        now = self.clock()
+        values: dict[str, object] = {"phase": to, **fields}
+        if to is Phase.STARTING:
+            values.setdefault("launched_at", now)
+        if to is Phase.RUNNING:
+            values.setdefault("started_at", now)
+        if to in FINISHED:
+            values.setdefault("finished_at", now)
+        return self._update(task_id, values, allowed)
+
+    def update(self, task_id: str, **fields: object) -> TaskRecord | None:
+        """Set fields that do not change the phase (reason, tool calls, cleaned_at)."""
+        return self._update(task_id, fields, None)
+
+    def _update(
+        self, task_id: str, fields: Mapping[str, object], allowed: Iterable[Phase] | None
+    ) -> TaskRecord | None:
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise ValueError(f"not a task column: {', '.join(sorted(unknown))}")
+        values = {
+            key: (value.model_dump_json() if isinstance(value, ToolCalls) else value)
+            for key, value in fields.items()
+        }
+        assignments = ", ".join(f"{key} = ?" for key in values)
+        params: list[object] = [*values.values(), task_id]
+        where = "id = ?"
+        if allowed is not None:
+            phases = list(allowed)
+            where += f" AND phase IN ({', '.join('?' * len(phases))})"
+            params += phases
+        with self._immediate() as db:
+            changed = db.execute(f"UPDATE tasks SET {assignments} WHERE {where}", params).rowcount
+            return self._get(db, task_id) if changed else None
+
+    def request_cancel(self, task_id: str) -> TaskRecord | None:
+        """Pending tasks are cancelled at once; active ones are marked for the controller."""
+        cancelled = self.transition(
+            task_id, (Phase.PENDING,), Phase.CANCELLED, reason="cancelled before it started"
+        )
+        if cancelled is not None:
+            return cancelled
+        with self._immediate() as db:
+            db.execute(
+                "UPDATE tasks SET cancel_requested = 1 WHERE id = ? AND phase IN (?, ?)",
+                (task_id, Phase.STARTING, Phase.RUNNING),
+            )
+            return self._get(db, task_id)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        with self._transaction() as db:
+            return self._get(db, task_id)
+
+    def _get(self, db: sqlite3.Connection, task_id: str) -> TaskRecord | None:
+        row = db.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return _record(row) if row else None
+
+    def page(
+        self,
+        *,
+        phases: Sequence[Phase] = (),
+        labels: Mapping[str, str] | None = None,
+        after_seq: int = 0,
+        limit: int = 50,
+    ) -> list[TaskRecord]:
+        """In submission order, from `after_seq` on (a page's cursor)."""
+        where: list[str] = ["seq > ?"]
+        params: list[object] = [after_seq]
+        if phases:
+            where.append(f"phase IN ({', '.join('?' * len(phases))})")
+            params += list(phases)
+        for key, value in (labels or {}).items():
+            where.append("seq IN (SELECT seq FROM labels WHERE key = ? AND value = ?)")
+            params += [key, value]
+        query = f"SELECT {COLUMNS} FROM tasks WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        with self._transaction() as db:
+            return [_record(row) for row in db.execute(query, [*params, limit])]
+
+    def in_phases(self, *phases: Phase, limit: int = 10_000) -> list[TaskRecord]:
+        return self.page(phases=phases, limit=limit)
+
+    def finished_before(self, moment: float, limit: int = 100) -> list[TaskRecord]:
+        """Finished tasks whose containers are still there, finished before `moment`."""
+        with self._transaction() as db:
+            rows = db.execute(
+                f"SELECT {COLUMNS} FROM tasks WHERE finished_at IS NOT NULL "
+                "AND finished_at <= ? AND cleaned_at IS NULL ORDER BY finished_at LIMIT ?",
+                (moment, limit),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def counts(self) -> dict[Phase, int]:
+        with self._transaction() as db:
+            rows = db.execute("SELECT phase, COUNT(*) FROM tasks GROUP BY phase").fetchall()
+        counts = dict.fromkeys(Phase, 0)
+        counts.update({Phase(phase): count for phase, count in rows})
+        return counts
+
+
+def _record(row: Sequence[Any]) -> TaskRecord:
+    return TaskRecord(
+        seq=row[0],
+        id=row[1],
+        spec=TaskCreate.model_validate_json(row[2]),
+        phase=Phase(row[3]),
+        reason=row[4],
+        exit_code=row[5],
+        created_at=row[6],
+        launched_at=row[7],
+        started_at=row[8],
+        finished_at=row[9],
+        cleaned_at=row[10],
+        cancel_requested=bool(row[11]),
+        tool_calls=ToolCalls.model_validate_json(row[12]) if row[12] else ToolCalls(),
+    )
