@@ -12,6 +12,9 @@ ARG PYTHONDEVMODE=
 ARG LOG_LEVEL=info
 ARG DEBUG=
 COPY ${TARGETOS}-${TARGETARCH}/ /opt/orchestrator/
+# The state directory (tasks.db, kept logs), owned by the service's user: a volume mounted
+# here takes that owner. (COPY creates it; the build runs nothing.)
+COPY --chown=10001:10001 ${TARGETOS}-${TARGETARCH}/orchestrator/py.typed /var/lib/orchestrator/.keep
 ENV PATH=/opt/orchestrator/bin:$PATH \
     PYTHONPATH=/opt/orchestrator \
     PYTHONUNBUFFERED=1 \
@@ -25,3 +28,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('ORCHESTRATOR_PORT', '8080'), timeout=2)"]
 USER 10001:10001
 ENTRYPOINT ["orchestrator"]
+CMD ["serve"]

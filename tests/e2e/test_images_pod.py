@@ -28,11 +28,9 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,11 +38,12 @@ from typing import Any
 import docker
 import httpx
 import pytest
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import DockerException
 from docker.models.containers import Container
 from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from tests.e2e.images import Image, build_images, sweep, untag, wait_until
 from tests.e2e.support import INSTALL_PEERS, PEERS, REPO, free_port, require, run, text_of
 from tests.registries import SHARED_REGISTRY, answers
 
@@ -55,17 +54,7 @@ SDK_SERVER = REPO / "services" / "toolman" / "tests" / "peers" / "sdk_server.py"
 AGENT = "e2e-agent"
 LABEL = "dev.buildkit.e2e-run"
 RUN_ID = uuid.uuid4().hex[:10]
-BUILD_TIMEOUT = 1200  # seconds; a cold build of both images takes about a minute
 SDK_TOOLS = {"sdk_echo", "sdk_add", "sdk_pid", "sdk_fail", "sdk_sleep", "sdk_count"}
-
-
-@dataclass(frozen=True)
-class Image:
-    """One `image` artifact of buildkit's JSON report."""
-
-    name: str
-    id: str
-    version: str
 
 
 @dataclass(frozen=True)
@@ -93,21 +82,6 @@ class Sidecar:
         return self.container.logs().decode(errors="replace")
 
 
-def wait_until(ready: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.1)
-
-
-def sweep(client: docker.DockerClient) -> None:
-    """Remove every container this module started, running or not."""
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}={RUN_ID}"}):
-        with suppress(NotFound):
-            container.remove(force=True)
-
-
 # -- fixtures ---------------------------------------------------------------------------
 
 
@@ -123,7 +97,7 @@ def engine() -> Iterator[docker.DockerClient]:
     try:
         yield client
     finally:
-        sweep(client)
+        sweep(client, LABEL, RUN_ID)
         client.close()
 
 
@@ -140,53 +114,15 @@ def images(
     """Both images, built by buildkit's CLI exactly as a release job calls it (no push)."""
     prefix = f"localhost:5000/e2e-pod-{RUN_ID}/platform"
     try:
-        built = build_images(prefix, tmp_path_factory.mktemp("images"))
+        found = build_images(prefix, tmp_path_factory.mktemp("images"), ["toolman", "mcp_wrapper"])
+        built = Images(found["toolman"], found["mcp_wrapper"])
         for image in (built.toolman, built.wrapper):
             assert image.name.startswith(f"{prefix}/"), image
             assert engine.images.get(image.name).id == image.id, f"{image.name} is not {image.id}"
         yield built
     finally:
-        sweep(engine)  # a container still using an image would keep its tag
+        sweep(engine, LABEL, RUN_ID)  # a container still using an image would keep its tag
         untag(engine, prefix)
-
-
-def build_images(prefix: str, out: Path) -> Images:
-    report_path, log_path = out / "report.json", out / "build.log"
-    command = [sys.executable, "-m", "buildkit", "images", "--services", "toolman,mcp_wrapper"]
-    command += ["-t", "pod", "-r", prefix, "--offline", "--report", str(report_path)]
-    with log_path.open("w") as log:
-        done = subprocess.run(
-            command,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ | {"BUILDKIT_OFFLINE": "1", "COLUMNS": "160"},
-            timeout=BUILD_TIMEOUT,
-            check=False,
-        )
-    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
-    assert done.returncode == 0, f"`{' '.join(command[1:])}` exited {done.returncode}:\n{tail}"
-    report = json.loads(report_path.read_text())
-    return Images(image_of(report, "toolman"), image_of(report, "mcp_wrapper"))
-
-
-def image_of(report: dict[str, Any], service: str) -> Image:
-    result = next(r for r in report["results"] if (r["service"], r["stage"]) == (service, "image"))
-    assert result["status"] in ("ok", "cached"), result  # cached: built earlier, same inputs
-    artifact = next(a for a in result["artifacts"] if a["kind"] == "image")
-    assert artifact["name"] in artifact["tags"], artifact
-    version = artifact.get("labels", {}).get("org.opencontainers.image.version", "")
-    return Image(artifact["name"], artifact["id"], version)
-
-
-def untag(client: docker.DockerClient, prefix: str) -> None:
-    """Drop every tag under this run's prefix (per-platform ones too), keeping the layers:
-    they are the build cache of the next run."""
-    for image in client.images.list():
-        for tag in image.tags:
-            if tag.startswith(f"{prefix}/"):
-                with suppress(APIError):
-                    client.images.remove(tag, noprune=True)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ controller; tests pass their own backend, clock and environment."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -13,7 +14,7 @@ from fastapi import FastAPI
 
 from orchestrator import __version__
 from orchestrator.api import health, tasks
-from orchestrator.api.auth import TokenCheck
+from orchestrator.api.auth import NOT_CONFIGURED, TokenCheck
 from orchestrator.backends.base import ExecutionBackend
 from orchestrator.config import OrchestratorConfig
 from orchestrator.controller.scheduler import Controller
@@ -23,6 +24,7 @@ from orchestrator.settings import Settings
 from orchestrator.tasks.logs import LogArchive
 from orchestrator.tasks.store import TaskStore
 
+log = logging.getLogger("orchestrator")
 BackendFactory = Callable[
     [OrchestratorConfig, httpx.AsyncClient, Mapping[str, str]], ExecutionBackend
 ]
@@ -71,6 +73,8 @@ def create_app(
     environ = os.environ if environ is None else environ
     config = settings.config
     tokens = TokenCheck.from_config(config.auth, environ)  # fails before serving anything
+    if not tokens.configured:
+        log.warning("%s; the task API answers 503 until then", NOT_CONFIGURED)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

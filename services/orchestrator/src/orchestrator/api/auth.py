@@ -16,6 +16,10 @@ from toolman.errors import ConfigError as ToolmanConfigError
 from toolman.secrets import token_digest
 
 TOKEN_ENV = "ORCHESTRATOR_TOKEN"  # noqa: S105 - the variable's name, not a token
+NOT_CONFIGURED = (
+    f"no API token is configured: set {TOKEN_ENV}, or auth.tokens in the orchestrator's "
+    "config (auth.anonymous: true serves the API without tokens, for one user on loopback)"
+)
 
 
 class TokenCheck:
@@ -34,17 +38,19 @@ class TokenCheck:
                 raise ConfigError(str(exc)) from None
         if environ.get(TOKEN_ENV):
             digests[hashlib.sha256(environ[TOKEN_ENV].encode()).hexdigest()] = TOKEN_ENV
-        if not digests and not auth.anonymous:
-            raise ConfigError(
-                f"no API token is configured: set {TOKEN_ENV}, or auth.tokens in the config "
-                "(or auth.anonymous: true for a single-user setup on loopback)"
-            )
         return cls(digests, auth.anonymous and not digests)
 
+    @property
+    def configured(self) -> bool:
+        return self.anonymous or bool(self.digests)
+
     def caller(self, authorization: str | None) -> str:
-        """The token's name; HTTPException 401 without a known token."""
+        """The token's name; HTTPException 401 without a known token, 503 while no token
+        is configured at all (the API stays closed; health and metrics still answer)."""
         if self.anonymous:
             return "anonymous"
+        if not self.digests:
+            raise HTTPException(503, detail=NOT_CONFIGURED)
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("send `Authorization: Bearer <token>`")
