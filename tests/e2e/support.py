@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +29,8 @@ from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.session import MessageHandlerFnT
 from mcp.client.stdio import stdio_client
 
+from buildkit.claude_code import BINARY_IN_PACKAGE, NPM_PLATFORMS
+from buildkit.config import CLAUDE_TARGET, load_project
 from tests import helpers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +56,29 @@ def console_script(service: str, script: str) -> Path:
         f"--python build/wheel-check/{service}/bin/python -e services/{service}`",
     )
     return path
+
+
+def claude_code(directory: Path) -> Path:
+    """The real Claude Code binary of this machine's platform, unpacked into `directory` from
+    the npm tarball buildkit caches in build/claude-code/<version>/ (the pinned version)."""
+    claude = load_project(REPO).claude
+    assert claude is not None, "pyproject.toml has no [tool.buildkit.claude_image]"
+    target = "linux/arm64" if platform.machine() in ("aarch64", "arm64") else "linux/amd64"
+    cache = REPO / "build" / CLAUDE_TARGET / claude.version
+    found = sorted(cache.glob(f"*-{NPM_PLATFORMS[target]}-{claude.version}.tgz"))
+    require(
+        bool(found),
+        f"Claude Code {claude.version} for {target} is not in {cache.relative_to(REPO)}",
+        "run `python -m buildkit wheelhouse --claude-image --services mcp_wrapper "
+        f"--platform {target}` (nox -s tests does)",
+    )
+    binary = directory / "claude"
+    with tarfile.open(found[0]) as archive, binary.open("wb") as out:
+        source = archive.extractfile(BINARY_IN_PACKAGE)
+        assert source is not None, f"{found[0].name} holds no {BINARY_IN_PACKAGE}"
+        shutil.copyfileobj(source, out)
+    binary.chmod(0o755)
+    return binary
 
 
 def free_port() -> int:
@@ -126,6 +154,12 @@ class Toolman:
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def audit_lines(self) -> list[dict[str, Any]]:
+        """toolman's audit lines so far (logger ``toolman.audit``); complete once stopped."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        found = [json.loads(line) for line in lines if '"toolman.audit"' in line]
+        return [line for line in found if line.get("logger") == "toolman.audit"]
 
 
 # -- the agent side ---------------------------------------------------------------------
