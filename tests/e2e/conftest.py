@@ -6,8 +6,12 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
+import docker.errors
 import pytest
 
+from tests.e2e import deployment
+from tests.e2e.images import sweep, untag
 from tests.e2e.support import INSTALL_PEERS, PEERS, Toolman, console_script, require
 
 
@@ -87,3 +91,47 @@ def toolman(
         yield running.start()
     finally:
         running.stop()
+
+
+# -- the orchestrator's platform (tests/e2e/deployment.py) ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        require(False, f"no Docker engine answers ({exc})", deployment.PREPARE)
+        raise
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def platform_images(
+    docker_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[deployment.PlatformImages]:
+    """Every image of the platform, built by buildkit from this tree (once per session)."""
+    prefix = f"localhost:5000/e2e-platform-{deployment.RUN_ID}/platform"
+    try:
+        yield deployment.build_platform_images(
+            docker_engine, prefix, tmp_path_factory.mktemp("platform-images")
+        )
+    finally:
+        sweep(docker_engine, deployment.LABEL, deployment.RUN_ID)
+        sweep(docker_engine, deployment.INSTANCE_LABEL, deployment.INSTANCE)
+        untag(docker_engine, prefix)
+
+
+@pytest.fixture(scope="session")
+def task_network(docker_engine: docker.DockerClient) -> Iterator[str]:
+    with deployment.e2e_network(docker_engine) as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+def model_server(docker_engine: docker.DockerClient, task_network: str) -> deployment.ModelServer:
+    return deployment.start_model_server(docker_engine, task_network)

@@ -1,11 +1,18 @@
-"""Stored records as the API shows them, and errors in FastAPI's own 422 shape."""
+"""Stored records as the API shows them, and errors: FastAPI's own 422 shape (also for an
+unknown query parameter), and a 405 that names every method of its path."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.routing import Match
 
 from orchestrator.tasks.model import Task, TaskSpec
 from orchestrator.tasks.store import TaskRecord
@@ -25,6 +32,7 @@ def task_view(record: TaskRecord) -> Task:
         reason=record.reason,
         exit_code=record.exit_code,
         created_at=datetime.fromtimestamp(record.created_at, UTC),
+        launched_at=when(record.launched_at),
         started_at=when(record.started_at),
         finished_at=when(record.finished_at),
         spec=TaskSpec.of(record.spec),
@@ -53,3 +61,39 @@ def field_location(dotted: str) -> list[str | int]:
         if index:
             location.append(int(index))
     return location
+
+
+def known_query(request: Request) -> None:
+    """422 for a query parameter the route does not take: a misspelt filter (`?phse=...`,
+    `?folow=true`) would otherwise be ignored and answer as if it were not there."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = set(_query_names(route.dependant))
+    for name in request.query_params:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise invalid(["query", name], f"unknown query parameter{hint}")
+
+
+def _query_names(dependant: Dependant) -> Iterator[str]:
+    for field in dependant.query_params:
+        yield field.alias
+    for inner in dependant.dependencies:
+        yield from _query_names(inner)
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 whose `Allow` names every method of the path: Starlette's own names only the
+    methods of the first route that matched it (`POST` for `/api/v1/tasks`, not `GET`)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return JSONResponse(
+        {"detail": "Method Not Allowed"},
+        status_code=405,
+        headers={"Allow": ", ".join(sorted(methods))},
+    )

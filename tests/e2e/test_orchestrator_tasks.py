@@ -1,0 +1,239 @@
+"""A task from submission to cleanup, through the orchestrator's image on the real engine.
+
+The agent is the real `claude-code` image running the real Claude Code binary; its tools
+come through mcp-wrapper from a toolman sidecar in the same network namespace, which
+fronts the reference time server. The one fake is the model (see deployment.py): the
+scripted Messages API makes Claude Code call a tool, and holds its last answer until the
+test releases it, so the test can act while the agent runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+from mcp import ClientSession, MCPError, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from tests.e2e.deployment import (
+    Api,
+    ModelServer,
+    OrchestratorContainer,
+    PlatformImages,
+    orchestrator_config,
+    task_body,
+    task_containers,
+    task_leftovers,
+)
+from tests.e2e.images import wait_until
+from tests.e2e.model_api import marker
+from tests.e2e.support import run
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.slow]
+
+ALLOWED = "time_get_current_time"
+FORBIDDEN = "time_convert_time"
+AGENT = "e2e-coder"
+TTL = 3  # seconds a finished task's containers are kept
+
+
+@pytest.fixture(scope="module")
+def orchestrator(
+    docker_engine: docker.DockerClient,
+    platform_images: PlatformImages,
+    task_network: str,
+    model_server: ModelServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Api]:
+    """The orchestrator image serving on loopback, running tasks on the test's network."""
+    running = OrchestratorContainer(
+        docker_engine,
+        platform_images.orchestrator.name,
+        task_network,
+        tmp_path_factory.mktemp("orchestrator"),
+    )
+    config = orchestrator_config(
+        platform_images, task_network, "/var/lib/orchestrator", ttl_seconds=TTL
+    )
+    try:
+        running.start(config)
+        yield running.api
+    finally:
+        running.api.close()
+        running.remove()
+
+
+def follow_logs(api: Api, task_id: str) -> tuple[threading.Thread, list[str]]:
+    """Read `logs?follow=true` to its end in a thread; the text lands in the list."""
+    received: list[str] = []
+
+    def read() -> None:
+        with api.client.stream(
+            "GET",
+            f"/api/v1/tasks/{task_id}/logs",
+            params={"follow": "true"},
+            timeout=httpx.Timeout(30, read=300),
+        ) as response:
+            assert response.status_code == 200
+            received.extend(response.iter_text())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, received
+
+
+async def call_as_the_agent(
+    docker_engine: docker.DockerClient, wrapper_image: str, toolman: str, tmp: Path
+) -> tuple[set[str], MCPError]:
+    """Through the task's own toolman, as its agent: mcp-wrapper in the task's network
+    namespace (what the agent container runs), driven by the official SDK's client."""
+    args = ["run", "-i", "--rm", "--network", f"container:{toolman}", wrapper_image]
+    params = StdioServerParameters(command="docker", args=args)
+    with (tmp / "wrapper.log").open("a") as errlog:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            listed = {tool.name for tool in (await session.list_tools()).tools}
+            with pytest.raises(MCPError) as refused:
+                await session.call_tool(FORBIDDEN, {"time": "12:00", "source_timezone": "UTC"})
+            return listed, refused.value
+
+
+def test_a_task_runs_claude_code_with_its_allowed_tools_and_is_cleaned_up(
+    orchestrator: Api,
+    model_server: ModelServer,
+    platform_images: PlatformImages,
+    docker_engine: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    key = f"main-{uuid.uuid4().hex[:8]}"
+    prompt = marker("hold", tool=f"mcp__toolman__{ALLOWED}", args={"timezone": "UTC"}, key=key)
+    body = task_body(
+        f"{prompt} What time is it in UTC?",
+        agent={"name": AGENT, "model": "claude-e2e-scripted"},
+        tools={"servers": ["time"], "blocked_tools": [FORBIDDEN]},
+        files=[{"path": "notes/brief.md", "content": "check the clock\n"}],
+        labels={"suite": "e2e"},
+    )
+    task = orchestrator.submit(body)
+    task_id = task["id"]
+    assert task["phase"] == "pending"
+    assert "sk-e2e" not in str(task)  # secrets are references: no value is ever shown
+    follower, followed = follow_logs(orchestrator, task_id)
+
+    model_server.wait_holding(key)  # Claude Code called the tool and sent back its result
+    assert orchestrator.get(task_id)["phase"] == "running"
+    toolman = f"orchestrator-{task_id}-toolman"
+    listed, refused = run_listing(docker_engine, platform_images, toolman, tmp_path)
+    assert ALLOWED in listed
+    assert FORBIDDEN not in listed
+    assert refused.error.code == -32602
+    assert refused.error.message == f"Unknown tool: {FORBIDDEN}"
+    model_server.release(key)
+
+    done = orchestrator.wait(task_id, "succeeded", "failed", "timed_out", "cancelled")
+    assert done["phase"] == "succeeded", done
+    assert done["exit_code"] == 0
+    assert done["tool_calls"]["by_tool"][ALLOWED] == {"allowed": 1, "refused": 0, "failed": 0}
+    assert done["tool_calls"]["by_tool"][FORBIDDEN] == {"allowed": 0, "refused": 1, "failed": 0}
+    assert (done["tool_calls"]["allowed"], done["tool_calls"]["refused"]) == (1, 1)
+
+    # What the model saw: the allowed tool offered, the forbidden one never; the tool's
+    # real answer came back in the next turn; the task's model was asked for.
+    turns = model_server.main_requests(key)
+    assert len(turns) == 2, turns
+    assert f"mcp__toolman__{ALLOWED}" in turns[0]["tools"]
+    assert not [t for t in turns[0]["tools"] if FORBIDDEN in t]
+    assert {turn["model"] for turn in turns} == {"claude-e2e-scripted"}
+    result = turns[1]["tool_results"][0]
+    assert not result["is_error"], result
+    assert re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", result["content"]), result
+
+    # The followed log ran until the agent's end and holds Claude Code's final answer.
+    follower.join(timeout=60)
+    assert not follower.is_alive()
+    assert result["content"][:16] in "".join(followed)
+
+    audit = audit_lines(orchestrator.logs(task_id, "toolman"))
+    assert {(a["name"], a["decision"]) for a in audit} == {
+        (ALLOWED, "allowed"),
+        (FORBIDDEN, "blocked"),
+    }
+    assert {a["agent"] for a in audit} == {AGENT}
+
+    wait_until(lambda: not task_leftovers(docker_engine, task_id), 60, "the TTL cleanup")
+    assert "".join(followed) in orchestrator.logs(task_id)  # logs outlive the containers
+
+
+def run_listing(
+    docker_engine: docker.DockerClient, images: PlatformImages, toolman: str, tmp: Path
+) -> tuple[set[str], MCPError]:
+    found: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        found["listed"], found["refused"] = await call_as_the_agent(
+            docker_engine, images.wrapper.name, toolman, tmp
+        )
+
+    run(scenario)
+    return found["listed"], found["refused"]
+
+
+def audit_lines(log: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.splitlines() if '"toolman.audit"' in line]
+
+
+def test_an_agent_that_fails_is_failed_with_its_exit_code(
+    orchestrator: Api, model_server: ModelServer
+) -> None:
+    prompt = marker("error", status=400, message="scripted: the model refuses")
+    task = orchestrator.submit(task_body(prompt))
+    done = orchestrator.wait(task["id"], "succeeded", "failed", "timed_out", "cancelled")
+    assert done["phase"] == "failed", done
+    assert done["exit_code"] not in (None, 0)
+    assert f"exited with code {done['exit_code']}" in done["reason"]
+
+
+def test_cancel_stops_a_running_task(
+    orchestrator: Api, model_server: ModelServer, docker_engine: docker.DockerClient
+) -> None:
+    key = f"cancel-{uuid.uuid4().hex[:8]}"
+    prompt = marker("hold", tool=f"mcp__toolman__{ALLOWED}", args={"timezone": "UTC"}, key=key)
+    task = orchestrator.submit(task_body(prompt, tools={"servers": ["time"]}))
+    model_server.wait_holding(key)
+    response = orchestrator.client.post(f"/api/v1/tasks/{task['id']}/cancel")
+    assert response.status_code == 202, response.text
+    done = orchestrator.wait(task["id"], "succeeded", "failed", "timed_out", "cancelled")
+    assert done["phase"] == "cancelled", done
+    assert done["reason"] == "cancelled by request"
+    assert done["exit_code"] is not None  # the agent's, as it was stopped
+    assert all(c.status == "exited" for c in task_containers(docker_engine, task["id"]))
+    again = orchestrator.client.post(f"/api/v1/tasks/{task['id']}/cancel")
+    assert again.status_code == 409
+
+
+def test_a_task_over_its_timeout_is_stopped_and_timed_out(
+    orchestrator: Api, model_server: ModelServer
+) -> None:
+    key = f"timeout-{uuid.uuid4().hex[:8]}"
+    prompt = marker("hold", tool=f"mcp__toolman__{ALLOWED}", args={"timezone": "UTC"}, key=key)
+    task = orchestrator.submit(task_body(prompt, tools={"servers": ["time"]}, timeout_seconds=4))
+    done = orchestrator.wait(task["id"], "succeeded", "failed", "timed_out", "cancelled")
+    assert done["phase"] == "timed_out", done
+    assert "timeout_seconds" in done["reason"]
+    # The agent was stopped mid-run: it hung up on the model while its answer was held.
+    wait_until(
+        lambda: any(r.get("hold") == "client_gone" for r in model_server.main_requests(key)),
+        30,
+        "the scripted model seeing the agent hang up",
+    )
