@@ -75,6 +75,12 @@ for _service in SERVICES:
     service_session(_service)
 
 
+def fetch_claude_code(session: nox.Session, report: str) -> None:
+    """Claude Code for the claude-code image, for this machine's platform only."""
+    buildkit(session, "wheelhouse", "--claude-image", "--services", "mcp_wrapper",
+             "--platform", NATIVE_PLATFORM, "--report", report)  # fmt: skip
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Services' tests, wheels, then buildkit's and the end-to-end tests (args go to pytest)."""
@@ -83,18 +89,7 @@ def tests(session: nox.Session) -> None:
     # Wheels, proven installable, plus every image dependency for both platforms: after
     # this, nothing the tests do contacts a package index.
     buildkit(session, "wheelhouse", "--report", "build/report-wheelhouse.json")
-    # Claude Code for the claude-code image test, for this machine's platform only.
-    buildkit(
-        session,
-        "wheelhouse",
-        "--claude-image",
-        "--services",
-        "mcp_wrapper",
-        "--platform",
-        NATIVE_PLATFORM,
-        "--report",
-        "build/report-claude-code.json",
-    )
+    fetch_claude_code(session, "build/report-claude-code.json")
     session.run("pytest", *session.posargs, env={"BUILDKIT_OFFLINE": "1"})
 
 
@@ -129,12 +124,13 @@ def wheels(session: nox.Session) -> None:
     buildkit(session, "wheel", *session.posargs)
 
 
-BENCHES = ("build", "toolman", "wrapper")
+BENCHES = ("build", "toolman", "wrapper", "orchestrator")
 
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks, never part of the tests: `-- build`, `-- toolman`, `-- wrapper` (all)."""
+    """Benchmarks, never part of the tests: `-- build`, `-- toolman`, `-- wrapper`,
+    `-- orchestrator` (all)."""
     chosen = session.posargs or list(BENCHES)
     unknown = sorted(set(chosen) - set(BENCHES))
     if unknown:
@@ -159,3 +155,10 @@ def bench(session: nox.Session) -> None:
         )
     if "wrapper" in chosen:
         session.run("python", "bench/wrapper_bench.py", "--json", "build/bench/wrapper.json")
+    if "orchestrator" in chosen:
+        # Needs a Docker engine; the images are built from build/wheelhouse (no network).
+        buildkit(session, "wheelhouse", "--report", "build/bench/wheelhouse.json")
+        fetch_claude_code(session, "build/bench/claude-code.json")
+        session.run(
+            "python", "bench/orchestrator_bench.py", "--json", "build/bench/orchestrator.json"
+        )

@@ -32,6 +32,17 @@ def secret_problem(
     return None
 
 
+def agent_secrets(config: OrchestratorConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """The operator's secrets for every agent, those that are set."""
+    found: dict[str, str] = {}
+    for name, source in config.agent.secrets.items():
+        if source.env is not None and environ.get(source.env):
+            found[name] = environ[source.env]
+        elif source.file is not None and Path(source.file).is_file():
+            found[name] = Path(source.file).read_text(encoding="utf-8").strip()
+    return found
+
+
 def build_launch(
     task_id: str, spec: TaskCreate, config: OrchestratorConfig, environ: Mapping[str, str]
 ) -> Launch:
@@ -40,7 +51,7 @@ def build_launch(
         sidecar = toolman_config(config.toolman.config, spec.agent.name, spec.tools)
     except PolicyError as exc:
         raise LaunchError(f"the tool policy is no longer valid: {exc}") from exc
-    env = {**config.agent.env, **spec.env}
+    env = {**config.agent.env, **agent_secrets(config, environ), **spec.env}
     for name, ref in spec.secrets.items():
         problem = secret_problem(config, name, ref, environ)
         if problem:

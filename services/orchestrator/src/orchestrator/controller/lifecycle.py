@@ -113,7 +113,24 @@ class Lifecycle:
         metrics.launch_seconds.labels("agent_start").observe(timings.agent_start)
         running = self._running(None)
         if running is not None and running.started_at is not None:
-            metrics.start_seconds.observe(running.started_at - running.created_at)
+            since_submission = running.started_at - running.created_at
+            metrics.start_seconds.observe(since_submission)
+            log.info(
+                "task %s running %.3f s after submission: prepare %.3f s, toolman ready "
+                "%.3f s, agent start %.3f s",
+                self.task_id,
+                since_submission,
+                timings.prepare,
+                timings.toolman_ready,
+                timings.agent_start,
+                extra={
+                    "task": self.task_id,
+                    "start_seconds": round(since_submission, 4),
+                    "prepare_seconds": round(timings.prepare, 4),
+                    "toolman_ready_seconds": round(timings.toolman_ready, 4),
+                    "agent_start_seconds": round(timings.agent_start, 4),
+                },
+            )
         return running
 
     def _running(self, started_at: float | None) -> TaskRecord | None:
