@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator.tasks.model import Resources, memory_bytes
 from orchestrator.tasks.policy import check_base
@@ -50,6 +57,8 @@ class Tasks(Section):
     ttl_seconds: Annotated[float, Field(ge=0, le=30 * 86400)] = 600
     stop_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 10
     max_workspace_bytes: Annotated[int, Field(ge=1024)] = 1 << 30
+    # The largest body `POST /api/v1/tasks` reads (the prompt and files, JSON-encoded).
+    max_request_bytes: Annotated[int, Field(ge=1024)] = 64 << 20
 
 
 class TaskSecrets(Section):
@@ -57,12 +66,33 @@ class TaskSecrets(Section):
     files: list[str] = Field(default_factory=list)  # paths or globs (fnmatch)
 
 
+class SecretSource(Section):
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> SecretSource:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env' or 'file'")
+        return self
+
+
+def _default_agent_args() -> list[str]:
+    # Every toolman tool is allowed to Claude Code (toolman already decides what the agent
+    # sees), and edits of the workspace; its other built-in tools (Bash, web) are not.
+    return ["--allowedTools", "mcp__toolman", "--permission-mode", "acceptEdits"]
+
+
 class AgentSection(Section):
     image: str = f"{DEFAULT_REGISTRY}/claude-code:latest"
-    # Appended to `claude-agent direct --task-file F --`; every toolman tool is allowed
-    # to Claude Code because toolman already decides what the agent sees.
-    args: list[str] = Field(default_factory=lambda: ["--allowedTools", "mcp__toolman"])
+    # Appended to `claude-agent direct --task-file F --`.
+    args: list[str] = Field(default_factory=_default_agent_args)
     env: dict[str, str] = Field(default_factory=dict)
+    # Secrets every agent gets from the orchestrator's environment or files (skipped while
+    # unset); a task's own `secrets` of the same name win.
+    secrets: dict[str, SecretSource] = Field(
+        default_factory=lambda: {"ANTHROPIC_API_KEY": SecretSource(env="ANTHROPIC_API_KEY")}
+    )
 
 
 class ToolmanSection(Section):
