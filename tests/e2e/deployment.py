@@ -32,7 +32,7 @@ from typing import Any
 
 import docker
 import httpx
-from docker.errors import ImageNotFound, NotFound
+from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from tests.e2e.images import Image, build_images, sweep, wait_until
@@ -156,7 +156,10 @@ def start_model_server(engine: docker.DockerClient, network: str) -> ModelServer
     try:
         engine.images.get(BASE_IMAGE)
     except ImageNotFound:
-        require(False, f"the base image {BASE_IMAGE} is not on the engine", PREPARE)
+        try:
+            engine.images.pull(BASE_IMAGE)
+        except APIError as exc:
+            require(False, f"the base image {BASE_IMAGE} cannot be pulled ({exc})", PREPARE)
     port = free_port()
     container = engine.containers.run(
         BASE_IMAGE,

@@ -124,6 +124,7 @@ def test_a_task_runs_claude_code_with_its_allowed_tools_and_is_cleaned_up(
         tools={"servers": ["time"], "blocked_tools": [FORBIDDEN]},
         files=[{"path": "notes/brief.md", "content": "check the clock\n"}],
         labels={"suite": "e2e"},
+        resources={"cpu": 1.5, "memory": "1Gi"},
     )
     task = orchestrator.submit(body)
     task_id = task["id"]
@@ -133,6 +134,7 @@ def test_a_task_runs_claude_code_with_its_allowed_tools_and_is_cleaned_up(
 
     model_server.wait_holding(key)  # Claude Code called the tool and sent back its result
     assert orchestrator.get(task_id)["phase"] == "running"
+    assert_hardened(docker_engine, task_id)
     toolman = f"orchestrator-{task_id}-toolman"
     listed, refused = run_listing(docker_engine, platform_images, toolman, tmp_path)
     assert ALLOWED in listed
@@ -173,6 +175,28 @@ def test_a_task_runs_claude_code_with_its_allowed_tools_and_is_cleaned_up(
 
     wait_until(lambda: not task_leftovers(docker_engine, task_id), 60, "the TTL cleanup")
     assert "".join(followed) in orchestrator.logs(task_id)  # logs outlive the containers
+
+
+def assert_hardened(engine: docker.DockerClient, task_id: str) -> None:
+    """Both containers: non-root, every capability dropped, no new privileges, labelled;
+    the agent with the task's limits; toolman's config not writable by toolman."""
+    containers = {
+        c.labels["io.5dlabs.orchestrator.role"]: c for c in task_containers(engine, task_id)
+    }
+    assert set(containers) == {"agent", "toolman"}
+    for container in containers.values():
+        config, host = container.attrs["Config"], container.attrs["HostConfig"]
+        assert config["User"] == "10001:10001"
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in host["SecurityOpt"]
+        assert container.labels["io.5dlabs.orchestrator.task"] == task_id
+    agent = containers["agent"].attrs["HostConfig"]
+    assert (agent["Memory"], agent["NanoCpus"]) == (1 << 30, 1_500_000_000)
+    assert agent["NetworkMode"] == f"container:{containers['toolman'].id}"
+    owner = containers["toolman"].exec_run(["stat", "-c", "%u %a", "/etc/toolman/toolman.json"])
+    assert owner.output.decode().split() == ["0", "444"]
+    prompt = containers["agent"].exec_run(["stat", "-c", "%u %a", "/task/prompt"])
+    assert prompt.output.decode().split() == ["10001", "400"]
 
 
 def run_listing(
