@@ -20,6 +20,7 @@ from typing import Any
 import docker
 import httpx
 import pytest
+from docker.models.containers import Container
 from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -193,10 +194,14 @@ def assert_hardened(engine: docker.DockerClient, task_id: str) -> None:
     agent = containers["agent"].attrs["HostConfig"]
     assert (agent["Memory"], agent["NanoCpus"]) == (1 << 30, 1_500_000_000)
     assert agent["NetworkMode"] == f"container:{containers['toolman'].id}"
-    owner = containers["toolman"].exec_run(["stat", "-c", "%u %a", "/etc/toolman/toolman.json"])
-    assert owner.output.decode().split() == ["0", "444"]
-    prompt = containers["agent"].exec_run(["stat", "-c", "%u %a", "/task/prompt"])
-    assert prompt.output.decode().split() == ["10001", "400"]
+    assert owner_and_mode(containers["toolman"], "/etc/toolman/toolman.json") == ["0", "444"]
+    assert owner_and_mode(containers["agent"], "/task/prompt") == ["10001", "400"]
+
+
+def owner_and_mode(container: Container, path: str) -> list[str]:
+    output = container.exec_run(["stat", "-c", "%u %a", path]).output
+    assert isinstance(output, bytes)
+    return output.decode().split()
 
 
 def run_listing(
