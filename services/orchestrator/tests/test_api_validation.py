@@ -76,6 +76,12 @@ BAD_BODIES: list[tuple[str, dict[str, Any], list[str | int], str]] = [
         "not a memory quantity",
     ),
     (
+        "more memory than a float holds",
+        {"prompt": "p", "resources": {"memory": "9" * 400 + "Gi"}},
+        ["body", "resources", "memory"],
+        "more memory than any engine can limit",
+    ),
+    (
         "a label key with a space",
         {"prompt": "p", "labels": {"bad key": "v"}},
         ["body", "labels", "bad key", "[key]"],

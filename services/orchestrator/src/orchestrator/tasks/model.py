@@ -33,6 +33,7 @@ MEMORY_UNITS = {
     "t": 1000**4, "T": 1000**4, "TB": 1000**4, "Ti": 1024**4,
 }  # fmt: skip
 MIN_MEMORY = 6 * 1024**2  # the Docker engine refuses less
+MAX_MEMORY = 2**63  # the engines keep limits in a signed 64-bit integer
 
 
 class Strict(BaseModel):
@@ -162,7 +163,10 @@ def memory_bytes(quantity: str) -> int:
     found = MEMORY.fullmatch(quantity.strip())
     if not found:
         raise ValueError(f"{quantity!r} is not a memory quantity; write e.g. 512Mi or 2Gi")
-    return int(float(found.group(1)) * MEMORY_UNITS[found.group(2) or ""])
+    size = float(found.group(1)) * MEMORY_UNITS[found.group(2) or ""]
+    if not size < MAX_MEMORY:  # also infinity, from more digits than a float holds
+        raise ValueError(f"{quantity!r} is more memory than any engine can limit; write e.g. 2Gi")
+    return int(size)
 
 
 EnvName = Annotated[str, Field(pattern=ENV_NAME)]
