@@ -28,6 +28,18 @@ BAD_BODIES: list[tuple[str, dict[str, Any], list[str | int], str]] = [
         "no leading '/'",
     ),
     (
+        "the workspace itself as a file",
+        {"prompt": "p", "files": [{"path": ".", "content": ""}]},
+        ["body", "files", 0, "path"],
+        "relative file path",
+    ),
+    (
+        "a file that is also a directory",
+        {"prompt": "p", "files": [{"path": "a", "content": ""}, {"path": "a/b", "content": ""}]},
+        ["body"],
+        "files: a is given as a file and as a directory",
+    ),
+    (
         "bad base64",
         {"prompt": "p", "files": [{"path": "x.bin", "content": "@@@", "encoding": "base64"}]},
         ["body", "files", 0],

@@ -73,7 +73,13 @@ class WorkspaceFile(Strict):
     @classmethod
     def relative_inside_workspace(cls, value: str) -> str:
         path = PurePosixPath(value)
-        if path.is_absolute() or ".." in path.parts or value.endswith("/") or "\x00" in value:
+        if (
+            not path.parts
+            or path.is_absolute()
+            or ".." in path.parts
+            or value.endswith("/")
+            or "\x00" in value
+        ):
             raise ValueError(
                 "must be a relative file path inside the workspace (no leading '/', no '..')"
             )
@@ -200,6 +206,10 @@ class TaskCreate(Strict):
         paths = [file.path for file in self.files]
         if len(set(paths)) != len(paths):
             raise ValueError("files: the same path is given twice")
+        parents = {str(p) for path in paths for p in PurePosixPath(path).parents[:-1]}
+        both_ways = sorted(parents & set(paths))
+        if both_ways:
+            raise ValueError(f"files: {both_ways[0]} is given as a file and as a directory")
         return self
 
 
