@@ -46,6 +46,18 @@ BAD_BODIES: list[tuple[str, dict[str, Any], list[str | int], str]] = [
         "not valid base64",
     ),
     (
+        "a number for a boolean",
+        {"prompt": "p", "files": [{"path": "run.sh", "content": "", "executable": 1}]},
+        ["body", "files", 0, "executable"],
+        "valid boolean",
+    ),
+    (
+        "a string for a number",
+        {"prompt": "p", "timeout_seconds": "60"},
+        ["body", "timeout_seconds"],
+        "valid integer",
+    ),
+    (
         "a reserved env name",
         {"prompt": "p", "env": {"TASK_ID": "mine"}},
         ["body"],

@@ -37,7 +37,9 @@ MAX_MEMORY = 2**63  # the engines keep limits in a signed 64-bit integer
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a value of another JSON type is an error, as the schema says, not converted
+    # (`"executable": 0`, `"timeout_seconds": "60"`).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Phase(enum.StrEnum):
