@@ -64,7 +64,7 @@ def cursor(text: str) -> str:
 
 @pytest.mark.parametrize(
     "forged",
-    ["not-a-cursor", cursor("seq:-1"), cursor("id:5"), "%%%", "a"],
+    ["not-a-cursor", cursor("seq:-1"), cursor("id:5"), cursor("seq:" + "9" * 40), "%%%", "a"],
 )
 async def test_a_cursor_the_api_did_not_give_out_is_422(
     api: httpx.AsyncClient, forged: str

@@ -157,6 +157,7 @@ async def test_a_body_that_is_not_utf8_is_400(api: httpx.AsyncClient) -> None:
         ("/api/v1/tasks", "phase=runnin", "phase", "Input should be"),
         ("/api/v1/tasks", "limit=0", "limit", "greater than or equal to 1"),
         ("/api/v1/tasks", "label=team", "label", "is not key=value"),
+        ("/api/v1/tasks", "cursor=", "cursor", "at least 1"),
     ],
 )
 async def test_a_bad_or_unknown_query_parameter_is_422_naming_it(

@@ -89,7 +89,7 @@ async def list_tasks(
         list[str] | None, Query(description="`key=value`; several must all match")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> TaskPage:
     """Tasks in submission order, `limit` at a time; `next_cursor` fetches the next page."""
     labels: dict[str, str] = {}
@@ -112,8 +112,8 @@ def _decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
-        if prefix == "seq" and number.isdigit():
-            return int(number)
+        if prefix == "seq" and number.isascii() and number.isdigit() and len(number) <= 18:
+            return int(number)  # 18 digits: within SQLite's integers
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise invalid(["query", "cursor"], "not a cursor this API gave out; start without one")
