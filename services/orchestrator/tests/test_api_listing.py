@@ -72,3 +72,17 @@ async def test_a_cursor_the_api_did_not_give_out_is_422(
     response = await api.get("/api/v1/tasks", params={"cursor": forged}, headers=AUTH)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+async def test_more_labels_than_a_task_can_have_is_422(api: httpx.AsyncClient) -> None:
+    """A filter of 65 labels cannot match (a task has at most 64); it was a 500 once
+    (SQLite's expression depth)."""
+    params = httpx.QueryParams([("label", f"k{n}=v") for n in range(65)])
+    response = await api.get("/api/v1/tasks", params=params, headers=AUTH)
+    assert response.status_code == 422
+    assert "at most 64 labels" in response.json()["detail"][0]["msg"]
+    pairs: list[tuple[str, str | int | float | bool | None]] = [
+        ("label", f"k{n}=v") for n in range(64)
+    ]
+    params = httpx.QueryParams(pairs + [("phase", "pending")] * 300)
+    assert (await api.get("/api/v1/tasks", params=params, headers=AUTH)).status_code == 200

@@ -19,6 +19,7 @@ from orchestrator.runtime import Runtime
 from orchestrator.tasks.model import (
     LABEL_KEY,
     LABEL_VALUE,
+    MAX_LABELS,
     LogStream,
     Phase,
     Task,
@@ -92,6 +93,8 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> TaskPage:
     """Tasks in submission order, `limit` at a time; `next_cursor` fetches the next page."""
+    if label and len(label) > MAX_LABELS:
+        raise invalid(["query", "label"], f"at most {MAX_LABELS} labels, as a task has at most")
     labels: dict[str, str] = {}
     for index, item in enumerate(label or []):
         key, sep, value = item.partition("=")
@@ -99,7 +102,8 @@ async def list_tasks(
             raise invalid(["query", "label", index], f"{item!r} is not key=value")
         labels[key] = value
     after = _decode_cursor(cursor) if cursor else 0
-    records = rt.store.page(phases=phase or (), labels=labels, after_seq=after, limit=limit + 1)
+    phases = sorted(set(phase or ()))  # each once: a repeated phase adds nothing
+    records = rt.store.page(phases=phases, labels=labels, after_seq=after, limit=limit + 1)
     next_cursor = _encode_cursor(records[limit - 1].seq) if len(records) > limit else None
     return TaskPage(items=[task_view(r) for r in records[:limit]], next_cursor=next_cursor)
 

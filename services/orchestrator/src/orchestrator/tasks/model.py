@@ -34,6 +34,7 @@ MEMORY_UNITS = {
 }  # fmt: skip
 MIN_MEMORY = 6 * 1024**2  # the Docker engine refuses less
 MAX_MEMORY = 2**63  # the engines keep limits in a signed 64-bit integer
+MAX_LABELS = 64
 
 
 class Strict(BaseModel):
@@ -194,7 +195,7 @@ class TaskCreate(Strict):
     resources: Resources = Field(default_factory=Resources)
     labels: dict[
         Annotated[str, Field(pattern=LABEL_KEY)], Annotated[str, Field(pattern=LABEL_VALUE)]
-    ] = Field(default_factory=dict, max_length=64)
+    ] = Field(default_factory=dict, max_length=MAX_LABELS)
 
     @model_validator(mode="after")
     def names_are_free(self) -> TaskCreate:
