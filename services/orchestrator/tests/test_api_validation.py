@@ -154,6 +154,8 @@ async def test_a_body_that_is_not_utf8_is_400(api: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("path", "query", "name", "words"),
     [
+        ("/api/v1/tasks", "phse=running", "phse", "did you mean 'phase'?"),
+        ("/api/v1/tasks/some-id/logs", "folow=true", "folow", "did you mean 'follow'?"),
         ("/api/v1/tasks", "phase=runnin", "phase", "Input should be"),
         ("/api/v1/tasks", "limit=0", "limit", "greater than or equal to 1"),
         ("/api/v1/tasks", "label=team", "label", "is not key=value"),

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import StreamingResponse
 
 from orchestrator.api.auth import require_token
-from orchestrator.api.views import API, field_location, invalid, task_view
+from orchestrator.api.views import API, field_location, invalid, known_query, task_view
 from orchestrator.controller.launches import secret_problem
 from orchestrator.runtime import Runtime
 from orchestrator.tasks.model import (
@@ -29,7 +29,11 @@ from orchestrator.tasks.model import (
 from orchestrator.tasks.policy import PolicyError, toolman_config
 from orchestrator.tasks.store import IdempotencyConflict, TaskRecord
 
-router = APIRouter(prefix=f"{API}/tasks", tags=["tasks"], dependencies=[Depends(require_token)])
+router = APIRouter(
+    prefix=f"{API}/tasks",
+    tags=["tasks"],
+    dependencies=[Depends(require_token), Depends(known_query)],
+)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No task has this id"}}
 FOLLOW_POLL_SECONDS = 0.25
 
