@@ -6,7 +6,7 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from orchestrator.api.auth import require_token
 from orchestrator.api.views import API, field_location, invalid, known_query, task_view
+from orchestrator.backends.base import BackendUnavailable
 from orchestrator.controller.launches import secret_problem
 from orchestrator.runtime import Runtime
 from orchestrator.tasks.model import (
@@ -149,7 +150,11 @@ async def cancel_task(task_id: str, rt: Rt) -> Task:
 
 @router.get(
     "/{task_id}/logs",
-    responses={**NOT_FOUND, 200: {"content": {"text/plain": {}}, "description": "The log"}},
+    responses={
+        **NOT_FOUND,
+        200: {"content": {"text/plain": {}}, "description": "The log"},
+        503: {"description": "The engine that holds the log does not answer; try again"},
+    },
     response_class=StreamingResponse,
 )
 async def task_logs(
@@ -160,12 +165,26 @@ async def task_logs(
 ) -> StreamingResponse:
     """The agent's (or toolman's) output; `follow=true` streams until the task ends."""
     known(rt, task_id)
-    return StreamingResponse(_log_chunks(rt, task_id, stream, follow), media_type="text/plain")
+    chunks = _log_chunks(rt, task_id, stream, follow)
+    if follow:  # the answer starts at once; the log comes when the task runs
+        return StreamingResponse(chunks, media_type="text/plain")
+    try:  # the first chunk before the status: an engine that does not answer is a 503
+        first = await anext(chunks, b"")
+    except BackendUnavailable as exc:
+        await chunks.aclose()
+        raise HTTPException(503, detail=f"{exc}; try again once it answers") from None
+    return StreamingResponse(_after(first, chunks), media_type="text/plain")
+
+
+async def _after(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 async def _log_chunks(
     rt: Runtime, task_id: str, stream: LogStream, follow: bool
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     record = known(rt, task_id)
     if follow:
         while not (record.phase is Phase.RUNNING or record.phase.finished):
@@ -179,5 +198,7 @@ async def _log_chunks(
         for chunk in rt.archive.read(task_id, stream):
             yield chunk
         return
+    if record.launched_at is None:
+        return  # never launched (pending, or cancelled before it started): no output
     async for chunk in rt.backend.logs(task_id, stream, follow=False):
         yield chunk
