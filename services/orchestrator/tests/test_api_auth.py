@@ -34,6 +34,17 @@ async def test_the_task_api_refuses_a_missing_or_wrong_token(
     assert "token" in response.json()["detail"]
 
 
+async def test_the_token_is_checked_before_the_body_is_read(api: httpx.AsyncClient) -> None:
+    """Without a token, a body that is not JSON, or too large, is a 401 all the same:
+    nothing of the request is looked at before the caller is known."""
+    not_json = await api.post(
+        "/api/v1/tasks", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 401
+    huge = await api.post("/api/v1/tasks", content=b"x" * (65 << 20))
+    assert huge.status_code == 401
+
+
 async def test_the_known_token_is_let_in(api: httpx.AsyncClient) -> None:
     response = await api.get("/api/v1/tasks", headers=AUTH)
     assert response.status_code == 200

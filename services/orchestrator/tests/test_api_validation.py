@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import AUTH
+from conftest import AUTH, make_config, serve_in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -149,6 +151,26 @@ async def test_a_body_that_is_not_utf8_is_400(api: httpx.AsyncClient) -> None:
         headers={**AUTH, "content-type": "application/json"},
     )
     assert response.status_code == 400
+
+
+async def test_a_body_over_the_limit_is_413_before_it_is_read(tmp_path: Path) -> None:
+    """`tasks.max_request_bytes` bounds what the server reads, whether the client says
+    the length up front or streams the body without one."""
+    config = make_config(tmp_path / "state", tasks={"max_request_bytes": 4096})
+    async with serve_in_process(config) as api:
+        within = await api.post("/api/v1/tasks", json={"prompt": "x" * 3000}, headers=AUTH)
+        assert within.status_code == 201
+        response = await api.post("/api/v1/tasks", json={"prompt": "x" * 5000}, headers=AUTH)
+        assert response.status_code == 413
+        assert "tasks.max_request_bytes" in response.json()["detail"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(10):
+                yield b"x" * 1000
+
+        streamed = await api.post("/api/v1/tasks", content=chunks(), headers=AUTH)
+        assert streamed.status_code == 413
+        assert len((await api.get("/api/v1/tasks", headers=AUTH)).json()["items"]) == 1
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from orchestrator import __version__
 from orchestrator.api import health, tasks
 from orchestrator.api.auth import NOT_CONFIGURED, TokenCheck
+from orchestrator.api.guard import RequestGuard
 from orchestrator.backends.base import ExecutionBackend
 from orchestrator.config import OrchestratorConfig
 from orchestrator.controller.scheduler import Controller
@@ -111,6 +112,7 @@ def create_app(
         description="Runs coding-agent tasks: each an agent container beside a toolman sidecar.",
         lifespan=lifespan,
     )
+    app.add_middleware(RequestGuard, tokens=tokens, max_body_bytes=config.tasks.max_request_bytes)
     app.include_router(health.router)
     app.include_router(tasks.router)
     return app
