@@ -16,6 +16,7 @@ from orchestrator import __version__
 from orchestrator.api import health, tasks
 from orchestrator.api.auth import NOT_CONFIGURED, TokenCheck
 from orchestrator.api.guard import RequestGuard
+from orchestrator.api.views import method_not_allowed
 from orchestrator.backends.base import ExecutionBackend
 from orchestrator.config import OrchestratorConfig
 from orchestrator.controller.scheduler import Controller
@@ -113,6 +114,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(RequestGuard, tokens=tokens, max_body_bytes=config.tasks.max_request_bytes)
+    app.add_exception_handler(405, method_not_allowed)
     app.include_router(health.router)
     app.include_router(tasks.router)
     return app

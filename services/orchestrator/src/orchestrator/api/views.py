@@ -84,16 +84,21 @@ def _query_names(dependant: Dependant) -> Iterator[str]:
         yield from _query_names(inner)
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 async def method_not_allowed(request: Request, exc: Exception) -> Response:
     """405 whose `Allow` names every method of the path: Starlette's own names only the
     methods of the first route that matched it (`POST` for `/api/v1/tasks`, not `GET`)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+    probe = {"type": "http", "path": request.url.path, "root_path": ""}
+    allowed = [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**probe, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
     return JSONResponse(
-        {"detail": "Method Not Allowed"},
-        status_code=405,
-        headers={"Allow": ", ".join(sorted(methods))},
+        {"detail": "Method Not Allowed"}, status_code=405, headers={"Allow": ", ".join(allowed)}
     )
