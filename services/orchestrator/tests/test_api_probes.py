@@ -55,7 +55,11 @@ async def test_the_openapi_schema_describes_the_task_api(api: httpx.AsyncClient)
     paths = schema["paths"]
     assert set(paths["/api/v1/tasks"]) == {"get", "post"}
     post = paths["/api/v1/tasks"]["post"]
+    assert {"201", "401", "409", "413", "422"} <= set(post["responses"])
+    assert post["security"] == [{"HTTPBearer": []}]
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert "/api/v1/tasks/{task_id}/cancel" in paths
     assert "503" in paths["/ready"]["get"]["responses"]
+    assert "security" not in paths["/health"]["get"]
     created = schema["components"]["schemas"]
     assert "TaskCreate" in created or "TaskCreate-Input" in created

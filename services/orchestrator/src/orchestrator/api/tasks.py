@@ -9,8 +9,9 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, Security
 from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPBearer
 
 from orchestrator.api.auth import require_token
 from orchestrator.api.views import API, field_location, invalid, known_query, task_view
@@ -30,10 +31,16 @@ from orchestrator.tasks.model import (
 from orchestrator.tasks.policy import PolicyError, toolman_config
 from orchestrator.tasks.store import IdempotencyConflict, TaskRecord
 
+# The scheme, for the OpenAPI schema; `require_token` (and the RequestGuard) decide.
+bearer = HTTPBearer(auto_error=False, description="A token the orchestrator's config knows")
 router = APIRouter(
     prefix=f"{API}/tasks",
     tags=["tasks"],
-    dependencies=[Depends(require_token), Depends(known_query)],
+    dependencies=[Security(bearer), Depends(require_token), Depends(known_query)],
+    responses={
+        401: {"description": "No bearer token, or one the orchestrator does not know"},
+        503: {"description": "No API token is configured yet (or, for logs: the engine)"},
+    },
 )
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No task has this id"}}
 FOLLOW_POLL_SECONDS = 0.25
@@ -57,7 +64,11 @@ def known(rt: Runtime, task_id: str) -> TaskRecord:
 @router.post(
     "",
     status_code=201,
-    responses={409: {"description": "The Idempotency-Key was used with another body"}},
+    responses={
+        400: {"description": "The body cannot be read as text (it is not UTF-8)"},
+        409: {"description": "The Idempotency-Key was used with another body"},
+        413: {"description": "The body is larger than tasks.max_request_bytes"},
+    },
 )
 async def create_task(
     spec: TaskCreate,
