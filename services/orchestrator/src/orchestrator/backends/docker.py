@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 
 import docker
 import httpx
@@ -159,7 +159,8 @@ class DockerBackend:
             launch.files,
             max_bytes=self.options.max_workspace_bytes,
         )
-        toolman, agent = await self._call(self._create_pair, launch, files)
+        with files:
+            toolman, agent = await self._call(self._create_pair, launch, files)
         prepared = time.monotonic()
         await self._call(toolman.start)
         await self._until_ready(toolman, cancel)
@@ -172,7 +173,7 @@ class DockerBackend:
             raise LaunchError(f"the agent container did not start: {_explain(exc)}") from exc
         return LaunchTimings(prepared - began, ready - prepared, time.monotonic() - ready)
 
-    def _create_pair(self, launch: Launch, files: bytes) -> tuple[Container, Container]:
+    def _create_pair(self, launch: Launch, files: BinaryIO) -> tuple[Container, Container]:
         client, options = self._docker(), self.options
         for image in (options.toolman_image, options.agent_image):
             try:

@@ -16,19 +16,22 @@ import tarfile
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from orchestrator.backends.base import LaunchError, WorkspaceEntry
 from orchestrator.tasks.model import Repository
 
 OWNER = 10001  # the images' non-root user: it must own what the agent is to change
+SPOOL_BYTES = 8 << 20
 
 
 def archive(
     entries: Iterable[WorkspaceEntry], *, uid: int = OWNER, tree: Path | None = None
-) -> bytes:
-    """A tar of `tree` (a checkout, `.git` included) and then `entries`, owned by `uid`."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+) -> BinaryIO:
+    """A tar of `tree` (a checkout, `.git` included) and then `entries`, owned by `uid`:
+    in memory while small, on disk beyond SPOOL_BYTES (a clone may be large)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
+    with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tar:
         seen: set[str] = set()
         if tree is not None:
             for path in sorted(tree.rglob("*")):
@@ -50,7 +53,8 @@ def archive(
             info.mode = 0o755 if entry.executable else 0o644
             info.uid = info.gid = uid
             tar.addfile(info, io.BytesIO(entry.data))
-    return buffer.getvalue()
+    spool.seek(0)
+    return cast(BinaryIO, spool)
 
 
 def _add_dir(tar: tarfile.TarFile, name: str, uid: int, seen: set[str]) -> None:
@@ -129,7 +133,7 @@ def _explain(exc: BaseException) -> str:
 
 def cloned_archive(
     repository: Repository | None, entries: Iterable[WorkspaceEntry], *, max_bytes: int
-) -> bytes:
+) -> BinaryIO:
     if repository is None:
         return archive(entries)
     with tempfile.TemporaryDirectory(prefix="orchestrator-clone-") as scratch:

@@ -111,7 +111,9 @@ class Lifecycle:
         metrics.launch_seconds.labels("prepare").observe(timings.prepare)
         metrics.launch_seconds.labels("toolman_ready").observe(timings.toolman_ready)
         metrics.launch_seconds.labels("agent_start").observe(timings.agent_start)
-        running = self._running(None)
+        running = self._running(None) or self._record()
+        if running is not None and running.phase is not Phase.RUNNING:
+            return None  # another hand moved it on: nothing left to follow
         if running is not None and running.started_at is not None:
             since_submission = running.started_at - running.created_at
             metrics.start_seconds.observe(since_submission)
@@ -141,6 +143,8 @@ class Lifecycle:
 
     async def _watch(self, record: TaskRecord) -> None:
         assert record.started_at is not None
+        if record.reason is not None:  # "waiting for the engine": it answers again
+            self.c.store.update(self.task_id, reason=None)
         timeout = record.spec.timeout_seconds or self.c.config.tasks.default_timeout_seconds
         deadline = record.started_at + timeout
         counting = asyncio.create_task(self._count_tool_calls(record))
