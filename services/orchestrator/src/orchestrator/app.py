@@ -64,13 +64,22 @@ def docker_backend(
     )
 
 
+def open_store(settings: Settings, clock: Callable[[], float] = time.time) -> TaskStore:
+    """The task database of the state directory, and with it the directory's lock."""
+    return TaskStore(settings.state_dir / "tasks.db", clock)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     backend_factory: BackendFactory = docker_backend,
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
+    store: TaskStore | None = None,
 ) -> FastAPI:
+    """`store`: one already open (`orchestrator serve` opens it before serving, so a state
+    directory it cannot use is one line, not a traceback); the app closes it at shutdown.
+    Without one, the lifespan opens `<state_dir>/tasks.db`."""
     settings = settings or Settings()
     environ = os.environ if environ is None else environ
     config = settings.config
@@ -78,10 +87,12 @@ def create_app(
     if not tokens.configured:
         log.warning("%s; the task API answers 503 until then", NOT_CONFIGURED)
 
+    given = store
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = settings.state_dir
-        store = TaskStore(state / "tasks.db", clock)
+        store = given or open_store(settings, clock)
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
             backend = backend_factory(config, http, environ)
             metrics = Metrics(store.counts)

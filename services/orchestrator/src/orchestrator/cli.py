@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from orchestrator.app import create_app, open_store
+    from orchestrator.tasks.store import StoreError
+
     try:
         base = Settings.from_env(config_path=args.config, state_dir=args.state_dir)
         settings = replace(
@@ -68,15 +71,23 @@ def serve(args: argparse.Namespace) -> int:
             port=parse_port("--port", args.port, base.port),
             log_level=parse_log_level(args.log_level) if args.log_level else base.log_level,
         )
-        from orchestrator.app import create_app
-
-        app = create_app(settings)
+        if args.check_config:  # everything but the state directory, which a server owns
+            create_app(settings)
+            print(settings.config.model_dump_json(indent=2))
+            return 0
+        store = open_store(settings)  # before serving: a bad state directory is one line
     except (SettingsError, ValueError) as exc:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         return 2
-    if args.check_config:
-        print(settings.config.model_dump_json(indent=2))
-        return 0
+    except StoreError as exc:
+        print(f"orchestrator: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        app = create_app(settings, store=store)
+    except ValueError as exc:
+        store.close()
+        print(f"orchestrator: error: {exc}", file=sys.stderr)
+        return 2
 
     import uvicorn  # imported late: --version and --help stay fast
 

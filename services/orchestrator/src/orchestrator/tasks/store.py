@@ -7,12 +7,18 @@ before the action it announces: a task is marked `starting` before its first con
 is created, so a restarted orchestrator knows which tasks may have containers to adopt,
 and a task is never started twice. `synchronous=FULL`: a task the API acknowledged
 survives a power cut, not only a crash of this process.
+
+One orchestrator per state directory: the store holds an exclusive `flock` on
+`<state_dir>/lock` while it is open (two controllers would start the same tasks), and a
+second one is refused with the first one's pid.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -107,13 +113,24 @@ class TaskStore:
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            self._owner = _own_state_dir(path.parent)
+        except OSError as exc:
+            raise StoreError(f"cannot use the state directory {path.parent}: {exc}") from exc
+        try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            os.close(self._owner)
+            raise StoreError(f"cannot open the task database {path}: {exc}") from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, StoreError) as exc:
+            self.close()
+            if isinstance(exc, StoreError):
+                raise
             raise StoreError(f"cannot open the task database {path}: {exc}") from exc
 
     def _migrate(self) -> None:
@@ -132,6 +149,7 @@ class TaskStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            os.close(self._owner)  # releases the state directory
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -290,6 +308,23 @@ class TaskStore:
         counts = dict.fromkeys(Phase, 0)
         counts.update({Phase(phase): count for phase, count in rows})
         return counts
+
+
+def _own_state_dir(directory: Path) -> int:
+    """The open lock file, locked; StoreError naming the holder when another has it."""
+    fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreError(
+            f"another orchestrator (pid {holder}) is using the state directory {directory}; "
+            "stop it, or give this one another --state-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def _record(row: Sequence[Any]) -> TaskRecord:
