@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,22 +71,29 @@ def fetch_dependencies(
     `siblings` are the wheel files of the repository's services that `wheel` requires: on
     the same command line, pip takes those names from them and never looks them up."""
     cache.mkdir(parents=True, exist_ok=True)
-    before = set(cache.glob("*.whl"))
-    args = ["download", "--dest", str(cache), "--find-links", str(cache),
-            *pip_platform_args(platform), *map(str, siblings), str(wheel)]  # fmt: skip
-    if offline:
-        args.insert(1, "--no-index")
-    result = pip(runner, args)
-    if not result.ok:
-        raise StageFailed(
-            f"fetching {wheel.name}'s dependencies as {platform} wheels failed"
-            + (" (offline: only build/wheelhouse is searched)" if offline else ""),
-            command=result.command,
-            output=result.tail(),
-        )
-    for own in (*siblings, wheel):  # the repository's own wheels are not cached
-        (cache / own.name).unlink(missing_ok=True)
-    return len(set(cache.glob("*.whl")) - before)
+    own = {path.name for path in (*siblings, wheel)}  # the repository's wheels: never cached
+    # Each download gets a directory of its own, moved into the cache after: steps that run
+    # at once never see each other's half-written files (pip copies what it finds there).
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=cache) as scratch:
+        args = ["download", "--dest", scratch, "--find-links", str(cache),
+                *pip_platform_args(platform), *map(str, siblings), str(wheel)]  # fmt: skip
+        if offline:
+            args.insert(1, "--no-index")
+        result = pip(runner, args)
+        if not result.ok:
+            raise StageFailed(
+                f"fetching {wheel.name}'s dependencies as {platform} wheels failed"
+                + (" (offline: only build/wheelhouse is searched)" if offline else ""),
+                command=result.command,
+                output=result.tail(),
+            )
+        fetched = 0
+        for found in Path(scratch).glob("*.whl"):
+            target = cache / found.name
+            if found.name not in own and not target.exists():
+                os.replace(found, target)
+                fetched += 1
+    return fetched
 
 
 def install_for_platform(
