@@ -150,7 +150,7 @@ def start_orchestrator(args: list[str], env: Mapping[str, str]) -> subprocess.Po
     )
 
 
-def stop(process: subprocess.Popen[str]) -> None:
+def stop(process: subprocess.Popen[Any]) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
