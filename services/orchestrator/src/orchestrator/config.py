@@ -26,6 +26,7 @@ from pydantic import (
 from orchestrator.tasks.model import Resources, memory_bytes
 from orchestrator.tasks.policy import check_base
 from toolman.errors import ConfigError as ToolmanConfigError
+from toolman.schema import type_name
 
 DEFAULT_REGISTRY = "ghcr.io/5dlabs/platform"
 
@@ -170,13 +171,16 @@ def describe(exc: ValidationError, model: type[BaseModel]) -> str:
     """The first error as `key.path: message`, with a suggestion for an unknown key."""
     error = exc.errors()[0]
     location = [str(part) for part in error["loc"]]
-    path = ".".join(location) or "the config"
     if error["type"] == "extra_forbidden":
         known = _fields_at(model, location[:-1])
         close = difflib.get_close_matches(location[-1], known, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"{path}: unknown key{hint}"
-    return f"{path}: {error['msg'].removeprefix('Value error, ')}"
+        return f"{'.'.join(location)}: unknown key{hint}"
+    if error["type"] == "model_type":  # pydantic says "... or instance of OrchestratorConfig"
+        message = f"expected an object, got {type_name(error['input'])}"
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+    return f"{'.'.join(location)}: {message}" if location else message
 
 
 def _fields_at(model: type[BaseModel], location: list[str]) -> list[str]:
