@@ -18,7 +18,7 @@ from orchestrator.api.auth import NOT_CONFIGURED, TokenCheck
 from orchestrator.api.guard import RequestGuard
 from orchestrator.api.views import method_not_allowed
 from orchestrator.backends.base import ExecutionBackend
-from orchestrator.config import OrchestratorConfig
+from orchestrator.config import ConfigError, OrchestratorConfig
 from orchestrator.controller.scheduler import Controller
 from orchestrator.metrics import Metrics
 from orchestrator.runtime import Runtime
@@ -83,7 +83,10 @@ def create_app(
     settings = settings or Settings()
     environ = os.environ if environ is None else environ
     config = settings.config
-    tokens = TokenCheck.from_config(config.auth, environ)  # fails before serving anything
+    try:  # fails before serving anything
+        tokens = TokenCheck.from_config(config.auth, environ)
+    except ConfigError as exc:  # auth.tokens of the config file: name the file too
+        raise ConfigError(f"{settings.config_path or 'the config'}: {exc}") from None
     if not tokens.configured:
         log.warning("%s; the task API answers 503 until then", NOT_CONFIGURED)
 
