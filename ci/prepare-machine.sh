@@ -1,65 +1,36 @@
 #!/usr/bin/env bash
-# Make this machine ready for buildkit's image tests. Idempotent: every step checks
-# first and does nothing when its part is already there.
+# Make this machine ready for buildkit's tests. Idempotent: every step checks first and
+# does nothing when its part is already there; a running daemon is never restarted.
 #
-#   1. a Docker engine         (installs Debian's docker.io and starts dockerd if none answers)
+#   1. Docker engines and buildx (ci/engines.sh): Debian 13's docker.io 26 with BuildKit,
+#      containerd 1.7 and docker-buildx 0.13; the default daemon on /var/run/docker.sock
+#      with the classic image store, and a second one with the containerd image store on
+#      unix:///run/buildkit-engines/containerd-store.sock (why two: see engines.sh)
 #   2. a registry on 127.0.0.1:5000   (Debian's docker-registry, the CNCF distribution)
-#   3. QEMU user emulation      (binfmt_misc + qemu-user-static, for linux/arm64 RUN steps)
+#   3. QEMU user emulation      (binfmt_misc + qemu-user-static, for linux/arm64 containers)
 #   4. base images              (python:3.11-slim for amd64 and arm64; made with debootstrap
 #                                when they cannot be pulled, served through the local registry
-#                                as a registry mirror so `FROM python:3.11-slim` resolves)
+#                                as a registry mirror so `FROM python:3.11-slim` resolves in
+#                                both daemons and in BuildKit)
 #   5. real MCP servers for the service tests (ci/install-mcp-peers.sh)
 #
 # On a machine whose engine already answers (a GitHub runner, Docker Desktop) steps 1 and
-# 4 change nothing: that engine can pull the real base images.
+# 4 leave that engine alone: it can pull the real base images.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STATE=${BUILDKIT_MACHINE_DIR:-/var/lib/buildkit-machine}
-REGISTRY_ADDR=${BUILDKIT_LOCAL_REGISTRY:-127.0.0.1:5000}
+# shellcheck source=ci/lib.sh
+source "$ROOT/ci/lib.sh"
 BASE_IMAGE=python:3.11-slim
 PLATFORMS=${BUILDKIT_BASE_PLATFORMS:-amd64 arm64}
-mkdir -p "$STATE"
+CONTAINERD_STORE=unix:///run/buildkit-engines/containerd-store.sock
 
-log() { printf '[prepare-machine] %s\n' "$*" >&2; }
+apt_install curl ca-certificates iproute2  # every check below asks over HTTP
 
-wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
-  local limit=$1 what=$2; shift 2
-  for _ in $(seq 1 $((limit * 4))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.25
-  done
-  log "timed out after ${limit}s waiting for $what"; return 1
-}
-
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]}"
-  if [ ! -f "$STATE/apt-updated" ]; then apt-get update -q >/dev/null; touch "$STATE/apt-updated"; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-registry_up() { curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
-
-apt_install curl ca-certificates  # every check below asks over HTTP
-
-# --- 1. Docker engine --------------------------------------------------------------
+# --- 1. Docker engines ---------------------------------------------------------------
 ENGINE_PREEXISTING=0
-if docker info >/dev/null 2>&1; then
-  ENGINE_PREEXISTING=1
-  log "a Docker engine answers already; leaving it as it is"
-else
-  apt_install docker.io curl ca-certificates
-  log "starting dockerd (log: /var/log/dockerd.log)"
-  # The local registry doubles as a mirror of Docker Hub: pulls of python:3.11-slim are
-  # answered from it (step 4), just as an ordinary machine pulls them from the internet.
-  mirror_args=(--registry-mirror "http://$REGISTRY_ADDR")
-  setsid nohup dockerd --storage-driver=overlay2 "${mirror_args[@]}" \
-    >/var/log/dockerd.log 2>&1 < /dev/null &
-  wait_for 60 "dockerd" docker info
-fi
+if docker info >/dev/null 2>&1; then ENGINE_PREEXISTING=1; fi
+bash "$ROOT/ci/engines.sh"
 
 # --- 2. Local registry -------------------------------------------------------------
 if registry_up; then
@@ -158,11 +129,14 @@ else
   docker manifest push --insecure "$REGISTRY_ADDR/library/python:3.11-slim" >/dev/null
   log "pushed base image index $REGISTRY_ADDR/library/python:3.11-slim ($PLATFORMS)"
 fi
-if docker pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
-  log "$BASE_IMAGE pulls"
-else
-  log "warning: $BASE_IMAGE cannot be pulled; image builds need --build-arg BASE_IMAGE"
-fi
+for host in "" "$CONTAINERD_STORE"; do  # the default daemon, then the containerd-store one
+  if ! docker ${host:+-H "$host"} info >/dev/null 2>&1; then continue; fi
+  if docker ${host:+-H "$host"} pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
+    log "$BASE_IMAGE pulls in ${host:-the default engine}"
+  else
+    log "warning: $BASE_IMAGE cannot be pulled in ${host:-the default engine}"
+  fi
+done
 
 # --- 5. MCP reference servers ----------------------------------------------------------
 if [ -f "$ROOT/ci/install-mcp-peers.sh" ]; then
