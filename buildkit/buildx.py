@@ -48,6 +48,57 @@ def available(runner: Runner) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Builder:
+    """What `docker buildx inspect` says of a builder."""
+
+    name: str
+    driver: str  # docker, docker-container, remote, kubernetes
+    store: str = ""  # docker driver: the image store of the engine it builds in
+
+
+def inspect_builder(runner: Runner, builder: str = "") -> Builder | None:
+    """The buildx builder `builder` (buildx's current one when ""), or None when buildx or
+    that builder does not answer."""
+    argv = ["docker", "buildx", "inspect", *(["--builder", builder] if builder else [])]
+    try:
+        result = runner.call(argv, timeout=60)
+    except ToolMissingError:
+        return None
+    if not result.ok:
+        return None
+    fields: dict[str, str] = {}
+    for line in result.output.splitlines():
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    if not fields.get("Driver"):
+        return None
+    # The engine's BuildKit runs a containerd worker on the containerd image store.
+    store = "containerd" if "buildkit.worker.containerd" in result.output else "classic"
+    return Builder(fields.get("Name", builder), fields["Driver"], store)
+
+
+def auto_backend(builder: Builder | None, platforms: int, push: bool) -> tuple[str, str]:
+    """What `--image-backend auto` takes, and why when it is not buildx. It never picks a
+    path that fails: buildx's `docker` driver (an engine's own BuildKit) builds several
+    platforms only on the containerd image store, and another builder can push several
+    platforms but not load them into the engine."""
+    if builder is None:
+        return "engine", "docker buildx does not answer"
+    if platforms <= 1:
+        return "buildx", ""
+    if builder.driver == "docker":
+        if builder.store == "containerd":
+            return "buildx", ""
+        return "engine", (
+            f"builder {builder.name!r} is an engine's own BuildKit on the classic image "
+            "store, which builds one platform at a time"
+        )
+    if push:
+        return "buildx", ""
+    return "engine", f"a {builder.driver} builder cannot load several platforms into the engine"
+
+
 def bake_file(request: BakeRequest) -> dict[str, Any]:
     targets: dict[str, Any] = {}
     for target in request.targets:

@@ -26,7 +26,7 @@ from buildkit.docker_engine import Engine
 from buildkit.envs import Envs, uv_binary
 from buildkit.errors import BuildkitError, ConfigError, ToolMissingError, UsageError
 from buildkit.gitinfo import changed_since, read_git_info
-from buildkit.model import BUILD_ALL_STAGES, Step
+from buildkit.model import BUILD_ALL_STAGES
 from buildkit.options import (
     Options,
     check_report_path,
@@ -213,25 +213,24 @@ def choose_platforms(args: argparse.Namespace, project: Project) -> tuple[str, .
     return ()
 
 
-def choose_backend(choice: str) -> str:
-    """auto -> buildx where `docker buildx version` answers, else the engine."""
+def choose_backend(choice: str, options: Options) -> tuple[str, str]:
+    """The image backend of this run, chosen once, and a note when `auto` did not take
+    buildx although it is installed. An explicit choice is taken as it is."""
     if choice == "engine":
-        return "engine"
-    if buildx.available(Runner()):
-        return "buildx"
+        return "engine", ""
+    builder = buildx.inspect_builder(Runner(), options.builder)
     if choice == "buildx":
-        raise ToolMissingError(
-            "docker buildx is not available (`docker buildx version` failed)",
-            hint=buildx.BUILDX_MISSING_HINT,
-        )
-    return "engine"
-
-
-def connect_engine_if_needed(steps: list[Step]) -> Engine | None:
-    """Fail before any stage runs when images are planned and no engine answers."""
-    if any(step.stage in ("image", "push") and not step.skip for step in steps):
-        return Engine.connect()
-    return None
+        if builder is None:
+            raise ToolMissingError(
+                "docker buildx is not available (`docker buildx inspect"
+                f"{' --builder ' + options.builder if options.builder else ''}` failed)",
+                hint=buildx.BUILDX_MISSING_HINT,
+            )
+        return "buildx", ""
+    platforms = len(options.platforms) or 1  # none given: the engine's own
+    backend, why = buildx.auto_backend(builder, platforms, options.push)
+    note = f"--image-backend auto: the engine backend ({why})" if why and builder else ""
+    return backend, note
 
 
 def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
@@ -252,10 +251,14 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
         warnings += [mismatch] if mismatch else []
     for warning in warnings:
         ui.warning(warning)
-    if options.builds_images:
-        options = replace(options, image_backend=choose_backend(options.image_backend))
+    # Fail before any stage runs when images are planned and no engine answers.
+    engine = Engine.connect() if options.builds_images else None
+    if engine is not None:
+        backend, note = choose_backend(options.image_backend, options)
+        options = replace(options, image_backend=backend)
+        if note:
+            ui.info(note)
     steps = pipeline.plan(project, options)
-    engine = connect_engine_if_needed(steps)
     envs = Envs(root / "build", offline=options.offline)
     uv_binary()  # resolved here, before steps run in threads
     ctx = Context(project, options, git, envs, Runner(), engine=engine)

@@ -52,21 +52,44 @@ class BuildFailed(DockerError):
         self.output = output
 
 
+CLASSIC_STORE = "classic"
+PROBE_LABEL = "dev.buildkit.probe"  # on the containers buildkit creates only to ask
+CONTAINERD_STORE = "containerd"
+
+
 class Engine:
     def __init__(self, client: docker.DockerClient) -> None:
         self.client = client
+        self._store = ""
 
     @classmethod
-    def connect(cls, timeout: float = 600) -> Engine:
-        host = os.environ.get("DOCKER_HOST", DEFAULT_HOST)
+    def connect(cls, timeout: float = 600, host: str | None = None) -> Engine:
+        """The engine at `host`, else at DOCKER_HOST (the docker CLI's rule)."""
+        where = host or os.environ.get("DOCKER_HOST", DEFAULT_HOST)
         try:
-            client = docker.from_env(timeout=int(timeout))
+            if host:
+                client = docker.DockerClient(base_url=host, timeout=int(timeout))
+            else:
+                client = docker.from_env(timeout=int(timeout))
             client.ping()
         except (DockerException, ValueError, OSError) as exc:  # ValueError: a malformed host
             raise DockerError(
-                f"no Docker engine answers at DOCKER_HOST={host}: {exc}", hint=START_HINT
+                f"no Docker engine answers at DOCKER_HOST={where}: {exc}", hint=START_HINT
             ) from exc
         return cls(client)
+
+    @property
+    def store(self) -> str:
+        """The image store: `containerd` (the containerd snapshotter, the default of new
+        installs: images are indexes holding per-platform variants, their id is the
+        manifest's digest, `docker save` writes an OCI layout of compressed blobs) or
+        `classic` (graph drivers such as overlay2: one image per platform, the id is the
+        config's digest, `docker save` writes uncompressed layers)."""
+        if not self._store:
+            status = self.client.info().get("DriverStatus") or []
+            snapshotter = any("containerd.snapshotter" in str(value) for _, value in status)
+            self._store = CONTAINERD_STORE if snapshotter else CLASSIC_STORE
+        return self._store
 
     def close(self) -> None:
         self.client.close()
@@ -96,6 +119,44 @@ class Engine:
             healthcheck=tuple(health),
             diff_ids=tuple((attrs.get("RootFS") or {}).get("Layers") or ()),
         )
+
+    def has_platform(self, ref: str, platform: str) -> bool:
+        """Whether `ref` can run as `platform` from what the engine holds (no pull).
+
+        The classic store keeps one platform per image: its inspect says which. The
+        containerd store keeps an index with a variant per platform, and this engine's API
+        (1.45) inspects only the engine's own: creating (never starting) a container
+        asks for the other one, and fails when that variant is not in the store."""
+        found = self.image(ref)
+        if found is None or found.platform == platform:
+            return found is not None
+        if self.store == CLASSIC_STORE:
+            return False
+        try:
+            created = self.client.api.create_container(
+                ref, command=["true"], platform=platform, labels={PROBE_LABEL: "platform"}
+            )
+        except (APIError, DockerException):
+            return False
+        with contextlib.suppress(NotFound):
+            self.client.api.remove_container(created["Id"], force=True)
+        return True
+
+    def copy_platform(self, ref: str, platform: str, tag: str) -> str:
+        """Tag a single-platform image of `ref`'s `platform` variant as `tag`; its id.
+        Committing a container that never started copies the variant's config and layers
+        and adds no layer (nothing changed); the container is removed."""
+        repository, _, version = tag.rpartition(":")
+        try:
+            created = self.client.api.create_container(ref, platform=platform)
+            try:
+                committed = self.client.api.commit(created["Id"], repository, version)
+            finally:
+                with contextlib.suppress(NotFound):
+                    self.client.api.remove_container(created["Id"], force=True)
+        except APIError as exc:
+            raise DockerError(f"making a {platform} copy of {ref} failed: {explain(exc)}") from exc
+        return str(committed["Id"])
 
     def save(self, image_id: str) -> Generator[bytes, None, None]:
         """`docker save` of one image, as a stream of tar chunks (close it to stop early)."""

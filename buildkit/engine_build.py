@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit.config import Service
-from buildkit.docker_engine import Engine
+from buildkit.docker_engine import CONTAINERD_STORE, Engine
 from buildkit.errors import DockerError
 from buildkit.smoke import smoke_test
 from buildkit.wheelhouse import platform_slug
@@ -113,8 +113,14 @@ def base_identity(engine: Engine, base: str, platforms: tuple[str, ...]) -> dict
 
 
 def resolve_base(engine: Engine, base: str, platform: str) -> str:
-    """A local reference to `base` for `platform`: the tag itself when it already is that
-    platform, else a per-platform alias (pulled once). The user's tag is left as it was."""
+    """A local reference to `base` as a `platform` image: the tag itself when it is one,
+    else a per-platform alias (made once). The user's tag is left as it was.
+
+    On the classic store the alias is the pulled platform's image. On the containerd store
+    a pulled base is an index of variants, and this engine's classic builder cannot build
+    a foreign platform FROM an index (Docker 26 commits each step with the index's default
+    platform, then looks the step up for the build's platform: "No such image"); so there
+    the alias is a single-platform copy of the variant."""
     found = engine.image(base)
     if found is not None and found.platform == platform:
         return base
@@ -122,19 +128,27 @@ def resolve_base(engine: Engine, base: str, platform: str) -> str:
     cached = engine.image(alias)
     if cached is not None and cached.platform == platform:
         return alias
-    try:
-        pulled = engine.pull(base, platform=platform)
-    except DockerError as exc:
-        raise DockerError(
-            f"base image {base!r} for {platform} is not available: {exc.message}",
-            hint="pull it (`docker pull --platform ...`), make it locally (`bash "
-            "ci/prepare-machine.sh` does), or choose another with base_image / "
-            "BUILDKIT_BASE_IMAGE",
-        ) from exc
-    if pulled.platform != platform:
-        raise DockerError(f"base image {base!r} has no {platform} variant (got {pulled.platform})")
-    engine.tag(pulled.id, alias)
-    if found is not None:
+    pulled = found
+    if found is None or not engine.has_platform(base, platform):
+        try:
+            pulled = engine.pull(base, platform=platform)
+        except DockerError as exc:
+            raise DockerError(
+                f"base image {base!r} for {platform} is not available: {exc.message}",
+                hint="pull it (`docker pull --platform ...`), make it locally (`bash "
+                "ci/prepare-machine.sh` does), or choose another with base_image / "
+                "BUILDKIT_BASE_IMAGE",
+            ) from exc
+        if not engine.has_platform(base, platform):
+            raise DockerError(
+                f"base image {base!r} has no {platform} variant (got {pulled.platform})"
+            )
+    assert pulled is not None
+    if engine.store == CONTAINERD_STORE:
+        engine.copy_platform(base, platform, alias)
+    else:
+        engine.tag(pulled.id, alias)
+    if found is not None and found.id != pulled.id:
         engine.tag(found.id, base)  # pulling moved the user's tag: put it back
     return alias
 

@@ -59,14 +59,38 @@ def platform_manifest(
     return PlatformManifest(platform, manifest.digest, len(manifest.body), manifest.media_type)
 
 
-def index_platforms(index: Manifest) -> dict[str, str]:
-    """platform -> digest, leaving out attestation entries (buildx's unknown/unknown)."""
+ATTESTATION_TYPE = "vnd.docker.reference.type"
+ATTESTED_DIGEST = "vnd.docker.reference.digest"
+
+
+def index_platforms(index: Manifest, path: str, reference: str) -> dict[str, str]:
+    """platform -> digest of each image in an index. Attestation manifests (buildx's
+    provenance, listed as `unknown/unknown`) are set aside, but only real ones: an
+    attestation must name an image of this index, an entry that names no platform must
+    be an attestation, and no platform may be listed twice."""
     found: dict[str, str] = {}
+    attested: dict[str, str] = {}  # attestation digest -> the image it is about
     for entry in index.data.get("manifests", []):
         platform = entry.get("platform") or {}
         name = f"{platform.get('os', 'unknown')}/{platform.get('architecture', 'unknown')}"
-        if name != "unknown/unknown":
-            found[name] = entry["digest"]
+        annotations = entry.get("annotations") or {}
+        if annotations.get(ATTESTATION_TYPE) == "attestation-manifest":
+            attested[entry["digest"]] = str(annotations.get(ATTESTED_DIGEST, ""))
+            continue
+        if name.startswith("unknown/") or name.endswith("/unknown"):
+            raise RegistryError(
+                f"the index {path}:{reference} holds {entry['digest']}, which names no "
+                "platform and is no attestation"
+            )
+        if name in found:
+            raise RegistryError(f"the index {path}:{reference} lists {name} twice")
+        found[name] = entry["digest"]
+    for digest, subject in attested.items():
+        if subject not in found.values():
+            raise RegistryError(
+                f"the index {path}:{reference} holds attestation {digest}, which attests "
+                f"{subject or 'nothing'}, which the index does not hold"
+            )
     return found
 
 
@@ -109,7 +133,7 @@ def verify(
             )
         check_image(registry, path, top, platforms[0], revision)
         return Verified(top.digest, top.media_type, {platforms[0]: top.digest})
-    found = index_platforms(top)
+    found = index_platforms(top, path, reference)
     if sorted(found) != sorted(platforms):
         raise RegistryError(
             f"the index {path}:{reference} holds {sorted(found)}, not exactly {sorted(platforms)}"

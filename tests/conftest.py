@@ -3,10 +3,16 @@ from __future__ import annotations
 import pytest
 
 from buildkit.docker_engine import Engine
-from tests.registries import require_engine
+from tests.engines import STORES, EngineUnderTest, require_engine, require_store
 
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    """The real Docker engine (skips, or fails under BUILDKIT_REQUIRE_ALL, without one)."""
+    """The default Docker engine (skips, or fails under BUILDKIT_REQUIRE_ALL, without one)."""
     return require_engine()
+
+
+@pytest.fixture(scope="session", params=STORES)
+def store_engine(request: pytest.FixtureRequest) -> EngineUnderTest:
+    """Each image store in turn: the classic one and the containerd one."""
+    return require_store(str(request.param))

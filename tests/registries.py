@@ -15,11 +15,15 @@ from pathlib import Path
 import bcrypt
 import httpx
 
-from buildkit.docker_engine import Engine
-from buildkit.errors import DockerError
 from tests.helpers import require
 
 SHARED_REGISTRY = "127.0.0.1:5000"
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+)
 
 
 def free_port() -> int:
@@ -33,14 +37,6 @@ def answers(address: str) -> bool:
         return httpx.get(f"http://{address}/v2/", timeout=2).status_code in (200, 401)
     except httpx.HTTPError:
         return False
-
-
-def require_engine() -> Engine:
-    try:
-        return Engine.connect(timeout=120)
-    except DockerError as exc:
-        require(False, f"no Docker engine: {exc.message}; run `bash ci/prepare-machine.sh`")
-        raise
 
 
 def require_shared_registry() -> str:
@@ -102,14 +98,7 @@ def private_registry(
 
 def manifest_digest(address: str, path: str, tag: str, auth: tuple[str, str] | None = None) -> str:
     """What the registry itself says a tag resolves to (independent of buildkit's client)."""
-    accept = ", ".join(
-        (
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.oci.image.index.v1+json",
-        )
-    )
+    accept = ", ".join(MANIFEST_TYPES)
     response = httpx.get(
         f"http://{address}/v2/{path}/manifests/{tag}",
         headers={"Accept": accept},
@@ -121,11 +110,17 @@ def manifest_digest(address: str, path: str, tag: str, auth: tuple[str, str] | N
 
 
 def config_labels(address: str, path: str, tag: str) -> dict[str, str]:
-    manifest = httpx.get(
-        f"http://{address}/v2/{path}/manifests/{tag}",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-        timeout=10,
-    ).json()
+    """The labels of the image a tag names (of its linux/amd64 image, for an index)."""
+    accept = ", ".join(MANIFEST_TYPES)
+    url = f"http://{address}/v2/{path}/manifests/"
+    manifest = httpx.get(url + tag, headers={"Accept": accept}, timeout=10).json()
+    if "manifests" in manifest:
+        amd64 = next(
+            m
+            for m in manifest["manifests"]
+            if (m.get("platform") or {}).get("architecture") == "amd64"
+        )
+        manifest = httpx.get(url + amd64["digest"], headers={"Accept": accept}, timeout=10).json()
     config = httpx.get(
         f"http://{address}/v2/{path}/blobs/{manifest['config']['digest']}", timeout=10
     ).json()

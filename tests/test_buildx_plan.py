@@ -4,12 +4,14 @@ platform options, and the plan a buildx run makes."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from buildkit import buildx, pipeline
 from buildkit.config import load_project
+from buildkit.docker_engine import Engine
 from buildkit.errors import StageFailed
 from buildkit.manifests import (
     DOCKER_LIST,
@@ -21,7 +23,8 @@ from buildkit.manifests import (
 )
 from buildkit.options import Options, parse_platforms
 from buildkit.proc import Runner
-from tests.helpers import ROOT, run_buildkit
+from tests.engines import STORES, require_store
+from tests.helpers import ROOT, require, run_buildkit
 
 TARGET = buildx.BakeTarget(
     name="toolman",
@@ -176,9 +179,83 @@ def test_a_buildx_plan_waits_for_every_wheel(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(buildx.available(Runner()), reason="buildx is installed here")
-def test_asking_for_buildx_where_there_is_none_says_how_to_fix() -> None:
-    result = run_buildkit("images", "--image-backend", "buildx", "--services", "toolman", cwd=ROOT)
+def fake_docker(tmp_path: Path, script: str) -> dict[str, str]:
+    """A PATH whose `docker` is a script: the narrow seam for a buildx that is missing or
+    answers in a given way, which cannot be arranged with the real one installed."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir(exist_ok=True)
+    (fake_bin / "docker").write_text("#!/bin/sh\n" + script)
+    (fake_bin / "docker").chmod(0o755)
+    return {"PATH": f"{fake_bin}:{os.environ['PATH']}"}
+
+
+def test_asking_for_buildx_where_there_is_none_says_how_to_fix(
+    engine: Engine, tmp_path: Path
+) -> None:
+    no_buildx = fake_docker(
+        tmp_path, "echo \"docker: 'buildx' is not a docker command.\"; exit 1\n"
+    )
+    result = run_buildkit(
+        "images", "--image-backend", "buildx", "--services", "toolman", cwd=ROOT, env=no_buildx
+    )
     assert result.returncode == 4
     assert "docker buildx is not available" in result.stderr
     assert "--image-backend engine" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("driver", "store", "platforms", "push", "backend"),
+    [
+        (None, "containerd", 1, True, "engine"),  # no buildx
+        ("docker", "classic", 1, True, "buildx"),
+        ("docker", "classic", 2, True, "engine"),  # the docker driver: one platform there
+        ("docker", "containerd", 2, True, "buildx"),
+        ("docker", "containerd", 2, False, "buildx"),  # the containerd store loads indexes
+        ("docker-container", "", 2, True, "buildx"),
+        ("remote", "", 2, False, "engine"),  # cannot load two platforms
+        ("kubernetes", "", 1, False, "buildx"),
+    ],
+)
+def test_auto_takes_buildx_only_where_it_works(
+    driver: str | None, store: str, platforms: int, push: bool, backend: str
+) -> None:
+    builder = buildx.Builder("b", driver, store) if driver else None
+    chosen, why = buildx.auto_backend(builder, platforms, push)
+    assert chosen == backend
+    assert bool(why) == (backend == "engine")
+
+
+INSPECT = """Name:          k8s
+Driver:        kubernetes
+Nodes:
+Name:             k8s0
+Labels:
+ org.mobyproject.buildkit.worker.executor:         oci
+"""
+
+
+def test_the_builder_is_read_from_buildx_inspect(tmp_path: Path) -> None:
+    (tmp_path / "inspect.txt").write_text(INSPECT)
+    env = fake_docker(
+        tmp_path,
+        '[ "$1 $2 $3 $4" = "buildx inspect --builder k8s" ] || exit 1\n'
+        f"cat {tmp_path}/inspect.txt\n",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", env["PATH"])
+        assert buildx.inspect_builder(Runner(), "k8s") == buildx.Builder(
+            "k8s", "kubernetes", "classic"
+        )
+        assert buildx.inspect_builder(Runner(), "other") is None
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_a_docker_builder_knows_its_engines_image_store(store: str) -> None:
+    """The real builders of the machine's two engines (ci/engines.sh)."""
+    engine = require_store(store)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_HOST", engine.host)
+        found = buildx.inspect_builder(Runner())
+    require(found is not None, "docker buildx does not answer; run `bash ci/prepare-machine.sh`")
+    assert found is not None
+    assert (found.driver, found.store) == ("docker", store)

@@ -1,10 +1,11 @@
-"""Image steps and the cache, against the real engine: a recorded image is reused (and
-tagged again), an image found only by its dev.buildkit.key label is reused after
-build/cache is deleted, a removed image is built again, and image keys move with the
-Dockerfile, the shared .dockerignore, the base image and --debug."""
+"""Image steps and the cache, against the real engine, on each image store: a recorded
+image is reused (and tagged again), an image found only by its dev.buildkit.key label is
+reused after build/cache is deleted, a removed image is built again, and image keys move
+with the Dockerfile, the shared .dockerignore, the base image and --debug."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from typing import Any
@@ -20,26 +21,41 @@ from buildkit.model import Result, Step
 from buildkit.options import Options
 from buildkit.proc import Runner
 from buildkit.stages.context import Context
+from tests.engines import EngineUnderTest
 from tests.helpers import GitRepo, copy_fixture, read_report, run_buildkit, step_result
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 OFFLINE = {"BUILDKIT_OFFLINE": "1"}
+ENGINE = ("--image-backend", "engine")  # these tests are about the engine backend
 
 
 @pytest.fixture(scope="module")
-def built(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
+def engine(store_engine: EngineUnderTest) -> Engine:
+    """Every test here runs on each image store (this overrides conftest's engine)."""
+    return store_engine.engine
+
+
+@pytest.fixture(scope="module")
+def env(store_engine: EngineUnderTest) -> dict[str, str]:
+    return {**OFFLINE, **store_engine.env}
+
+
+@pytest.fixture(scope="module")
+def built(engine: Engine, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
     repo = copy_fixture("miniproject", tmp_path_factory.mktemp("img") / "mini")
     repo.tag("v4.0.0")
     prefix = f"localhost:5000/c{uuid.uuid4().hex[:8]}"
     (repo.path / "prefix").write_text(prefix)
-    result = run_buildkit("images", "-r", prefix, cwd=repo.path, env=OFFLINE)
+    (repo.path / "env.json").write_text(json.dumps(env))
+    result = run_buildkit("images", *ENGINE, "-r", prefix, cwd=repo.path, env=env)
     assert result.returncode == 0, result.stdout
     return repo
 
 
 def images(repo: GitRepo) -> Any:
+    env = json.loads((repo.path / "env.json").read_text())
     return run_buildkit(
-        "images", "-r", (repo.path / "prefix").read_text(), cwd=repo.path, env=OFFLINE
+        "images", *ENGINE, "-r", (repo.path / "prefix").read_text(), cwd=repo.path, env=env
     )
 
 
@@ -79,7 +95,7 @@ def test_a_removed_image_is_built_again(engine: Engine, built: GitRepo) -> None:
     assert engine.image(rebuilt["artifacts"][0]["id"]) is not None
 
 
-def image_key(repo: GitRepo, service: str, **options: Any) -> str | None:
+def image_key(repo: GitRepo, engine: Engine, service: str, **options: Any) -> str | None:
     project = load_project(repo.path)
     opts = Options(
         tag="latest",
@@ -97,27 +113,27 @@ def image_key(repo: GitRepo, service: str, **options: Any) -> str | None:
         read_git_info(repo.path),
         Envs(repo.path / "build"),
         Runner(),
-        engine=Engine.connect(),
+        engine=engine,
         needs={f"{service}:wheel": Result.from_json(wheel)},
     )
     return keys.step_key(Step(service, "image"), project.service(service), ctx)
 
 
 def test_image_keys_move_with_their_inputs(built: GitRepo, engine: Engine) -> None:
-    before = {s: image_key(built, s) for s in ("alpha", "beta")}
+    before = {s: image_key(built, engine, s) for s in ("alpha", "beta")}
     assert None not in before.values()
     dockerfile = built.path / "dockerfiles/alpha.Dockerfile"
     original = dockerfile.read_text()
     dockerfile.write_text(original + "# a comment changes the file\n")
-    assert [image_key(built, s) != before[s] for s in ("alpha", "beta")] == [True, False]
+    assert [image_key(built, engine, s) != before[s] for s in ("alpha", "beta")] == [True, False]
     dockerfile.write_text(original)
     ignore = built.path / "dockerfiles/.dockerignore"
     ignored = ignore.read_text()
     ignore.write_text(ignored + "!extra\n")
-    assert [image_key(built, s) != before[s] for s in ("alpha", "beta")] == [True, True]
+    assert [image_key(built, engine, s) != before[s] for s in ("alpha", "beta")] == [True, True]
     ignore.write_text(ignored)
-    assert image_key(built, "alpha") == before["alpha"]
-    assert image_key(built, "alpha", debug=True) != before["alpha"]
+    assert image_key(built, engine, "alpha") == before["alpha"]
+    assert image_key(built, engine, "alpha", debug=True) != before["alpha"]
     other_base = f"buildkit-test/other-base:{uuid.uuid4().hex[:6]}"
     base = engine.image("python:3.11-slim")
     assert base is not None
@@ -131,7 +147,7 @@ def test_image_keys_move_with_their_inputs(built: GitRepo, engine: Engine) -> No
     finally:
         container.remove()
     try:
-        assert image_key(built, "alpha", base_image=other_base) != before["alpha"]
+        assert image_key(built, engine, "alpha", base_image=other_base) != before["alpha"]
     finally:
         engine.client.images.remove(other_base)
 
@@ -142,7 +158,16 @@ def test_a_cached_image_gets_the_tags_this_run_asks_for(engine: Engine, built: G
     first = step_result(read_report(built), "alpha:image")["artifacts"][0]
     other = f"localhost:5000/o{uuid.uuid4().hex[:8]}"
     result = run_buildkit(
-        "images", "-r", other, "-t", "elsewhere", "--services", "alpha", cwd=built.path, env=OFFLINE
+        "images",
+        *ENGINE,
+        "-r",
+        other,
+        "-t",
+        "elsewhere",
+        "--services",
+        "alpha",
+        cwd=built.path,
+        env=json.loads((built.path / "env.json").read_text()),
     )
     assert result.returncode == 0, result.stdout
     again = step_result(read_report(built), "alpha:image")

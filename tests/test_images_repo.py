@@ -127,6 +127,8 @@ def test_a_rebuild_with_new_labels_reuses_the_engines_layer_cache(
     # Another tag changes the labels (so the step key), not the installed files.
     result = run_buildkit(
         "images",
+        "--image-backend",
+        "engine",  # the engine's own layer cache (the fixture's two platforms took it too)
         "-t",
         "v1.2.3-rebuild",
         "-r",
@@ -188,3 +190,17 @@ def test_an_arm64_toolman_answers_health_under_emulation(
         assert output.decode().strip() == "aarch64"
     finally:
         engine.remove(container)
+
+
+def test_the_orchestrator_image_holds_the_repositorys_toolman(
+    engine: Engine,
+    pushed: tuple[GitRepo, str, list[dict[str, Any]]],
+) -> None:
+    """orchestrator requires toolman (`requires` in [tool.buildkit]); PyPI's unrelated
+    `toolman` must not be what the image got."""
+    _, prefix, _ = pushed
+    probe = "import toolman.config, importlib.metadata as m; print(m.version('toolman'))"
+    output = engine.client.containers.run(
+        f"{prefix}/orchestrator:v1.2.3", entrypoint=["python3", "-c", probe], remove=True
+    )
+    assert bytes(output).decode().strip() == "1.2.3"

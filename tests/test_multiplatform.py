@@ -1,6 +1,7 @@
-"""Two-platform images through the engine backend (QEMU runs the arm64 smoke tests), the
-registry's own index as the judge, a failing platform that moves no tag, and a real buildx
-run where one exists."""
+"""Two-platform images through the engine backend on both image stores (QEMU runs the arm64
+smoke tests), the registry's own index as the judge, a failing platform that moves no
+tag, and what `--image-backend auto` takes on each store. The buildx backend's own tests
+are in test_buildx.py."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from buildkit import buildx
-from buildkit.docker_engine import Engine
+from buildkit.docker_engine import CONTAINERD_STORE, Engine
 from buildkit.errors import DockerError
-from buildkit.proc import Runner
+from tests.engines import EngineUnderTest
 from tests.helpers import GitRepo, copy_fixture, read_report, run_buildkit, step_result
 from tests.registries import (
     SHARED_REGISTRY,
@@ -24,6 +24,7 @@ from tests.registries import (
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 OFFLINE = {"BUILDKIT_OFFLINE": "1"}
+ENGINE = ("--image-backend", "engine")  # these tests are about the engine backend
 BOTH = "linux/amd64,linux/arm64"
 LIST_TYPES = ", ".join((
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -74,10 +75,13 @@ def config_of(path: str, digest: str) -> dict[str, Any]:
     return config
 
 
-def test_two_platforms_make_one_index_per_image(engine: Engine, mini: GitRepo) -> None:
+def test_two_platforms_make_one_index_per_image(
+    store_engine: EngineUnderTest, mini: GitRepo
+) -> None:
     where = prefix()
     result = run_buildkit(
         "build-all",
+        *ENGINE,
         "--skip-tests",
         "-t",
         "v3.0.0",
@@ -87,7 +91,7 @@ def test_two_platforms_make_one_index_per_image(engine: Engine, mini: GitRepo) -
         "--platform",
         BOTH,
         cwd=mini.path,
-        env=OFFLINE,
+        env={**OFFLINE, **store_engine.env},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     data = read_report(mini)
@@ -113,8 +117,11 @@ def test_two_platforms_make_one_index_per_image(engine: Engine, mini: GitRepo) -
             assert config["config"]["Labels"]["org.opencontainers.image.revision"] == commit
         image = step_result(data, f"{service}:image")["artifacts"][0]
         for built in image["platforms"]:  # the registry holds the smoke-tested images
-            manifest = image_manifest_of(path, platforms[built["platform"]])
-            assert manifest["config"]["digest"] == built["id"]
+            pushed = platforms[built["platform"]]
+            if store_engine.store == CONTAINERD_STORE:  # there an image's id is its manifest's
+                assert pushed == built["id"]
+            else:  # there it is its config's
+                assert image_manifest_of(path, pushed)["config"]["digest"] == built["id"]
         arm = next(p for p in image["platforms"] if p["platform"] == "linux/arm64")
         assert arm["emulated"] is True
         assert f"mini-{service} 3.0.0" in arm["smoke"]  # it ran, under QEMU
@@ -124,6 +131,7 @@ def test_a_failing_platform_moves_no_tag(engine: Engine, mini: GitRepo) -> None:
     where = prefix()
     first = run_buildkit(
         "images",
+        *ENGINE,
         "-t",
         "v3.0.0",
         "-r",
@@ -149,6 +157,7 @@ def test_a_failing_platform_moves_no_tag(engine: Engine, mini: GitRepo) -> None:
     mini.commit("a new release candidate", file="CHANGES.txt")
     second = run_buildkit(
         "images",
+        *ENGINE,
         "-t",
         "v3.0.0",
         "-r",
@@ -190,33 +199,21 @@ def test_running_a_platform_the_engine_cannot_emulate_says_how_to_enable_it(
     assert "ci/prepare-machine.sh" in str(caught.value)
 
 
-@pytest.mark.skipif(
-    not buildx.available(Runner()),
-    reason="`docker buildx version` does not "
-    "answer: no buildx plugin on this machine (Debian's engine has none)",
-)
-def test_buildx_backend_pushes_a_verified_index(engine: Engine, mini: GitRepo) -> None:
+def test_auto_picks_a_backend_that_pushes_two_platforms_on_each_store(
+    store_engine: EngineUnderTest, mini: GitRepo
+) -> None:
+    """buildx's `docker` driver builds several platforms only on the containerd image
+    store; on the classic one `auto` must take the engine backend, not fail."""
     where = prefix()
     result = run_buildkit(
-        "images",
-        "-t",
-        "v3.0.0",
-        "-r",
-        where,
-        "-p",
-        "--platform",
-        BOTH,
-        "--image-backend",
-        "buildx",
-        cwd=mini.path,
-        env=OFFLINE,
-    )
+        "images", "-t", "v3.0.0", "-r", where, "-p", "--platform", BOTH, "--services", "alpha",
+        cwd=mini.path, env={**OFFLINE, **store_engine.env},
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     data = read_report(mini)
-    for service in ("alpha", "beta"):
-        image = step_result(data, f"{service}:image")["artifacts"][0]
-        assert image["backend"] == "buildx"
-        push = step_result(data, f"{service}:push")["artifacts"][0]
-        assert push["verified"] is True
-        assert sorted(push["platforms"]) == ["linux/amd64", "linux/arm64"]
-    assert (mini.path / "build" / "buildx" / "docker-bake.json").is_file()
+    image = step_result(data, "alpha:image")["artifacts"][0]
+    expected = "buildx" if store_engine.store == CONTAINERD_STORE else "engine"
+    assert image["backend"] == expected
+    push = step_result(data, "alpha:push")["artifacts"][0]
+    assert push["verified"] is True
+    assert sorted(push["platforms"]) == ["linux/amd64", "linux/arm64"]

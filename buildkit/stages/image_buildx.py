@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from buildkit import buildx, reference
-from buildkit.config import Service
+from buildkit.config import CLAUDE_TARGET, Service
 from buildkit.errors import BuildkitError, UsageError
 from buildkit.model import Artifact, Outcome, Status
 from buildkit.smoke import smoke_test
@@ -37,10 +37,16 @@ def target_name(service: Service) -> str:
     return service.image.replace(".", "-")
 
 
+def image_targets(ctx: Context) -> list[str]:
+    """Every image of the run: the services', and claude-code's with --claude-image."""
+    claude = [CLAUDE_TARGET] if ctx.options.claude_image and ctx.project.claude else []
+    return [*ctx.options.services, *claude]
+
+
 def bake_all(ctx: Context, platforms: tuple[str, ...]) -> dict[str, Baked]:
     targets, baked = [], {}
-    for name in ctx.options.services:
-        service = ctx.project.service(name)
+    for name in image_targets(ctx):
+        service = ctx.project.target(name)
         context_dir, wheel_sha = make_context(service, ctx, platforms)
         repo = reference.repository(ctx.options.registry, service.image)
         refs = tuple(image_refs(service, ctx))
@@ -65,7 +71,7 @@ def bake_all(ctx: Context, platforms: tuple[str, ...]) -> dict[str, Baked]:
         name: Baked(
             item.refs,
             item.staging_ref,
-            digests[target_name(ctx.project.service(name))],
+            digests[target_name(ctx.project.target(name))],
             item.labels,
         )
         for name, item in baked.items()

@@ -1,10 +1,11 @@
 """push: put the image in the registry, then move the tags, then ask the registry itself.
 
-    one platform, engine  -> push every tag; the engine reports the digest
-    several, engine       -> push each platform's image by digest (buildkit.blobs: no
-                             tag), assemble the index, push it by digest, then the tags
-    buildx                -> the bake staged the image; put its manifest under each tag
-Either way no tag moves before every platform is in the registry, and afterwards each tag
+    engine  -> push each platform's image by digest, with no tag (buildkit.blobs for the
+               classic image store, buildkit.oci_export for the containerd one); for
+               several platforms assemble the index and push it by digest
+    buildx  -> the bake staged the image in the registry already
+then, either way, put that manifest under each tag. No tag moves before every platform
+is in the registry, and afterwards each tag
 must resolve to that digest, holding exactly the requested platforms, each config stating
 its architecture and this commit's revision label. The result says exactly which tags
 were pushed and which were not."""
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +23,11 @@ from buildkit import credentials, reference
 from buildkit.blobs import LayerStore, never, push_by_digest
 from buildkit.config import Service
 from buildkit.credentials import Credentials
-from buildkit.docker_engine import Engine
+from buildkit.docker_engine import CONTAINERD_STORE, Engine
 from buildkit.errors import BuildkitError, RegistryError
 from buildkit.manifests import index_for, platform_manifest, verify
 from buildkit.model import Artifact, Outcome, Result, Status
+from buildkit.oci_export import push_oci_export
 from buildkit.proc import Cancelled
 from buildkit.registry import RegistryClient, digest_of
 from buildkit.stages.context import Context
@@ -57,31 +59,32 @@ def tag_of(ref: str) -> str:
     return ref.rsplit(":", 1)[1]
 
 
-def push_tags(engine: Engine, record: PushRecord, auth: Mapping[str, str] | None) -> str:
-    for ref in record.refs:
-        record.pushed[ref] = engine.push(ref, auth)
-    digests = set(record.pushed.values())
-    if len(digests) != 1:
-        raise RegistryError(f"the tags were pushed at different digests: {sorted(digests)}")
-    return digests.pop()
-
-
-def push_index(
+def push_platforms(
     engine: Engine,
     registry: RegistryClient,
     *,
     path: str,
     platforms: list[dict[str, Any]],
-    record: PushRecord,
     store: LayerStore,
     stop: Callable[[], bool] = never,
 ) -> str:
+    """Every platform's image by digest; the digest of the image (one platform) or of the
+    index of them all (several). No tag is touched."""
     # Credentials are proven before minutes go into exporting and compressing layers.
     registry.has_blob(path, str(platforms[0]["id"]))
     failed = threading.Event()  # one platform's failure stops the other's work
 
     def push_one(image: dict[str, Any]) -> str:
         try:
+            if engine.store == CONTAINERD_STORE:
+                return push_oci_export(
+                    engine,
+                    registry,
+                    path,
+                    str(image["id"]),
+                    store.root / "scratch",
+                    stop=lambda: failed.is_set() or stop(),
+                )
             return push_by_digest(
                 engine,
                 registry,
@@ -97,19 +100,19 @@ def push_index(
     # One thread per platform: compressing their layers (zlib releases the GIL) overlaps.
     with ThreadPoolExecutor(max_workers=len(platforms)) as pool:
         digests = list(pool.map(push_one, platforms))
+    if len(digests) == 1:
+        return digests[0]
     children = [
         platform_manifest(registry, path, image["platform"], digest)
         for image, digest in zip(platforms, digests, strict=True)
     ]
     body, media_type = index_for(children)
-    digest = registry.put_manifest(path, digest_of(body), body, media_type)
-    for ref in record.refs:
-        record.pushed[ref] = registry.put_manifest(path, tag_of(ref), body, media_type)
-    return digest
+    return registry.put_manifest(path, digest_of(body), body, media_type)
 
 
-def promote(registry: RegistryClient, path: str, staged: str, record: PushRecord) -> str:
-    manifest = registry.manifest(path, staged)
+def promote(registry: RegistryClient, path: str, digest: str, record: PushRecord) -> str:
+    """Put the manifest pushed by `digest` under each tag of the record."""
+    manifest = registry.manifest(path, digest)
     for ref in record.refs:
         record.pushed[ref] = registry.put_manifest(
             path, tag_of(ref), manifest.body, manifest.media_type
@@ -122,26 +125,20 @@ def run(service: Service, ctx: Context) -> Outcome:
     image = ctx.artifact_of(f"{service.name}:image", "image").details
     repo = reference.repository(ctx.options.registry, service.image)
     creds: Credentials | None = credentials.resolve(repo.domain, os.environ)
-    auth = creds.auth_config() if creds else None
     platforms: list[dict[str, Any]] = image["platforms"]
     record = PushRecord(list(image["tags"]))
     staged = (image.get("staged") or {}).get("digest", "")
     try:
         with RegistryClient(repo.domain, creds) as registry:
-            if staged:
-                record.digest = promote(registry, repo.path, staged, record)
-            elif len(platforms) == 1:
-                record.digest = push_tags(engine, record, auth)
-            else:
-                record.digest = push_index(
-                    engine,
-                    registry,
-                    path=repo.path,
-                    platforms=platforms,
-                    record=record,
-                    store=LayerStore(ctx.build_dir / "blobs"),
-                    stop=lambda: ctx.runner.cancelled,
-                )
+            pushed = staged or push_platforms(
+                engine,
+                registry,
+                path=repo.path,
+                platforms=platforms,
+                store=LayerStore(ctx.build_dir / "blobs"),
+                stop=lambda: ctx.runner.cancelled,
+            )
+            record.digest = promote(registry, repo.path, pushed, record)
             for ref in record.refs:
                 found = verify(
                     registry,

@@ -1,0 +1,57 @@
+"""The Docker engines the image tests run against. ci/engines.sh starts both:
+
+    classic      the default engine (DOCKER_HOST, else /var/run/docker.sock), overlay2
+    containerd   unix:///run/buildkit-engines/containerd-store.sock, the containerd image
+                 store: the default of new Docker installs, and the only store on which
+                 buildx's `docker` driver builds multi-platform images
+
+A test asks for the store it needs; a missing one skips, or fails under
+BUILDKIT_REQUIRE_ALL=1 (CI)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from buildkit.docker_engine import CLASSIC_STORE, CONTAINERD_STORE, DEFAULT_HOST, Engine
+from buildkit.errors import DockerError
+from tests.helpers import require
+
+CONTAINERD_STORE_HOST = "unix:///run/buildkit-engines/containerd-store.sock"
+STORES = (CLASSIC_STORE, CONTAINERD_STORE)
+PREPARE = "run `bash ci/prepare-machine.sh` (as root)"
+
+
+@dataclass(frozen=True)
+class EngineUnderTest:
+    store: str
+    host: str
+    engine: Engine
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment that points buildkit (and buildx) at this engine."""
+        return {"DOCKER_HOST": self.host}
+
+
+def require_engine(host: str | None = None) -> Engine:
+    try:
+        return Engine.connect(timeout=120, host=host)
+    except DockerError as exc:
+        require(False, f"no Docker engine: {exc.message}; {PREPARE}")
+        raise
+
+
+def require_store(store: str) -> EngineUnderTest:
+    """The engine with `store` as its image store."""
+    host = (
+        CONTAINERD_STORE_HOST
+        if store == CONTAINERD_STORE
+        else os.environ.get("DOCKER_HOST", DEFAULT_HOST)
+    )
+    engine = require_engine(host)
+    require(
+        engine.store == store,
+        f"the engine at {host} has the {engine.store} image store, not the {store} one; {PREPARE}",
+    )
+    return EngineUnderTest(store, host, engine)
