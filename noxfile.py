@@ -124,13 +124,13 @@ def wheels(session: nox.Session) -> None:
     buildkit(session, "wheel", *session.posargs)
 
 
-BENCHES = ("build", "toolman", "wrapper", "orchestrator")
+BENCHES = ("build", "release", "toolman", "wrapper", "orchestrator")
 
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks, never part of the tests: `-- build`, `-- toolman`, `-- wrapper`,
-    `-- orchestrator` (all)."""
+    """Benchmarks, never part of the tests: `-- build`, `-- release`, `-- toolman`,
+    `-- wrapper`, `-- orchestrator` (all)."""
     chosen = session.posargs or list(BENCHES)
     unknown = sorted(set(chosen) - set(BENCHES))
     if unknown:
@@ -141,6 +141,10 @@ def bench(session: nox.Session) -> None:
         # Needs a Docker engine; dependencies come from build/wheelhouse (no network).
         buildkit(session, "wheelhouse", "--report", "build/bench/wheelhouse.json")
         session.run("python", "bench/build_bench.py", "--json", "build/bench/build.json")
+    if "release" in chosen:
+        # Both backends on the containerd-store engine (ci/engines.sh), offline.
+        buildkit(session, "wheelhouse", "--report", "build/bench/wheelhouse.json")
+        session.run("python", "bench/release_bench.py", "--json", "build/bench/release.json")
     if "toolman" in chosen or "wrapper" in chosen:
         # The services' environments and installed wheels the benches run from.
         buildkit(session, "wheel", "--report", "build/bench/wheels.json")

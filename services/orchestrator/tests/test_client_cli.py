@@ -94,11 +94,6 @@ def test_a_policy_naming_an_unknown_server_is_refused_naming_the_field(
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the API names the list, not the item: tasks/policy.py sets the field to "
-    "`tools.servers` where toolman's message says `tools.servers[0]` (reported)",
-)
 def test_the_unknown_server_is_named_by_its_index(
     running_orchestrator: Running, tmp_path: Path
 ) -> None:

@@ -48,6 +48,7 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.threads import iterate_in_thread
 from orchestrator.tasks.model import LogStream
+from orchestrator.waiting import wait_at_most
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -313,8 +314,7 @@ class DockerBackend:
                 left = deadline - time.monotonic()
                 if observed.agent is not AgentState.RUNNING or left <= 0:
                     return observed
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(exited.wait(), min(left, EVENT_POLL_SECONDS))
+                await wait_at_most(exited, min(left, EVENT_POLL_SECONDS))
         finally:
             self._exits.pop(task_id, None)
 

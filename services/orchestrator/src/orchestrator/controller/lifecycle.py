@@ -27,6 +27,7 @@ from orchestrator.controller.launches import build_launch
 from orchestrator.tasks.audit import ToolCallCounter, count_tool_calls
 from orchestrator.tasks.model import FINISHED, LogStream, Phase
 from orchestrator.tasks.store import TaskRecord
+from orchestrator.waiting import wait_at_most
 
 if TYPE_CHECKING:
     from orchestrator.controller.scheduler import Controller
@@ -258,8 +259,7 @@ class Lifecycle:
         raise Cancelled
 
     async def _sleep_or_cancel(self, seconds: float) -> None:
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self.cancel.wait(), seconds)
+        await wait_at_most(self.cancel, seconds)
 
 
 def _last_words(lines: list[bytes]) -> str:

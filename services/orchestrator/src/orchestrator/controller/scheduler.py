@@ -21,6 +21,7 @@ from orchestrator.metrics import Metrics
 from orchestrator.tasks.logs import LogArchive
 from orchestrator.tasks.model import Phase
 from orchestrator.tasks.store import TaskStore
+from orchestrator.waiting import wait_at_most
 
 log = logging.getLogger("orchestrator.controller")
 TICK_SECONDS = 2.0  # the backend is pinged and the TTL swept at least this often
@@ -93,8 +94,7 @@ class Controller:
                 await self._tick()
             except Exception:  # one bad tick must not end the controller
                 log.exception("controller tick failed")
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
+            await wait_at_most(self._wake, TICK_SECONDS)
 
     async def _tick(self) -> None:
         try:

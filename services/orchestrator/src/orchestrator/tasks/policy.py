@@ -56,7 +56,7 @@ def toolman_config(base: Mapping[str, Any], agent: str, policy: ToolPolicy) -> d
     try:
         schema.names(policy.servers, "tools.servers", catalog, "server")
     except ConfigError as exc:
-        raise PolicyError("tools.servers", _message(str(exc))) from None
+        raise _policy_error(str(exc)) from None
     config = copy.deepcopy(dict(base))
     config["servers"] = {name: config["servers"][name] for name in policy.servers}
     exposed: Mapping[str, Any] = config.get("exposed_tools", {})
@@ -79,10 +79,11 @@ def toolman_config(base: Mapping[str, Any], agent: str, policy: ToolPolicy) -> d
         text = str(exc)
         if text.startswith(prefix):
             text = "tools." + text[len(prefix) :]
-        field = text.split(":", 1)[0] if ":" in text else "tools"
-        raise PolicyError(field, _message(text)) from None
+        raise _policy_error(text) from None
     return config
 
 
-def _message(text: str) -> str:
-    return text.split(": ", 1)[1] if ": " in text else text
+def _policy_error(text: str) -> PolicyError:
+    """toolman's `path: message`, the path kept (`tools.servers[0]`)."""
+    field, sep, message = text.partition(": ")
+    return PolicyError(field, message) if sep else PolicyError("tools", text)
