@@ -9,7 +9,6 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 import httpx
-import pytest
 from conftest import AUTH, Running, free_port, task_cli, task_created
 
 
