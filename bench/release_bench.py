@@ -47,10 +47,12 @@ NOOP_GOALS = {"warm_seconds": 2.0, "warm_ratio": 0.05}
 
 
 def run(argv: list[str], copy: Path, log: Path, env: dict[str, str] | None = None) -> float:
+    """Seconds `argv` took in the copy, offline; `env` adds variables ("" removes one)."""
     merged = {**os.environ, "BUILDKIT_OFFLINE": "1", "UV_OFFLINE": "1", "COLUMNS": "160"}
     merged["MCP_PEERS_DIR"] = os.environ.get("MCP_PEERS_DIR", str(ROOT / "build" / "mcp-peers"))
     merged["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{merged['PATH']}"
     merged.update(env or {})
+    merged = {name: value for name, value in merged.items() if value != ""}
     started = time.monotonic()
     with log.open("a") as handle:
         handle.write(f"\n$ {' '.join(argv)}\n")
@@ -142,14 +144,23 @@ def commit(copy: Path, message: str) -> None:
         subprocess.run(["git", *argv], cwd=copy, check=True)
 
 
-def noop(copy: Path, log: Path) -> dict[str, float]:
-    """`nox -s build_all -- --no-docker`: cold once, then warm NOOP_ROUNDS times."""
+def cold_state(copy: Path) -> None:
+    """No nox environment, no dist/, nothing under build/ but the wheelhouse."""
     for name in (".nox", "dist"):
         subprocess.run(["rm", "-rf", str(copy / name)], check=True)
     for child in (copy / "build").iterdir():
         if child.name not in ("wheelhouse", "claude-code"):
             subprocess.run(["rm", "-rf", str(child)], check=True)
+
+
+def noop(copy: Path, log: Path) -> dict[str, float]:
+    """`nox -s build_all -- --no-docker`: cold once, then warm NOOP_ROUNDS times. A first,
+    untimed run may use the network, so that uv's cache holds every package (the timed
+    ones are offline)."""
     argv = ["nox", "-s", "build_all", "--", "--no-docker"]
+    cold_state(copy)
+    run(argv, copy, log, {"UV_OFFLINE": "", "BUILDKIT_OFFLINE": ""})
+    cold_state(copy)
     cold = run(argv, copy, log)
     warm = [run(argv, copy, log) for _ in range(NOOP_ROUNDS)]
     return {"cold_seconds": cold, "warm_seconds": statistics.median(warm),
