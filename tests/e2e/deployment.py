@@ -47,7 +47,6 @@ MODEL_KEY_ENV = "E2E_ANTHROPIC_KEY"
 MODEL_API = REPO / "tests" / "e2e" / "model_api.py"
 BASE_IMAGE = "python:3.11-slim"
 PREPARE = "run `bash ci/prepare-machine.sh`"
-AGENT_UID = 10001
 
 
 @dataclass(frozen=True)
@@ -253,9 +252,10 @@ class OrchestratorContainer:
         self, engine: docker.DockerClient, image: str, network: str, workdir: Path
     ) -> None:
         self.engine, self.image, self.network = engine, image, network
-        self.state = workdir / "state"
-        self.state.mkdir(parents=True, exist_ok=True)
-        os.chown(self.state, AGENT_UID, AGENT_UID)
+        # A named volume, as in the README: it takes its owner from the image.
+        self.state = engine.volumes.create(
+            f"e2e-orchestrator-state-{RUN_ID}-{uuid.uuid4().hex[:6]}", labels={LABEL: RUN_ID}
+        ).name
         self.config_path = workdir / "config.json"
         self.port = free_port()
         self.container: Container | None = None
@@ -298,6 +298,18 @@ class OrchestratorContainer:
 
     def logs(self) -> str:
         return "" if self.container is None else self.container.logs().decode(errors="replace")
+
+    def client(self, *args: str) -> tuple[int, str, str]:
+        """`docker exec <orchestrator> orchestrator task ARGS`: status, stdout, stderr."""
+        assert self.container is not None
+        done = subprocess.run(
+            ["docker", "exec", str(self.container.name), "orchestrator", "task", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        return done.returncode, done.stdout, done.stderr
 
     def remove(self) -> None:
         if self.container is not None:

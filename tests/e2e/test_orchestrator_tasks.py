@@ -25,6 +25,7 @@ from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from tests.e2e.deployment import (
+    MODEL_KEY_ENV,
     Api,
     ModelServer,
     OrchestratorContainer,
@@ -47,13 +48,13 @@ TTL = 3  # seconds a finished task's containers are kept
 
 
 @pytest.fixture(scope="module")
-def orchestrator(
+def deployed(
     docker_engine: docker.DockerClient,
     platform_images: PlatformImages,
     task_network: str,
     model_server: ModelServer,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Api]:
+) -> Iterator[OrchestratorContainer]:
     """The orchestrator image serving on loopback, running tasks on the test's network."""
     running = OrchestratorContainer(
         docker_engine,
@@ -65,11 +66,15 @@ def orchestrator(
         platform_images, task_network, "/var/lib/orchestrator", ttl_seconds=TTL
     )
     try:
-        running.start(config)
-        yield running.api
+        yield running.start(config)
     finally:
         running.api.close()
         running.remove()
+
+
+@pytest.fixture(scope="module")
+def orchestrator(deployed: OrchestratorContainer) -> Api:
+    return deployed.api
 
 
 def follow_logs(api: Api, task_id: str) -> tuple[threading.Thread, list[str]]:
@@ -266,3 +271,23 @@ def test_a_task_over_its_timeout_is_stopped_and_timed_out(
         30,
         "the scripted model seeing the agent hang up",
     )
+
+
+def test_the_client_in_the_image_runs_a_task_and_exits_with_its_outcome(
+    deployed: OrchestratorContainer, model_server: ModelServer
+) -> None:
+    """The README's second command: `docker exec orchestrator orchestrator task run
+    --follow` prints the agent's output and exits 0; a failing task exits 1."""
+    prompt = marker("text", text="hello from the client")
+    status, out, err = deployed.client(
+        "run", "--follow", "--prompt", prompt, "--secret", f"ANTHROPIC_API_KEY=env:{MODEL_KEY_ENV}"
+    )
+    assert status == 0, err
+    assert "hello from the client" in out
+    assert "succeeded" in err
+    failing = marker("error", status=400, message="scripted refusal")
+    status, _, err = deployed.client(
+        "run", "--follow", "--prompt", failing, "--secret", f"ANTHROPIC_API_KEY=env:{MODEL_KEY_ENV}"
+    )
+    assert status == 1, err
+    assert "failed" in err
