@@ -92,7 +92,7 @@ BAD_BODIES: list[tuple[str, dict[str, Any], list[str | int], str]] = [
     (
         "an unknown MCP server",
         {"prompt": "p", "tools": {"servers": ["tiem"]}},
-        ["body", "tools", "servers"],
+        ["body", "tools", "servers", 0],
         "unknown server 'tiem' (did you mean 'time'?)",
     ),
     (

@@ -70,7 +70,7 @@ def test_a_glob_can_widen_nothing_beyond_the_exposure(tmp_path: Path) -> None:
 def test_an_unknown_server_names_the_field_and_the_closest_server() -> None:
     with pytest.raises(PolicyError) as refused:
         toolman_config(TOOLMAN_BASE, "coder", ToolPolicy(servers=["time", "gti"]))
-    assert refused.value.field == "tools.servers"
+    assert refused.value.field == "tools.servers[1]"
     assert refused.value.message == "unknown server 'gti' (did you mean 'git'?)"
 
 
