@@ -259,6 +259,7 @@ class Task(BaseModel):
     reason: str | None = None
     exit_code: int | None = None
     created_at: datetime
+    launched_at: datetime | None = None  # it left the queue: its containers are being made
     started_at: datetime | None = None  # the agent container started
     finished_at: datetime | None = None
     spec: TaskSpec
