@@ -1,5 +1,5 @@
 """`GET /api/v1/tasks`: filters by phase and label, and pages that cover every task
-exactly once, in submission order."""
+exactly once, in submission order or newest first."""
 
 from __future__ import annotations
 
@@ -56,6 +56,26 @@ async def test_pages_cover_every_task_once_in_order(api: httpx.AsyncClient) -> N
     whole = (await api.get("/api/v1/tasks?limit=7", headers=AUTH)).json()
     assert len(whole["items"]) == 7
     assert whole["next_cursor"] is None
+
+
+async def test_newest_first_pages_cover_every_task_once_newest_first(
+    api: httpx.AsyncClient,
+) -> None:
+    submitted = [(await submit(api, prompt=f"task {n}"))["id"] for n in range(5)]
+    seen: list[str] = []
+    query = "limit=2&order=newest"
+    while True:
+        page: dict[str, Any] = (await api.get(f"/api/v1/tasks?{query}", headers=AUTH)).json()
+        seen += [task["id"] for task in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        query = f"limit=2&order=newest&cursor={page['next_cursor']}"
+    assert seen == submitted[::-1]
+    # A cursor of one order given with the other is refused, not misread.
+    first = (await api.get("/api/v1/tasks?limit=2&order=newest", headers=AUTH)).json()
+    mixed = await api.get(f"/api/v1/tasks?cursor={first['next_cursor']}", headers=AUTH)
+    assert mixed.status_code == 422
+    assert "same order" in mixed.json()["detail"][0]["msg"]
 
 
 def cursor(text: str) -> str:

@@ -164,10 +164,12 @@ def test_list_and_get(running_orchestrator: Running) -> None:
     assert [item["id"] for item in cancelled["items"]] == [second]
 
     one_page = task_cli(url, "list", "--limit", "1", "--json")
-    assert [item["id"] for item in json.loads(one_page.stdout)["items"]] == [first]
+    assert [item["id"] for item in json.loads(one_page.stdout)["items"]] == [second]  # newest
     every = json.loads(task_cli(url, "list", "--limit", "1", "--all", "--json").stdout)
-    assert [item["id"] for item in every["items"]] == [first, second]
+    assert [item["id"] for item in every["items"]] == [second, first]
     assert every["next_cursor"] is None
+    oldest = task_cli(url, "list", "--limit", "1", "--all", "--oldest-first", "--json")
+    assert [item["id"] for item in json.loads(oldest.stdout)["items"]] == [first, second]
     hinted = task_cli(url, "list", "--limit", "1")
     assert "--all" in hinted.stderr
 

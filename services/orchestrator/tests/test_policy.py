@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import TOOLMAN_BASE
+from pydantic import ValidationError
 
 from orchestrator.tasks.model import ToolPolicy
 from orchestrator.tasks.policy import PolicyError, check_base, toolman_config
@@ -111,3 +112,8 @@ def test_a_base_config_with_env_references_is_checked_without_the_variables(
 def test_a_base_config_toolman_would_refuse_is_refused(base: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigError, match=words.replace(".", r"\.")):
         check_base(base)
+
+
+def test_a_server_named_twice_is_refused_naming_it() -> None:
+    with pytest.raises(ValidationError, match="'time' is given twice"):
+        ToolPolicy.model_validate({"servers": ["time", "git", "time"]})

@@ -7,7 +7,7 @@ import base64
 import binascii
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, Security
 from fastapi.responses import StreamingResponse
@@ -101,14 +101,19 @@ async def create_task(
 @router.get("")
 async def list_tasks(
     rt: Rt,
+    *,
     phase: Annotated[list[Phase] | None, Query()] = None,
     label: Annotated[
         list[str] | None, Query(description="`key=value`; several must all match")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    order: Annotated[
+        Literal["oldest", "newest"], Query(description="`newest`: the latest tasks first")
+    ] = "oldest",
 ) -> TaskPage:
-    """Tasks in submission order, `limit` at a time; `next_cursor` fetches the next page."""
+    """Tasks in submission order (or newest first), `limit` at a time; `next_cursor`
+    fetches the next page in the same order."""
     if label and len(label) > MAX_LABELS:
         raise invalid(["query", "label"], f"at most {MAX_LABELS} labels, as a task has at most")
     labels: dict[str, str] = {}
@@ -117,22 +122,34 @@ async def list_tasks(
         if not sep or not re.fullmatch(LABEL_KEY, key) or not re.fullmatch(LABEL_VALUE, value):
             raise invalid(["query", "label", index], f"{item!r} is not key=value")
         labels[key] = value
-    after = _decode_cursor(cursor) if cursor else 0
+    newest = order == "newest"
+    after = _decode_cursor(cursor, newest) if cursor else 0
     phases = sorted(set(phase or ()))  # each once: a repeated phase adds nothing
-    records = rt.store.page(phases=phases, labels=labels, after_seq=after, limit=limit + 1)
-    next_cursor = _encode_cursor(records[limit - 1].seq) if len(records) > limit else None
+    records = rt.store.page(
+        phases=phases, labels=labels, after_seq=after, limit=limit + 1, newest_first=newest
+    )
+    more = len(records) > limit
+    next_cursor = _encode_cursor(records[limit - 1].seq, newest) if more else None
     return TaskPage(items=[task_view(r) for r in records[:limit]], next_cursor=next_cursor)
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+def _encode_cursor(seq: int, newest: bool) -> str:
+    prefix = "newest" if newest else "seq"
+    return base64.urlsafe_b64encode(f"{prefix}:{seq}".encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> int:
+def _decode_cursor(cursor: str, newest: bool) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
-        if prefix == "seq" and number.isascii() and number.isdigit() and len(number) <= 18:
+        if prefix in ("seq", "newest") and (prefix == "newest") != newest:
+            raise invalid(
+                ["query", "cursor"],
+                f"this cursor lists {'newest' if prefix == 'newest' else 'oldest'} first; "
+                "give the same order as the page it came from",
+            )
+        digits = number.isascii() and number.isdigit() and 0 < len(number) <= 18
+        if prefix in ("seq", "newest") and digits:
             return int(number)  # 18 digits: within SQLite's integers
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

@@ -83,7 +83,13 @@ def list_tasks(args: argparse.Namespace, connection: Connection) -> int:
     cursor: str | None = None
     with connection.client() as api:
         while True:
-            page = api.list(phases=args.phase or (), labels=labels, limit=args.limit, cursor=cursor)
+            page = api.list(
+                phases=args.phase or (),
+                labels=labels,
+                limit=args.limit,
+                cursor=cursor,
+                newest_first=not args.oldest_first,
+            )
             tasks.extend(page.items)
             cursor = page.next_cursor
             if not (args.all and cursor):

@@ -109,8 +109,9 @@ def add_task_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
 
     listing = sub.add_parser(
-        "list", parents=parents, help="list tasks", description="List tasks, oldest first."
+        "list", parents=parents, help="list tasks", description="List tasks, newest first."
     )
+    listing.add_argument("--oldest-first", action="store_true", help="in submission order instead")
     listing.add_argument("--phase", action="append", choices=PHASES, help="only this phase")
     listing.add_argument("--label", action="append", type=pair, metavar="K=V", help="a label")
     listing.add_argument("--limit", type=positive_int, default=50, help="tasks per page (50)")

@@ -68,10 +68,13 @@ class ApiClient:
         labels: Sequence[str] = (),
         limit: int = 50,
         cursor: str | None = None,
+        newest_first: bool = False,
     ) -> TaskPage:
         params: list[tuple[str, str | int]] = [("phase", p) for p in phases]
         params += [("label", label) for label in labels]
         params.append(("limit", limit))
+        if newest_first:
+            params.append(("order", "newest"))
         if cursor:
             params.append(("cursor", cursor))
         return TaskPage.parse(self._json("GET", API, params=params))

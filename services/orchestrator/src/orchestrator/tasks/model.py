@@ -140,6 +140,14 @@ class ToolPolicy(Strict):
     )
     blocked_tools: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
+    @field_validator("servers")
+    @classmethod
+    def each_once(cls, value: list[str]) -> list[str]:
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"{twice[0]!r} is given twice")
+        return value
+
 
 class SecretRef(Strict):
     """A secret of the orchestrator's, by reference: its environment variable or file.

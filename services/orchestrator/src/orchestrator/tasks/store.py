@@ -275,9 +275,14 @@ class TaskStore:
         labels: Mapping[str, str] | None = None,
         after_seq: int = 0,
         limit: int = 50,
+        newest_first: bool = False,
     ) -> list[TaskRecord]:
-        """In submission order, from `after_seq` on (a page's cursor)."""
-        where: list[str] = ["seq > ?"]
+        """In submission order from after `after_seq` (a page's cursor); `newest_first`:
+        the other way, from before `after_seq` (0: from the newest)."""
+        if newest_first:
+            where: list[str] = ["seq < ?" if after_seq else "seq > ?"]
+        else:
+            where = ["seq > ?"]
         params: list[object] = [after_seq]
         if phases:
             where.append(f"phase IN ({', '.join('?' * len(phases))})")
@@ -285,7 +290,10 @@ class TaskStore:
         for key, value in (labels or {}).items():
             where.append("seq IN (SELECT seq FROM labels WHERE key = ? AND value = ?)")
             params += [key, value]
-        query = f"SELECT {COLUMNS} FROM tasks WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        order = "DESC" if newest_first else "ASC"
+        query = (
+            f"SELECT {COLUMNS} FROM tasks WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?"
+        )
         with self._transaction() as db:
             return [_record(row) for row in db.execute(query, [*params, limit])]
 
