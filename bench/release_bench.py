@@ -167,6 +167,21 @@ def noop(copy: Path, log: Path) -> dict[str, float]:
             "warm_ratio": statistics.median(warm) / cold}  # fmt: skip
 
 
+def export(ref: str, target: Path) -> Path:
+    """Commit `ref` of this repository, with build/wheelhouse, committed and tagged in
+    `target` (as `snapshot` does for the working tree)."""
+    target.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    (target / "build").mkdir(exist_ok=True)
+    subprocess.run(["cp", "-a", str(ROOT / "build" / "wheelhouse"), str(target / "build")],
+                   check=True)  # fmt: skip
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=target, check=True)
+    commit(target, f"bench: {ref}")
+    subprocess.run(["git", "tag", "v1.0.0"], cwd=target, check=True)
+    return target
+
+
 def add_test_extra(copy: Path, service: str, requirement: str) -> None:
     pyproject = copy / "services" / service / "pyproject.toml"
     text = pyproject.read_text()
@@ -186,6 +201,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip", default="", help="comma-separated: release, noop")
     parser.add_argument(
+        "--ref",
+        help="measure this commit (git archive) instead of the working tree as git sees it",
+    )
+    parser.add_argument(
         "--test-extra",
         action="append",
         default=[],
@@ -197,7 +216,7 @@ def main() -> int:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     work = Path(tempfile.mkdtemp(prefix="release-bench-"))
-    copy = snapshot(work / "platform")
+    copy = export(args.ref, work / "platform") if args.ref else snapshot(work / "platform")
     log = work / "release-bench.log"
     print(f"working in {work}; log {log}", flush=True)
     results: dict[str, Any] = {"rounds": args.rounds, "copy_patches": args.test_extra}
