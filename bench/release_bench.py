@@ -43,6 +43,7 @@ from tests.registries import private_registry  # noqa: E402
 TAG = "v1.0.0"
 BOTH = "linux/amd64,linux/arm64"
 NOOP_ROUNDS = 5
+COLD_ATTEMPTS = 3  # a cold run that fails (a flaky test of a service) is run again
 NOOP_GOALS = {"warm_seconds": 2.0, "warm_ratio": 0.05}
 
 
@@ -160,10 +161,16 @@ def noop(copy: Path, log: Path) -> dict[str, float]:
     argv = ["nox", "-s", "build_all", "--", "--no-docker"]
     cold_state(copy)
     run(argv, copy, log, {"UV_OFFLINE": "", "BUILDKIT_OFFLINE": ""})
-    cold_state(copy)
-    cold = run(argv, copy, log)
+    for attempt in range(1, COLD_ATTEMPTS + 1):
+        cold_state(copy)
+        try:
+            cold = run(argv, copy, log)
+            break
+        except subprocess.CalledProcessError:  # a service's own flaky test: see the log
+            if attempt == COLD_ATTEMPTS:
+                raise
     warm = [run(argv, copy, log) for _ in range(NOOP_ROUNDS)]
-    return {"cold_seconds": cold, "warm_seconds": statistics.median(warm),
+    return {"cold_seconds": cold, "cold_attempts": attempt, "warm_seconds": statistics.median(warm),
             "warm_ratio": statistics.median(warm) / cold}  # fmt: skip
 
 
