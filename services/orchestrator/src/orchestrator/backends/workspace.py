@@ -132,11 +132,15 @@ def _explain(exc: BaseException) -> str:
 
 
 def cloned_archive(
-    repository: Repository | None, entries: Iterable[WorkspaceEntry], *, max_bytes: int
+    repository: Repository | None,
+    entries: Iterable[WorkspaceEntry],
+    *,
+    max_bytes: int,
+    uid: int = OWNER,
 ) -> BinaryIO:
     if repository is None:
-        return archive(entries)
+        return archive(entries, uid=uid)
     with tempfile.TemporaryDirectory(prefix="orchestrator-clone-") as scratch:
         tree = Path(scratch) / "repo"
         clone(repository, tree, max_bytes=max_bytes)
-        return archive(entries, tree=tree)
+        return archive(entries, uid=uid, tree=tree)
