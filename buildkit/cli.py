@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from buildkit import buildx, credentials, pipeline, reference
+from buildkit import pipeline
 from buildkit.args import (
     DEFAULT_WHEELHOUSE_PLATFORMS,
     STAGE_COMMANDS,
@@ -19,12 +19,12 @@ from buildkit.args import (
     parse,
     subcommand_parser,
 )
-from buildkit.cache import StepCache
+from buildkit.cache.store import StepCache
 from buildkit.changes import github_matrix, touched_services
 from buildkit.config import Project, find_project_root, load_project
-from buildkit.docker_engine import Engine
-from buildkit.envs import Envs, uv_binary
-from buildkit.errors import BuildkitError, ConfigError, ToolMissingError, UsageError
+from buildkit.deps.envs import Envs, uv_binary
+from buildkit.engine.client import Engine
+from buildkit.errors import BuildkitError, ConfigError, UsageError
 from buildkit.gitinfo import changed_since, read_git_info
 from buildkit.model import BUILD_ALL_STAGES
 from buildkit.options import (
@@ -38,9 +38,10 @@ from buildkit.options import (
     unknown_env_vars,
 )
 from buildkit.proc import Runner
+from buildkit.registry import credentials, reference
 from buildkit.report import Report, write_report
-from buildkit.stages import RUNNERS, VALIDATORS
 from buildkit.stages.context import Context
+from buildkit.stages.image import backend as image_backend
 from buildkit.tags import version_mismatch
 from buildkit.ui import TerminalUI
 
@@ -213,26 +214,6 @@ def choose_platforms(args: argparse.Namespace, project: Project) -> tuple[str, .
     return ()
 
 
-def choose_backend(choice: str, options: Options) -> tuple[str, str]:
-    """The image backend of this run, chosen once, and a note when `auto` did not take
-    buildx although it is installed. An explicit choice is taken as it is."""
-    if choice == "engine":
-        return "engine", ""
-    builder = buildx.inspect_builder(Runner(), options.builder)
-    if choice == "buildx":
-        if builder is None:
-            raise ToolMissingError(
-                "docker buildx is not available (`docker buildx inspect"
-                f"{' --builder ' + options.builder if options.builder else ''}` failed)",
-                hint=buildx.BUILDX_MISSING_HINT,
-            )
-        return "buildx", ""
-    platforms = len(options.platforms) or 1  # none given: the engine's own
-    backend, why = buildx.auto_backend(builder, platforms, options.push)
-    note = f"--image-backend auto: the engine backend ({why})" if why and builder else ""
-    return backend, note
-
-
 def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
     started = datetime.now(UTC)
     root = find_project_root(Path.cwd())
@@ -254,19 +235,17 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
     # Fail before any stage runs when images are planned and no engine answers.
     engine = Engine.connect() if options.builds_images else None
     if engine is not None:
-        backend, note = choose_backend(options.image_backend, options)
+        backend, note = image_backend.choose(options, Runner())
         options = replace(options, image_backend=backend)
         if note:
             ui.info(note)
     steps = pipeline.plan(project, options)
     envs = Envs(root / "build", offline=options.offline)
     uv_binary()  # resolved here, before steps run in threads
-    ctx = Context(project, options, git, envs, Runner(), engine=engine)
+    ctx = Context(project, options, git, envs, Runner(), engine=engine, env=os.environ)
     cache = None if options.no_cache else StepCache(root / "build" / "cache")
     try:
-        results = pipeline.run(
-            steps, ctx, RUNNERS, ui, jobs=options.jobs, cache=cache, validators=VALIDATORS
-        )
+        results = pipeline.run(steps, ctx, pipeline.RUNNERS, ui, jobs=options.jobs, cache=cache)
     finally:
         if engine is not None:
             engine.close()

@@ -16,17 +16,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from buildkit.cache import StepCache
-from buildkit.config import Service
+from buildkit.cache.store import StepCache
 from buildkit.errors import BuildkitError, StageFailed
 from buildkit.model import Artifact, Outcome, Result, Status, Step
 from buildkit.proc import Cancelled, Runner
 from buildkit.stages.context import Context, StageRunner
 
-KeyFunction = Callable[[Step, Service, Context], "str | None"]
+KeyFunction = Callable[[Step, Context], "str | None"]
 # A recorded success as it stands for this run (artifacts checked, images tagged as this
 # run asks), or None when something it produced is gone.
-Validator = Callable[[Service, Result, Context], "Result | None"]
+Validator = Callable[[Step, Result, Context], "Result | None"]
 
 
 class Events(Protocol):
@@ -133,11 +132,10 @@ class Executor:
         self.events.started(step)
         log = Log(ctx.runner)
         started = time.monotonic()
-        service = ctx.project.target(step.target)
         try:
-            key = self.key_of(step, service, ctx) if self.key_of and self.cache else None
-            cached = self.lookup(step, service, ctx, key)
-            outcome = cached or self.runners[step.stage](service, replace(ctx, step_key=key or ""))
+            key = self.key_of(step, ctx) if self.key_of and self.cache else None
+            cached = self.lookup(step, ctx, key)
+            outcome = cached or self.runners[step.stage](step, replace(ctx, step_key=key or ""))
         except Cancelled as exc:
             outcome = Outcome(
                 Status.SKIPPED,
@@ -162,7 +160,7 @@ class Executor:
         self.events.finished(step, result)
         return result
 
-    def lookup(self, step: Step, service: Service, ctx: Context, key: str | None) -> Outcome | None:
+    def lookup(self, step: Step, ctx: Context, key: str | None) -> Outcome | None:
         if not key or self.cache is None or ctx.options.no_cache:
             return None
         recorded = self.cache.load(step, key)
@@ -170,7 +168,7 @@ class Executor:
             return None
         validate = self.validators.get(step.stage)
         if validate is not None:
-            revalidated = validate(service, recorded, ctx)
+            revalidated = validate(step, recorded, ctx)
             if revalidated is None:
                 return None  # an artifact is gone: build it again
             recorded = revalidated

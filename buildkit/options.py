@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit.config import DEFAULT_BASE_IMAGE, PLATFORM, PLATFORM_HINT, Project, suggest
+from buildkit.config import DEFAULT_BASE_IMAGE, Project
 from buildkit.errors import UsageError
 from buildkit.model import BUILD_ALL_STAGES
+from buildkit.schema import PLATFORM, PLATFORM_HINT, suggest
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")

@@ -1,69 +1,70 @@
 """plan (pure): every (target, stage) step of a run and what each needs, then `run` hands
 the plan to the executor, and `exit_code` reduces the results.
 
-Needs: an image needs its wheel; a push needs its image and the service's test, lint and
-fmt (a service whose checks failed is never published); tests, lint and fmt need nothing.
-With the buildx backend every image step needs every wheel (one bake builds them all).
-A service that requires sibling services (`requires`) also needs their wheels for its
-wheel check, wheelhouse and image; a sibling that was not selected gets a wheel step.
+What each stage needs is declared by the stage (buildkit.stages.STAGES): an image needs
+its wheel; a push needs its image and the service's test, lint and fmt (a service whose
+checks failed is never published); tests, lint and fmt need nothing. A service that
+requires sibling services (`requires`) also needs their wheels for its wheel check,
+wheelhouse and image; a sibling that was not selected gets a wheel step. With a backend
+that bakes (buildx), one `images:bake` step needs every wheel and each image step needs
+only that bake.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from buildkit.cache import StepCache
+from buildkit.cache.store import StepCache
 from buildkit.config import CLAUDE_TARGET, Project
-from buildkit.executor import Events, Executor, Validator
-from buildkit.keys import step_key
-from buildkit.model import STAGES, Result, Status, Step
+from buildkit.executor import Events, Executor
+from buildkit.model import STAGES as STAGE_ORDER
+from buildkit.model import Result, Status, Step
 from buildkit.options import Options
+from buildkit.stages import STAGES, step_key
 from buildkit.stages.context import Context, StageRunner
+from buildkit.stages.image.backend import backend_of
+from buildkit.stages.image.buildx import BAKE_STEP, BAKE_TARGET
 
-NEEDS = {
-    "wheelhouse": ("wheel",),
-    "image": ("wheel",),
-    "push": ("image", "test", "lint", "fmt"),
-}
-# The claude-code image is a target of the image, push and wheelhouse stages.
-CLAUDE_STAGES = ("wheelhouse", "image", "push")
-# Stages that install a service's wheel, so need the wheels of the siblings it requires.
-SIBLING_WHEEL_STAGES = ("wheel", "wheelhouse", "image")
-
-__all__ = ["Events", "StageRunner", "exit_code", "plan", "run"]
+__all__ = ["RUNNERS", "Events", "StageRunner", "exit_code", "plan", "run"]
 
 
 def plan(project: Project, options: Options) -> list[Step]:
     """Every step of the run, in the order build-all.sh ran them (stage by stage)."""
     steps: list[Step] = []
     names = options.services or project.service_names
-    for stage in STAGES:
-        if stage not in options.stages or (stage == "push" and not options.push):
+    for name in STAGE_ORDER:
+        stage = STAGES[name]
+        if name not in options.stages or (name == "push" and not options.push):
             continue
         targets = list(names)
-        if stage == "wheel":  # the wheels of required siblings that were not selected too
-            wanted = [sib for name in names for sib in project.siblings_of(name)]
+        if name == "wheel":  # the wheels of required siblings that were not selected too
+            wanted = [sib for target in names for sib in project.siblings_of(target)]
             targets = [sib for sib in dict.fromkeys(wanted) if sib not in names] + targets
-        if stage in CLAUDE_STAGES and options.claude_image and project.claude is not None:
+        if stage.claude and options.claude_image and project.claude is not None:
             targets.append(CLAUDE_TARGET)
-        planned = {step.id for step in steps} | {f"{target}:{stage}" for target in targets}
+        skip = skip_reason(name, options)
+        bake = name == "image" and options.builds_images and backend_of(options).bakes
+        if bake:  # one step builds every image; it waits for every wheel
+            every_wheel = tuple(step.id for step in steps if step.stage == "wheel")
+            steps.append(Step(BAKE_TARGET, "bake", every_wheel, skip))
+        planned = {step.id for step in steps} | {f"{target}:{name}" for target in targets}
         for target in targets:
-            # The claude-code image is built from its service's wheel and published only
-            # when that service's checks passed; its own image comes before its push.
-            owner = project.target(target).wheel_owner
-            needs = tuple(
-                need_id
-                for need in NEEDS.get(stage, ())
-                if (need_id := f"{target if need == 'image' else owner}:{need}") in planned
-            )
-            if stage in SIBLING_WHEEL_STAGES:
-                siblings = project.siblings_of(target)
-                needs += tuple(f"{sib}:wheel" for sib in siblings if f"{sib}:wheel" in planned)
-            if stage == "image" and options.image_backend == "buildx":
-                # One bake builds every image: each image step waits for every wheel.
-                needs = tuple(step.id for step in steps if step.stage == "wheel")
-            steps.append(Step(target, stage, needs, skip_reason(stage, options)))
+            needs = (BAKE_STEP,) if bake else needs_of(project, stage.needs, target, planned)
+            if stage.sibling_wheels and not bake:
+                siblings = (f"{sib}:wheel" for sib in project.siblings_of(target))
+                needs += tuple(need for need in siblings if need in planned)
+            steps.append(Step(target, name, needs, skip))
     return steps
+
+
+def needs_of(
+    project: Project, stages: tuple[str, ...], target: str, planned: set[str]
+) -> tuple[str, ...]:
+    """The planned steps `target` waits for: its own image; the other stages of the service
+    whose wheel it installs (for the claude-code image: mcp-wrapper's)."""
+    owner = project.target(target).wheel_owner
+    ids = (f"{target if need == 'image' else owner}:{need}" for need in stages)
+    return tuple(need for need in ids if need in planned)
 
 
 def skip_reason(stage: str, options: Options) -> str | None:
@@ -74,6 +75,10 @@ def skip_reason(stage: str, options: Options) -> str | None:
     return None
 
 
+# What runs each stage's steps: the registered stages (tests swap this seam).
+RUNNERS: dict[str, StageRunner] = {name: stage.run for name, stage in STAGES.items()}
+
+
 def run(
     steps: Sequence[Step],
     ctx: Context,
@@ -82,7 +87,6 @@ def run(
     *,
     jobs: int = 1,
     cache: StepCache | None = None,
-    validators: Mapping[str, Validator] | None = None,
 ) -> list[Result]:
     executor = Executor(
         steps,
@@ -92,7 +96,7 @@ def run(
         jobs=jobs,
         cache=cache,
         key_of=step_key if cache else None,
-        validators=validators or {},
+        validators={n: s.still_valid for n, s in STAGES.items() if s.still_valid},
     )
     return executor.run()
 

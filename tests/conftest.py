@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from buildkit.docker_engine import Engine
+from buildkit.engine.client import Engine
 from tests.engines import STORES, EngineUnderTest, require_engine, require_store
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from buildkit.docker_engine import CLASSIC_STORE, CONTAINERD_STORE, DEFAULT_HOST, Engine
+from buildkit.engine.client import CLASSIC_STORE, CONTAINERD_STORE, DEFAULT_HOST, Engine
 from buildkit.errors import DockerError
 from tests.helpers import require
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from buildkit.registry import RegistryClient
+from buildkit.registry.client import RegistryClient
+from buildkit.registry.credentials import Credentials
 
 MANIFEST_URL = re.compile(r"^/v2/(?P<path>.+)/manifests/(?P<ref>[^/]+)$")
 BLOB_URL = re.compile(r"^/v2/(?P<path>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
@@ -38,10 +39,19 @@ class MemoryRegistry:
     blobs: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     uploads: int = 0
+    refused: set[str] = field(default_factory=set)  # tags whose PUT is answered 403
+    forgotten: set[str] = field(default_factory=set)  # tags whose PUT is answered 201, unkept
+    clients: list[tuple[str, object]] = field(default_factory=list)  # (domain, credentials)
 
     def client(self) -> RegistryClient:
         transport = httpx.MockTransport(self.handle)
         return RegistryClient(self.domain, client=httpx.Client(transport=transport))
+
+    def factory(self, domain: str, credentials: Credentials | None) -> RegistryClient:
+        """A RegistryFactory (what a step context makes its registry clients with)."""
+        self.clients.append((domain, credentials))
+        transport = httpx.MockTransport(self.handle)
+        return RegistryClient(domain, credentials, client=httpx.Client(transport=transport))
 
     # -- arranging what the registry holds ------------------------------------------------
     def put_manifest(self, path: str, ref: str, data: dict[str, Any]) -> str:
@@ -92,6 +102,10 @@ class MemoryRegistry:
         return httpx.Response(404)
 
     def manifest(self, request: httpx.Request, path: str, ref: str) -> httpx.Response:
+        if request.method == "PUT" and ref in self.refused:
+            return httpx.Response(403, json={"errors": [{"code": "DENIED"}]})
+        if request.method == "PUT" and ref in self.forgotten:
+            return httpx.Response(201, headers={"Docker-Content-Digest": digest(request.read())})
         if request.method == "PUT":
             body = request.read()
             media_type = request.headers["Content-Type"]

@@ -1,4 +1,4 @@
-"""Pushing an engine image by digest through the registry API (buildkit.blobs), against the
+"""Pushing an engine image by digest through the registry API (buildkit.registry.blobs), against the
 real engine and a registry process with htpasswd auth: what lands is the engine's image,
 byte for byte where it matters, under no tag, and a second push compresses nothing."""
 
@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from buildkit.blobs import LayerStore, push_by_digest
-from buildkit.credentials import Credentials
-from buildkit.docker_engine import Engine
+from buildkit.engine.client import Engine
 from buildkit.proc import Cancelled
-from buildkit.registry import RegistryClient
+from buildkit.registry.blobs import LayerStore, push_by_digest
+from buildkit.registry.client import RegistryClient
+from buildkit.registry.credentials import Credentials
 from tests.registries import private_registry
 
 pytestmark = [pytest.mark.docker]

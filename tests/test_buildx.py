@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from buildkit import buildx
-from buildkit.docker_engine import CONTAINERD_STORE
+from buildkit.engine import buildx
+from buildkit.engine.client import CONTAINERD_STORE
 from buildkit.proc import Runner
 from tests.engines import EngineUnderTest, require_store
 from tests.helpers import GitRepo, copy_fixture, read_report, require, run_buildkit, step_result

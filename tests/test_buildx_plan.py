@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from buildkit import buildx, pipeline
+from buildkit import pipeline
 from buildkit.config import load_project
-from buildkit.docker_engine import Engine
+from buildkit.engine import buildx
+from buildkit.engine.client import Engine
 from buildkit.errors import StageFailed
-from buildkit.manifests import (
+from buildkit.options import Options, parse_platforms
+from buildkit.proc import Runner
+from buildkit.registry.manifests import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -21,8 +24,6 @@ from buildkit.manifests import (
     PlatformManifest,
     index_for,
 )
-from buildkit.options import Options, parse_platforms
-from buildkit.proc import Runner
 from tests.engines import STORES, require_store
 from tests.helpers import ROOT, require, run_buildkit
 
@@ -99,24 +100,6 @@ def test_digests_are_read_from_the_metadata_file() -> None:
         buildx.digests_from_metadata(metadata, ["orchestrator"])
 
 
-def test_buildx_availability_is_probed_by_running_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    docker = fake_bin / "docker"
-    docker.write_text(
-        '#!/bin/sh\n[ "$1 $2" = "buildx version" ] && echo v0.19.0 && exit 0\nexit 1\n'
-    )
-    docker.chmod(0o755)
-    monkeypatch.setenv("PATH", str(fake_bin))
-    assert buildx.available(Runner()) is True
-    docker.write_text("#!/bin/sh\necho \"docker: 'buildx' is not a docker command.\"; exit 1\n")
-    assert buildx.available(Runner()) is False
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    assert buildx.available(Runner()) is False
-
-
 def test_index_media_type_follows_the_children() -> None:
     docker_children = [
         PlatformManifest("linux/amd64", "sha256:a", 10, DOCKER_MANIFEST),
@@ -164,19 +147,36 @@ def test_push_defaults_to_both_platforms() -> None:
     assert chosen.platforms == ("linux/arm64",)
 
 
-def test_a_buildx_plan_waits_for_every_wheel(tmp_path: Path) -> None:
+def test_a_buildx_plan_bakes_every_image_in_one_step(tmp_path: Path) -> None:
+    """One `images:bake` step waits for every wheel and builds every image (claude-code's
+    too); each image step then needs only the bake. The engine backend has no bake: each
+    image waits for its own wheel (and its siblings')."""
     project = load_project(ROOT)
-    options = Options(tag="v1", registry="r", report=tmp_path / "r.json", image_backend="buildx")
+    options = Options(
+        tag="v1", registry="r", report=tmp_path / "r.json", image_backend="buildx",
+        push=True, claude_image=True,
+    )  # fmt: skip
     steps = {step.id: step for step in pipeline.plan(project, options)}
-    assert steps["toolman:image"].needs == (
+    assert [s for s in steps if s.endswith((":bake", ":image"))] == [
+        "images:bake",
+        "orchestrator:image",
+        "toolman:image",
+        "mcp_wrapper:image",
+        "claude-code:image",
+    ]
+    assert steps["images:bake"].needs == (
         "orchestrator:wheel",
         "toolman:wheel",
         "mcp_wrapper:wheel",
     )
+    assert steps["toolman:image"].needs == ("images:bake",)
+    assert steps["claude-code:image"].needs == ("images:bake",)
+    assert steps["claude-code:push"].needs[0] == "claude-code:image"
     engine = Options(tag="v1", registry="r", report=tmp_path / "r.json", image_backend="engine")
-    assert {s.id: s for s in pipeline.plan(project, engine)}["toolman:image"].needs == (
-        "toolman:wheel",
-    )
+    by_id = {s.id: s for s in pipeline.plan(project, engine)}
+    assert "images:bake" not in by_id
+    assert by_id["toolman:image"].needs == ("toolman:wheel",)
+    assert by_id["orchestrator:image"].needs == ("orchestrator:wheel", "toolman:wheel")
 
 
 def fake_docker(tmp_path: Path, script: str) -> dict[str, str]:
@@ -210,7 +210,7 @@ def test_asking_for_buildx_where_there_is_none_says_how_to_fix(
         ("docker", "classic", 1, True, "buildx"),
         ("docker", "classic", 2, True, "engine"),  # the docker driver: one platform there
         ("docker", "containerd", 2, True, "buildx"),
-        ("docker", "containerd", 2, False, "buildx"),  # the containerd store loads indexes
+        ("docker", "containerd", 2, False, "engine"),  # buildx loads no two platforms
         ("docker-container", "", 2, True, "buildx"),
         ("remote", "", 2, False, "engine"),  # cannot load two platforms
         ("kubernetes", "", 1, False, "buildx"),
@@ -247,6 +247,8 @@ def test_the_builder_is_read_from_buildx_inspect(tmp_path: Path) -> None:
             "k8s", "kubernetes", "classic"
         )
         assert buildx.inspect_builder(Runner(), "other") is None
+        patch.setenv("PATH", str(tmp_path / "empty"))  # no docker at all
+        assert buildx.inspect_builder(Runner(), "k8s") is None
 
 
 @pytest.mark.parametrize("store", STORES)

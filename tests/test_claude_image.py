@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from buildkit.config import load_project
-from buildkit.docker_engine import Engine
+from buildkit.engine.client import Engine
 from tests.helpers import (
     ROOT,
     GitRepo,
@@ -131,7 +131,14 @@ def test_without_the_cache_offline_says_how_to_fetch(tmp_path: Path) -> None:
         timeout=600,
     )
     assert result.returncode == 1
-    reason = step_result(read_report(repo), "claude-code:image")
+    # The step that builds the claude-code image says why: the image step (engine
+    # backend), or the bake of every image (buildx).
+    failed = [r for r in read_report(repo)["results"] if r["status"] == "failed"]
+    assert [f"{r['service']}:{r['stage']}" for r in failed] in (
+        ["claude-code:image"],
+        ["images:bake"],
+    )
+    reason = failed[0]
     assert "is not in" in reason["reason"]
     assert "--offline forbids fetching it" in reason["reason"]
     assert "wheelhouse --claude-image" in reason["output_tail"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from buildkit.credentials import Credentials, from_docker_config, from_environment, resolve
 from buildkit.errors import UsageError
+from buildkit.registry.credentials import Credentials, from_docker_config, from_environment, resolve
 
 
 def test_environment_pair() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from buildkit.config import Project, Service, load_project
-from buildkit.envs import Envs
+from buildkit.config import Project, load_project
+from buildkit.deps.envs import Envs
 from buildkit.executor import Executor
 from buildkit.gitinfo import GitInfo
 from buildkit.model import Outcome, Result, Status, Step
@@ -62,7 +62,7 @@ def context(project: Project, tmp_path: Path, **options: object) -> Context:
     return Context(moved, opts, git, Envs(tmp_path / "build"), Runner())
 
 
-def ok(service: Service, ctx: Context) -> Outcome:
+def ok(step: Step, ctx: Context) -> Outcome:
     return Outcome(Status.OK)
 
 
@@ -83,7 +83,7 @@ def test_needs_are_honoured(project: Project, tmp_path: Path) -> None:
 def test_independent_steps_run_at_the_same_time(project: Project, tmp_path: Path) -> None:
     both_running = threading.Barrier(2, timeout=10)
 
-    def meets_the_other(service: Service, ctx: Context) -> Outcome:
+    def meets_the_other(step: Step, ctx: Context) -> Outcome:
         both_running.wait()  # raises BrokenBarrierError unless the two overlap
         return Outcome(Status.OK)
 
@@ -98,7 +98,7 @@ def test_one_job_runs_one_step_at_a_time(project: Project, tmp_path: Path) -> No
     running, peak = [0], [0]
     lock = threading.Lock()
 
-    def counted(service: Service, ctx: Context) -> Outcome:
+    def counted(step: Step, ctx: Context) -> Outcome:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
@@ -118,12 +118,12 @@ def test_a_failure_cancels_running_steps_and_skips_pending_ones(
     pid_file = tmp_path / "sleeper.pid"
     started = threading.Event()
 
-    def sleeps(service: Service, ctx: Context) -> Outcome:
+    def sleeps(step: Step, ctx: Context) -> Outcome:
         started.set()
         ctx.runner.call(["sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"])
         return Outcome(Status.OK)
 
-    def fails(service: Service, ctx: Context) -> Outcome:
+    def fails(step: Step, ctx: Context) -> Outcome:
         assert started.wait(10)
         deadline = time.monotonic() + 10
         while not pid_file.exists() and time.monotonic() < deadline:
@@ -153,8 +153,8 @@ def test_a_failure_cancels_running_steps_and_skips_pending_ones(
 def test_keep_going_runs_all_that_does_not_depend_on_the_failure(
     project: Project, tmp_path: Path
 ) -> None:
-    def wheel(service: Service, ctx: Context) -> Outcome:
-        return Outcome(Status.FAILED if service.name == "toolman" else Status.OK)
+    def wheel(step: Step, ctx: Context) -> Outcome:
+        return Outcome(Status.FAILED if step.target == "toolman" else Status.OK)
 
     steps = [Step(n, "wheel") for n in ("toolman", "mcp_wrapper")]
     steps += [Step(n, "image", (f"{n}:wheel",)) for n in ("toolman", "mcp_wrapper")]

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from buildkit import keys
 from buildkit.config import load_project
-from buildkit.docker_engine import Engine
-from buildkit.envs import Envs
+from buildkit.deps.envs import Envs
+from buildkit.engine.client import Engine
 from buildkit.gitinfo import read_git_info
 from buildkit.model import Result, Step
 from buildkit.options import Options
 from buildkit.proc import Runner
+from buildkit.stages import step_key
 from buildkit.stages.context import Context
 from tests.engines import EngineUnderTest
 from tests.helpers import GitRepo, copy_fixture, read_report, run_buildkit, step_result
@@ -116,7 +116,7 @@ def image_key(repo: GitRepo, engine: Engine, service: str, **options: Any) -> st
         engine=engine,
         needs={f"{service}:wheel": Result.from_json(wheel)},
     )
-    return keys.step_key(Step(service, "image"), project.service(service), ctx)
+    return step_key(Step(service, "image"), ctx)
 
 
 def test_image_keys_move_with_their_inputs(built: GitRepo, engine: Engine) -> None:

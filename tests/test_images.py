@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from buildkit.docker_engine import Engine
+from buildkit.engine.client import Engine
 from tests.engines import EngineUnderTest
 from tests.helpers import GitRepo, artifact_of, copy_fixture, read_report, run_buildkit, step_result
 from tests.registries import (

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from buildkit.docker_engine import Engine
+from buildkit.engine.client import Engine
 from tests.helpers import GitRepo, run_buildkit, snapshot_repository, step_result
 from tests.registries import config_labels, manifest_digest, require_shared_registry
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from buildkit.docker_engine import CONTAINERD_STORE, Engine
+from buildkit.engine.client import CONTAINERD_STORE, Engine
 from buildkit.errors import DockerError
 from tests.engines import EngineUnderTest
 from tests.helpers import GitRepo, copy_fixture, read_report, run_buildkit, step_result
@@ -152,8 +152,10 @@ def test_a_failing_platform_moves_no_tag(engine: Engine, mini: GitRepo) -> None:
     base = engine.image("python:3.11-slim")
     assert base is not None
     engine.tag(base.id, amd64_only)
-    engine.push(amd64_only, None)
+    engine.client.api.push(amd64_only.rsplit(":", 1)[0], tag="3.11")
     engine.client.images.remove(amd64_only)
+    base_path = amd64_only.split("/", 1)[1].rsplit(":", 1)[0]
+    assert manifest_digest(SHARED_REGISTRY, base_path, "3.11")  # the push arrived
     mini.commit("a new release candidate", file="CHANGES.txt")
     second = run_buildkit(
         "images",

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from buildkit import pipeline
-from buildkit.config import Project, Service, load_project
-from buildkit.envs import Envs
+from buildkit.config import Project, load_project
+from buildkit.deps.envs import Envs
 from buildkit.errors import DockerError, RegistryError, StageFailed
 from buildkit.gitinfo import GitInfo
 from buildkit.model import Outcome, Result, Status, Step
@@ -63,8 +63,8 @@ def answering(
     failing = failing or set()
 
     def make(stage: str) -> pipeline.StageRunner:
-        def run(service: Service, ctx: Context) -> Outcome:
-            step_id = f"{service.name}:{stage}"
+        def run(step: Step, ctx: Context) -> Outcome:
+            step_id = step.id
             if calls is not None:
                 calls.append(step_id)
             ctx.runner.call(["true"])
@@ -169,10 +169,10 @@ def test_keep_going_runs_everything_that_does_not_depend_on_the_failure(
 
 
 def test_stage_errors_become_failed_results(project: Project, tmp_path: Path) -> None:
-    def raises_stage_failed(service: Service, ctx: Context) -> Outcome:
+    def raises_stage_failed(step: Step, ctx: Context) -> Outcome:
         raise StageFailed("installing failed", command="uv pip install x", output="boom")
 
-    def raises_bug(service: Service, ctx: Context) -> Outcome:
+    def raises_bug(step: Step, ctx: Context) -> Outcome:
         raise KeyError("oops")
 
     opts = options(tmp_path, keep_going=True, stages=("test", "lint"), services=("toolman",))
@@ -234,11 +234,11 @@ def test_the_exit_code_names_the_error_class_when_every_failure_shares_it(
     opts = options(tmp_path, keep_going=True, stages=("test", "lint"))
     runners = answering()
 
-    def refused(service: Service, ctx: Context) -> Outcome:
-        raise RegistryError(f"{service.name}: the registry refused the push")
+    def refused(step: Step, ctx: Context) -> Outcome:
+        raise RegistryError(f"{step.target}: the registry refused the push")
 
-    def broken_engine(service: Service, ctx: Context) -> Outcome:
-        raise DockerError(f"{service.name}: the engine went away")
+    def broken_engine(step: Step, ctx: Context) -> Outcome:
+        raise DockerError(f"{step.target}: the engine went away")
 
     steps = pipeline.plan(project, opts)
     ctx = context(project, opts, tmp_path)

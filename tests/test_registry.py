@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from buildkit.credentials import Credentials
 from buildkit.errors import RegistryError
-from buildkit.registry import RegistryClient, digest_of
+from buildkit.registry.client import RegistryClient, digest_of
+from buildkit.registry.credentials import Credentials
 from tests.registries import free_port, private_registry
 
 INDEX = "application/vnd.oci.image.index.v1+json"

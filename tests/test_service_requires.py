@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from buildkit import keys, pipeline
+from buildkit import pipeline
 from buildkit.changes import touched_services
 from buildkit.config import load_project, parse_project
-from buildkit.docker_engine import Engine
-from buildkit.envs import Envs, env_python
+from buildkit.deps.envs import Envs, env_python
+from buildkit.engine.client import Engine
 from buildkit.errors import ConfigError
 from buildkit.gitinfo import read_git_info
 from buildkit.model import Step
 from buildkit.options import Options
 from buildkit.proc import Runner
+from buildkit.stages import step_key
 from buildkit.stages.context import Context
 from tests.helpers import (
     ROOT,
@@ -209,8 +210,7 @@ def context_for(repo: GitRepo) -> Context:
 def test_a_change_to_the_sibling_moves_the_dependents_check_keys(linked: GitRepo) -> None:
     def beta_keys() -> dict[str, str | None]:
         ctx = context_for(linked)
-        beta = ctx.project.service("beta")
-        return {stage: keys.step_key(Step("beta", stage), beta, ctx) for stage in ("test", "lint")}
+        return {stage: step_key(Step("beta", stage), ctx) for stage in ("test", "lint")}
 
     before = beta_keys()
     source = linked.path / "services/alpha/src/alpha/__init__.py"
@@ -247,7 +247,8 @@ def test_the_dependents_image_holds_the_siblings_exact_wheel(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report = read_report(linked)
-    assert set(statuses(report)) == {"alpha:wheel", "beta:wheel", "beta:image"}
+    assert {"alpha:wheel", "beta:wheel", "beta:image"} <= set(statuses(report))
+    assert not any(step.startswith("alpha:image") for step in statuses(report))
     assert statuses(report)["beta:image"] == "ok"
     image = artifact_of(step_result(report, "beta:image"), "image")
     probe = (

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from buildkit import keys
+from buildkit.cache import keys
 from buildkit.config import load_project
-from buildkit.envs import Envs
+from buildkit.deps.envs import Envs
 from buildkit.gitinfo import read_git_info
 from buildkit.model import Artifact, Result, Status, Step
 from buildkit.options import Options
 from buildkit.proc import Runner
+from buildkit.stages import step_key
 from buildkit.stages.context import Context
 from tests.helpers import GitRepo, copy_fixture, read_report, run_buildkit, statuses
 
@@ -51,7 +52,7 @@ def context_for(repo: GitRepo, **options: Any) -> Context:
 
 def key(repo: GitRepo, target: str, stage: str, **options: Any) -> str | None:
     ctx = context_for(repo, **options)
-    return keys.step_key(Step(target, stage), ctx.project.service(target), ctx)
+    return step_key(Step(target, stage), ctx)
 
 
 def all_keys(repo: GitRepo, **options: Any) -> dict[str, str | None]:
@@ -184,7 +185,7 @@ def test_no_cache_runs_everything(warm: GitRepo) -> None:
 
 
 def test_a_cached_record_from_another_key_is_not_used(warm: GitRepo) -> None:
-    from buildkit.cache import StepCache
+    from buildkit.cache.store import StepCache
 
     cache = StepCache(warm.path / "build" / "cache")
     step = Step("alpha", "test")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from buildkit.errors import UsageError
-from buildkit.reference import check_tag, parse_registry, repository
+from buildkit.registry.reference import check_tag, parse_registry, repository
 from buildkit.tags import TagRules, compute_tags, image_version, version_mismatch
 from tests.helpers import ROOT, run_buildkit
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from buildkit.errors import RegistryError
-from buildkit.manifests import verify
+from buildkit.registry.manifests import verify
 from tests.memory_registry import OCI_INDEX, OCI_MANIFEST, MemoryRegistry
 
 PATH = "team/app"

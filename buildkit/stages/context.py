@@ -1,33 +1,29 @@
-"""What every stage is handed: the project, the options, git facts and its seams."""
+"""What every step is handed: the project, the options, git facts, the environment and
+its seams (subprocesses, the engine, registries). Stages read the environment from here,
+never from os.environ, and make registry clients with `registry`, so a test can hand
+them any environment and an httpx MockTransport."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildkit.config import Project, Service
-from buildkit.docker_engine import START_HINT, Engine
-from buildkit.envs import Envs
+from buildkit.deps.envs import Envs
+from buildkit.engine.client import START_HINT, Engine
 from buildkit.errors import DockerError, StageFailed, ToolMissingError
 from buildkit.gitinfo import GitInfo
-from buildkit.model import Artifact, Outcome, Result
+from buildkit.model import Artifact, Outcome, Result, Step
 from buildkit.options import Options
 from buildkit.proc import Runner
+from buildkit.registry.client import RegistryClient, RegistryFactory
+from buildkit.registry.credentials import Credentials, resolve
 
-StageRunner = Callable[["Service", "Context"], Outcome]
-
-
-@dataclass
-class Shared:
-    """State the steps of one run share: work done once for all of them (a buildx bake)."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    once: dict[str, object] = field(default_factory=dict)
+StageRunner = Callable[[Step, "Context"], Outcome]
+TRUE_WORDS = ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -39,8 +35,17 @@ class Context:
     runner: Runner
     engine: Engine | None = None
     needs: Mapping[str, Result] = field(default_factory=dict)
-    shared: Shared = field(default_factory=Shared)
     step_key: str = ""  # the hash of the running step's inputs ("" when not cached)
+    env: Mapping[str, str] = field(default_factory=dict)  # the run's environment
+    registry: RegistryFactory = RegistryClient  # registry clients: domain, credentials
+
+    def target(self, step: Step) -> Service:
+        """The service a step is about (or the claude-code image seen as one)."""
+        return self.project.target(step.target)
+
+    def credentials(self, domain: str) -> Credentials | None:
+        """BUILDKIT_REGISTRY_* of this run's environment, else `docker login`'s."""
+        return resolve(domain, self.env)
 
     @property
     def root(self) -> Path:
@@ -56,7 +61,7 @@ class Context:
 
     @property
     def require_all(self) -> bool:
-        return os.environ.get("BUILDKIT_REQUIRE_ALL", "").lower() in ("1", "true", "yes")
+        return self.env.get("BUILDKIT_REQUIRE_ALL", "").lower() in TRUE_WORDS
 
     def version_of(self, service: Service) -> str:
         """The service's version: the project's, `.dirty` only when its own files changed."""

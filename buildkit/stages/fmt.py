@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from buildkit.config import Service
-from buildkit.model import Outcome, Status
+from buildkit.cache import keys
+from buildkit.cache.keys import Hasher
+from buildkit.model import Outcome, Status, Step
 from buildkit.stages.context import Context, tool
+from buildkit.stages.inputs import add_files
+from buildkit.stages.protocol import Stage
 
 
-def run(service: Service, ctx: Context) -> Outcome:
+def run(step: Step, ctx: Context) -> Outcome:
+    service = ctx.target(step)
     argv = [tool("ruff"), "format"]
     if not ctx.options.fix:
         argv.append("--check")
@@ -26,3 +30,14 @@ def run(service: Service, ctx: Context) -> Outcome:
 def last_line(output: str) -> str:
     lines = output.strip().splitlines()
     return lines[-1] if lines else ""
+
+
+def key_inputs(key: Hasher, step: Step, ctx: Context) -> bool:
+    add_files(key, ctx.target(step), ctx)
+    key.add("tools", keys.tool_version((tool("ruff"), "--version")))
+    key.add("config", keys.tool_config(ctx.root, "ruff"))
+    key.add("fix", ctx.options.fix)
+    return True
+
+
+STAGE = Stage("fmt", run, key_inputs=key_inputs)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from buildkit.config import Service
-from buildkit.envs import env_python
-from buildkit.model import Outcome, Status
+from buildkit.cache import keys
+from buildkit.cache.keys import Hasher
+from buildkit.deps.envs import env_python
+from buildkit.model import Outcome, Status, Step
 from buildkit.stages.context import Context, tool
+from buildkit.stages.inputs import add_environment, add_files
+from buildkit.stages.protocol import Stage
 
 
-def run(service: Service, ctx: Context) -> Outcome:
+def run(step: Step, ctx: Context) -> Outcome:
+    service = ctx.target(step)
     env = ctx.service_env(service)
     ruff = ctx.runner.call(
         [tool("ruff"), "check", "--no-fix", ctx.relative(service.path)], cwd=ctx.root
@@ -36,3 +40,16 @@ def run(service: Service, ctx: Context) -> Outcome:
         output_tail="\n".join(result.tail() for _, result in failed),
         summary=", ".join(f"{name} failed" for name, _ in failed),
     )
+
+
+def key_inputs(key: Hasher, step: Step, ctx: Context) -> bool:
+    service = ctx.target(step)
+    add_files(key, service, ctx)
+    add_environment(key, service, ctx)
+    versions = [keys.tool_version((tool(name), "--version")) for name in ("ruff", "mypy")]
+    key.add("tools", versions)
+    key.add("config", keys.tool_config(ctx.root, "ruff", "mypy"))
+    return True
+
+
+STAGE = Stage("lint", run, key_inputs=key_inputs)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from buildkit.config import Service
-from buildkit.envs import env_python
-from buildkit.model import Artifact, Outcome, Status
+from buildkit.cache.keys import Hasher
+from buildkit.deps.envs import env_python
+from buildkit.model import Artifact, Outcome, Status, Step
 from buildkit.stages.context import Context
+from buildkit.stages.inputs import add_environment, add_files
+from buildkit.stages.protocol import Stage
 
 NO_TESTS_COLLECTED = 5  # pytest's exit code
 
 
-def run(service: Service, ctx: Context) -> Outcome:
+def run(step: Step, ctx: Context) -> Outcome:
+    service = ctx.target(step)
     env = ctx.service_env(service)
     junit = ctx.build_dir / "reports" / f"{service.name}-junit.xml"
     junit.parent.mkdir(parents=True, exist_ok=True)
@@ -75,3 +78,14 @@ def junit_summary(path: Path) -> str:
     if counts["skipped"]:
         parts.append(f"{counts['skipped']} skipped")
     return ", ".join(parts)
+
+
+def key_inputs(key: Hasher, step: Step, ctx: Context) -> bool:
+    service = ctx.target(step)
+    add_files(key, service, ctx)
+    add_environment(key, service, ctx)
+    key.add("options", [ctx.options.debug, ctx.require_all])
+    return True
+
+
+STAGE = Stage("test", run, key_inputs=key_inputs)

@@ -12,11 +12,15 @@ import shutil
 import sys
 from pathlib import Path
 
+from buildkit.cache import keys
+from buildkit.cache.keys import Hasher
 from buildkit.config import Service
-from buildkit.envs import env_script, uv_binary
+from buildkit.deps.envs import env_script, uv_binary
 from buildkit.errors import StageFailed
-from buildkit.model import Artifact, Outcome, Result, Status
+from buildkit.model import Artifact, Outcome, Result, Status, Step
 from buildkit.stages.context import Context
+from buildkit.stages.inputs import add_files, sibling_wheel_digests
+from buildkit.stages.protocol import Stage
 
 
 def sha256_of(path: Path) -> str:
@@ -46,7 +50,8 @@ def sibling_wheels(service: Service, ctx: Context) -> list[Path]:
     return [checked_wheel(sibling.name, ctx)[0] for sibling in ctx.siblings(service)]
 
 
-def run(service: Service, ctx: Context) -> Outcome:
+def run(step: Step, ctx: Context) -> Outcome:
+    service = ctx.target(step)
     version = ctx.version_of(service)
     out_dir = ctx.build_dir / "wheel-out" / service.name
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -108,7 +113,7 @@ def publish(path: Path, ctx: Context) -> Artifact:
     )
 
 
-def still_valid(service: Service, result: Result, ctx: Context) -> Result | None:
+def still_valid(step: Step, result: Result, ctx: Context) -> Result | None:
     """A cached wheel counts only while dist/ still holds it, unchanged, and its proof env
     (which the end-to-end tests use) still has the console script."""
     for artifact in result.artifacts:
@@ -116,5 +121,18 @@ def still_valid(service: Service, result: Result, ctx: Context) -> Result | None
             path = ctx.root / artifact.name
             if not path.is_file() or sha256_of(path) != artifact.sha256:
                 return None
+    service = ctx.target(step)
     proof = env_script(ctx.build_dir / "wheel-check" / service.name, service.script)
     return result if proof.exists() else None
+
+
+def key_inputs(key: Hasher, step: Step, ctx: Context) -> bool:
+    service = ctx.target(step)
+    add_files(key, service, ctx)
+    version = keys.tool_version((uv_binary(), "--version"))
+    key.add("version", [ctx.version_of(service), version])
+    key.add("siblings", sibling_wheel_digests(service, ctx))
+    return True
+
+
+STAGE = Stage("wheel", run, sibling_wheels=True, key_inputs=key_inputs, still_valid=still_valid)

@@ -4,15 +4,17 @@ need no package index. `python -m buildkit wheelhouse` runs it on its own."""
 
 from __future__ import annotations
 
-from buildkit import claude_code
-from buildkit.config import CLAUDE_TARGET, Service
-from buildkit.model import Outcome, Status
+from buildkit.config import CLAUDE_TARGET
+from buildkit.deps import claude_code
+from buildkit.deps.wheelhouse import fetch_dependencies, platform_slug
+from buildkit.model import Outcome, Status, Step
 from buildkit.stages.context import Context
+from buildkit.stages.protocol import Stage
 from buildkit.stages.wheel import checked_wheel, sibling_wheels
-from buildkit.wheelhouse import fetch_dependencies, platform_slug
 
 
-def run(service: Service, ctx: Context) -> Outcome:
+def run(step: Step, ctx: Context) -> Outcome:
+    service = ctx.target(step)
     if service.name == CLAUDE_TARGET and ctx.project.claude is not None:
         tarballs = [
             claude_code.fetch(ctx.project.claude, platform, ctx.build_dir / "claude-code",
@@ -34,3 +36,6 @@ def run(service: Service, ctx: Context) -> Outcome:
         )
         counts.append(f"{fetched} new for {platform}")
     return Outcome(Status.OK, summary="dependency wheels: " + ", ".join(counts))
+
+
+STAGE = Stage("wheelhouse", run, needs=("wheel",), sibling_wheels=True, claude=True)

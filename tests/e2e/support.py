@@ -29,8 +29,8 @@ from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.session import MessageHandlerFnT
 from mcp.client.stdio import stdio_client
 
-from buildkit.claude_code import BINARY_IN_PACKAGE, NPM_PLATFORMS
 from buildkit.config import CLAUDE_TARGET, load_project
+from buildkit.deps.claude_code import BINARY_IN_PACKAGE, NPM_PLATFORMS
 from tests import helpers
 
 REPO = Path(__file__).resolve().parents[2]

@@ -25,10 +25,10 @@ from typing import IO
 
 from requests.exceptions import RequestException
 
-from buildkit.docker_engine import Engine
+from buildkit.engine.client import Engine
 from buildkit.errors import DockerError, RegistryError
 from buildkit.proc import Cancelled
-from buildkit.registry import RegistryClient, digest_of
+from buildkit.registry.client import RegistryClient, digest_of
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_MEDIA = "application/vnd.docker.container.image.v1+json"

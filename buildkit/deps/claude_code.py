@@ -16,9 +16,9 @@ import tarfile
 from pathlib import Path
 
 from buildkit.config import ClaudeImage
+from buildkit.deps.wheelhouse import platform_slug
 from buildkit.errors import StageFailed, UsageError
 from buildkit.proc import Runner
-from buildkit.wheelhouse import platform_slug
 
 NPM_PLATFORMS = {"linux/amd64": "linux-x64", "linux/arm64": "linux-arm64"}
 BINARY_IN_PACKAGE = "package/claude"

@@ -41,13 +41,6 @@ class BakeRequest:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def available(runner: Runner) -> bool:
-    try:
-        return runner.call(["docker", "buildx", "version"], timeout=30).ok
-    except ToolMissingError:
-        return False
-
-
 @dataclass(frozen=True)
 class Builder:
     """What `docker buildx inspect` says of a builder."""
@@ -81,22 +74,20 @@ def inspect_builder(runner: Runner, builder: str = "") -> Builder | None:
 def auto_backend(builder: Builder | None, platforms: int, push: bool) -> tuple[str, str]:
     """What `--image-backend auto` takes, and why when it is not buildx. It never picks a
     path that fails: buildx's `docker` driver (an engine's own BuildKit) builds several
-    platforms only on the containerd image store, and another builder can push several
-    platforms but not load them into the engine."""
+    platforms only on the containerd image store, and buildx loads several platforms into
+    no engine (buildkit refuses that combination), so it must push them."""
     if builder is None:
         return "engine", "docker buildx does not answer"
     if platforms <= 1:
         return "buildx", ""
-    if builder.driver == "docker":
-        if builder.store == "containerd":
-            return "buildx", ""
+    if not push:
+        return "engine", "buildx cannot load several platforms into the engine"
+    if builder.driver == "docker" and builder.store != "containerd":
         return "engine", (
             f"builder {builder.name!r} is an engine's own BuildKit on the classic image "
             "store, which builds one platform at a time"
         )
-    if push:
-        return "buildx", ""
-    return "engine", f"a {builder.driver} builder cannot load several platforms into the engine"
+    return "buildx", ""
 
 
 def bake_file(request: BakeRequest) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from buildkit.errors import RegistryError
-from buildkit.registry import Manifest, RegistryClient
+from buildkit.registry.client import Manifest, RegistryClient
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

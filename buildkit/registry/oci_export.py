@@ -5,7 +5,7 @@ id), a config and compressed layers, and `docker save` writes exactly those as a
 layout (blobs/sha256/<hex>, index.json). So nothing is compressed here: every blob the
 registry lacks is uploaded as it is, then the manifest under its own digest, and the
 registry ends up with the very manifest that was smoke-tested. (The classic store saves
-uncompressed layers and no manifest: buildkit.blobs handles that one.)
+uncompressed layers and no manifest: buildkit.registry.blobs handles that one.)
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 
 from requests.exceptions import RequestException
 
-from buildkit.blobs import MAX_CONFIG, ChunkReader, check, file_chunks, never, spool
-from buildkit.docker_engine import Engine
+from buildkit.engine.client import Engine
 from buildkit.errors import DockerError
-from buildkit.registry import INDEX_TYPES, RegistryClient, digest_of
+from buildkit.registry.blobs import MAX_CONFIG, ChunkReader, check, file_chunks, never, spool
+from buildkit.registry.client import INDEX_TYPES, RegistryClient, digest_of
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 BLOB_PREFIX = "blobs/sha256/"

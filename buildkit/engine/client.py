@@ -1,8 +1,9 @@
-"""The one seam to the Docker engine (docker SDK): build, tag, run, push, inspect.
+"""The one seam to the Docker engine (docker SDK): build, tag, run, inspect, export.
 
 Build output is streamed line by line to a callback; a failed build raises DockerError
-carrying the failing step and its output. Push streams are read to the end: the engine
-answers HTTP 200 even when a push fails, so errors are looked for in the stream itself.
+carrying the failing step and its output (the engine answers HTTP 200 even when a build
+fails, so errors are looked for in the stream itself). Images are pushed through the
+registry API (buildkit.registry), not by the engine.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
-from buildkit.errors import DockerError, RegistryError
+from buildkit.errors import DockerError
 
 STEP_LINE = re.compile(r"^Step \d+/\d+ : ")
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -119,44 +120,6 @@ class Engine:
             healthcheck=tuple(health),
             diff_ids=tuple((attrs.get("RootFS") or {}).get("Layers") or ()),
         )
-
-    def has_platform(self, ref: str, platform: str) -> bool:
-        """Whether `ref` can run as `platform` from what the engine holds (no pull).
-
-        The classic store keeps one platform per image: its inspect says which. The
-        containerd store keeps an index with a variant per platform, and this engine's API
-        (1.45) inspects only the engine's own: creating (never starting) a container
-        asks for the other one, and fails when that variant is not in the store."""
-        found = self.image(ref)
-        if found is None or found.platform == platform:
-            return found is not None
-        if self.store == CLASSIC_STORE:
-            return False
-        try:
-            created = self.client.api.create_container(
-                ref, command=["true"], platform=platform, labels={PROBE_LABEL: "platform"}
-            )
-        except (APIError, DockerException):
-            return False
-        with contextlib.suppress(NotFound):
-            self.client.api.remove_container(created["Id"], force=True)
-        return True
-
-    def copy_platform(self, ref: str, platform: str, tag: str) -> str:
-        """Tag a single-platform image of `ref`'s `platform` variant as `tag`; its id.
-        Committing a container that never started copies the variant's config and layers
-        and adds no layer (nothing changed); the container is removed."""
-        repository, _, version = tag.rpartition(":")
-        try:
-            created = self.client.api.create_container(ref, platform=platform)
-            try:
-                committed = self.client.api.commit(created["Id"], repository, version)
-            finally:
-                with contextlib.suppress(NotFound):
-                    self.client.api.remove_container(created["Id"], force=True)
-        except APIError as exc:
-            raise DockerError(f"making a {platform} copy of {ref} failed: {explain(exc)}") from exc
-        return str(committed["Id"])
 
     def save(self, image_id: str) -> Generator[bytes, None, None]:
         """`docker save` of one image, as a stream of tar chunks (close it to stop early)."""
@@ -297,31 +260,6 @@ class Engine:
         with contextlib.suppress(NotFound):
             container.remove(force=True, v=True)
 
-    # -- push -------------------------------------------------------------------------
-    def push(self, ref: str, auth: Mapping[str, str] | None) -> str:
-        """Push one tag; return the digest the engine reports, or raise RegistryError."""
-        repository, _, tag = ref.rpartition(":")
-        digest = ""
-        try:
-            stream: Iterable[dict[str, Any]] = self.client.api.push(
-                repository, tag=tag, stream=True, decode=True,
-                auth_config=dict(auth) if auth else None,
-            )  # fmt: skip
-            for chunk in stream:
-                message = stream_error(chunk)
-                if message is not None:
-                    raise RegistryError(
-                        f"pushing {ref} failed: {message}", hint=registry_hint(message, repository)
-                    )
-                aux = chunk.get("aux")
-                if isinstance(aux, dict) and aux.get("Digest"):
-                    digest = str(aux["Digest"])
-        except APIError as exc:
-            raise RegistryError(f"pushing {ref} failed: {explain(exc)}") from exc
-        if not digest:
-            raise RegistryError(f"pushing {ref} ended without a digest from the engine")
-        return digest
-
 
 def stream_error(chunk: dict[str, Any]) -> str | None:
     """The error a build or push stream reports in one of its chunks, if any."""
@@ -334,16 +272,3 @@ def explain(exc: Exception) -> str:
     if isinstance(exc, APIError) and exc.explanation:
         return str(exc.explanation)
     return str(exc)
-
-
-def registry_hint(message: str, repository: str) -> str | None:
-    lowered = message.lower()
-    domain = repository.split("/", 1)[0]
-    if any(word in lowered for word in ("unauthorized", "authentication", "denied")):
-        return (
-            f"log in: `docker login {domain}`, or set BUILDKIT_REGISTRY_USERNAME and "
-            "BUILDKIT_REGISTRY_PASSWORD"
-        )
-    if "connection refused" in lowered or "no such host" in lowered:
-        return f"is the registry {domain} running and reachable from the engine?"
-    return None

@@ -10,7 +10,7 @@ from docker import auth as docker_auth
 from docker.errors import DockerException
 
 from buildkit.errors import RegistryError, UsageError
-from buildkit.reference import DOCKER_HUB
+from buildkit.registry.reference import DOCKER_HUB
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from urllib.parse import urljoin
 
 import httpx
 
-from buildkit.credentials import Credentials
 from buildkit.errors import RegistryError
-from buildkit.reference import Repository
+from buildkit.registry.credentials import Credentials
+from buildkit.registry.reference import Repository
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -231,3 +231,8 @@ class RegistryClient:
             f"{what}: registry {self.domain} answered HTTP {response.status_code}: "
             f"{response.text[:300]}"
         )
+
+
+# How stages get a registry client: RegistryClient itself, or in a test one whose httpx
+# client has a MockTransport.
+RegistryFactory = Callable[[str, Credentials | None], RegistryClient]

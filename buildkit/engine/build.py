@@ -5,28 +5,45 @@ without disturbing the user's own tags."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from buildkit.config import Service
-from buildkit.docker_engine import CONTAINERD_STORE, Engine
+from buildkit.deps.wheelhouse import platform_slug
+from buildkit.engine.client import CONTAINERD_STORE, Engine
+from buildkit.engine.smoke import smoke_test
+from buildkit.engine.stores import copy_platform, has_platform
 from buildkit.errors import DockerError
-from buildkit.smoke import smoke_test
-from buildkit.wheelhouse import platform_slug
 
 
 @dataclass(frozen=True)
 class PlatformImage:
+    """One platform of an image: what was built (engine backend: its local id, size and
+    tag) and how its smoke test went (both backends)."""
+
     platform: str
-    id: str
-    size: int
-    ref: str  # the local tag of this platform's image
-    build_seconds: float
-    smoke_seconds: float
-    smoke: str
-    emulated: bool
+    id: str = ""
+    size: int = 0
+    ref: str = ""  # the local tag of this platform's image
+    build_seconds: float = 0.0
+    smoke_seconds: float = 0.0
+    smoke: str = ""
+    emulated: bool = False
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlatformImage:
+        return cls(
+            platform=str(data["platform"]),
+            id=str(data.get("id", "")),
+            size=int(data.get("size", 0)),
+            ref=str(data.get("ref", "")),
+            build_seconds=float(data.get("build_seconds", 0.0)),
+            smoke_seconds=float(data.get("smoke_seconds", 0.0)),
+            smoke=str(data.get("smoke", "")),
+            emulated=bool(data.get("emulated", False)),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,24 +68,24 @@ CREATED_LABEL = "org.opencontainers.image.created"
 
 
 def put_in_place(
-    engine: Engine, images: list[dict[str, Any]], refs: list[str]
-) -> dict[str, Any] | None:
+    engine: Engine, images: Sequence[PlatformImage], refs: Sequence[str]
+) -> PlatformImage | None:
     """Tag images built earlier as if just built; return the one the plain tags name, or
     None when any of them is gone."""
-    if not images or any(engine.image(str(image["id"])) is None for image in images):
+    if not images or any(engine.image(image.id) is None for image in images):
         return None
     for image in images:
-        engine.tag(str(image["id"]), str(image["ref"]))
+        engine.tag(image.id, image.ref)
     native = engine.platform()
-    local = next((image for image in images if image["platform"] == native), images[0])
+    local = next((image for image in images if image.platform == native), images[0])
     for ref in refs:
-        engine.tag(str(local["id"]), ref)
+        engine.tag(local.id, ref)
     return local
 
 
 def find_by_key(
-    engine: Engine, labels: Mapping[str, str], platforms: tuple[str, ...], refs: list[str]
-) -> list[dict[str, Any]] | None:
+    engine: Engine, labels: Mapping[str, str], platforms: tuple[str, ...], refs: Sequence[str]
+) -> list[PlatformImage] | None:
     """Images an earlier run built from the same inputs, one per platform, or None.
 
     `labels` are the ones this build would set, KEY_LABEL among them. The legacy builder
@@ -89,11 +106,9 @@ def find_by_key(
             found[platform].id,
             found[platform].size,
             f"{refs[0]}-{platform_slug(platform)}",
-            0.0,
-            0.0,
-            "reused (built and smoke-tested by an earlier run)",
-            platform != engine.platform(),
-        ).to_json()
+            smoke="reused (built and smoke-tested by an earlier run)",
+            emulated=platform != engine.platform(),
+        )
         for platform in platforms
     ]
 
@@ -129,7 +144,7 @@ def resolve_base(engine: Engine, base: str, platform: str) -> str:
     if cached is not None and cached.platform == platform:
         return alias
     pulled = found
-    if found is None or not engine.has_platform(base, platform):
+    if found is None or not has_platform(engine, base, platform):
         try:
             pulled = engine.pull(base, platform=platform)
         except DockerError as exc:
@@ -139,13 +154,13 @@ def resolve_base(engine: Engine, base: str, platform: str) -> str:
                 "ci/prepare-machine.sh` does), or choose another with base_image / "
                 "BUILDKIT_BASE_IMAGE",
             ) from exc
-        if not engine.has_platform(base, platform):
+        if not has_platform(engine, base, platform):
             raise DockerError(
                 f"base image {base!r} has no {platform} variant (got {pulled.platform})"
             )
     assert pulled is not None
     if engine.store == CONTAINERD_STORE:
-        engine.copy_platform(base, platform, alias)
+        copy_platform(engine, base, platform, alias)
     else:
         engine.tag(pulled.id, alias)
     if found is not None and found.id != pulled.id:
@@ -159,7 +174,7 @@ def build_platforms(
     *,
     context: Path,
     platforms: tuple[str, ...],
-    refs: list[str],
+    refs: Sequence[str],
     base: str,
     buildargs: Callable[[str, str], Mapping[str, str]],
     labels: Mapping[str, str],

@@ -13,7 +13,7 @@ from docker.errors import APIError
 from docker.models.containers import Container
 
 from buildkit.config import Service
-from buildkit.docker_engine import Engine
+from buildkit.engine.client import Engine
 from buildkit.errors import StageFailed
 
 POLL_SECONDS = 0.2

@@ -1,0 +1,61 @@
+"""The image backend: the one object that builds a run's images, chosen once per run,
+before the plan (the plan depends on it: buildx bakes every image in one step first).
+
+    engine  the docker SDK: one build per platform, per image step
+    buildx  one `docker buildx bake` step for every image, then a smoke-test step each
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from buildkit.cache.keys import Hasher
+from buildkit.engine import buildx
+from buildkit.errors import ToolMissingError
+from buildkit.model import Outcome, Result, Step
+from buildkit.options import Options
+from buildkit.proc import Runner
+from buildkit.stages.context import Context
+from buildkit.stages.image.buildx import BuildxBackend
+from buildkit.stages.image.engine import EngineBackend
+
+
+class ImageBackend(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def bakes(self) -> bool:
+        """One `images:bake` step builds every image before the image steps."""
+        ...
+
+    def run(self, step: Step, ctx: Context) -> Outcome: ...
+    def key_inputs(self, key: Hasher, step: Step, ctx: Context) -> bool: ...
+    def still_valid(self, step: Step, result: Result, ctx: Context) -> Result | None: ...
+
+
+BACKENDS: dict[str, ImageBackend] = {"engine": EngineBackend(), "buildx": BuildxBackend()}
+
+
+def backend_of(options: Options) -> ImageBackend:
+    """The backend this run chose (options.image_backend is resolved by `choose`)."""
+    return BACKENDS[options.image_backend]
+
+
+def choose(options: Options, runner: Runner) -> tuple[str, str]:
+    """The backend for `options.image_backend` (auto, buildx or engine), and a note when
+    `auto` did not take buildx although it is installed. An explicit choice stands."""
+    if options.image_backend == "engine":
+        return "engine", ""
+    builder = buildx.inspect_builder(runner, options.builder)
+    if options.image_backend == "buildx":
+        if builder is None:
+            named = f" --builder {options.builder}" if options.builder else ""
+            raise ToolMissingError(
+                f"docker buildx is not available (`docker buildx inspect{named}` failed)",
+                hint=buildx.BUILDX_MISSING_HINT,
+            )
+        return "buildx", ""
+    platforms = len(options.platforms) or 1  # none given: the engine's own
+    backend, why = buildx.auto_backend(builder, platforms, options.push)
+    return backend, f"--image-backend auto: the engine backend ({why})" if why and builder else ""
