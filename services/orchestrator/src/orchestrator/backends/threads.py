@@ -22,7 +22,9 @@ async def iterate_in_thread(
 ) -> AsyncGenerator[T, None]:
     """Items of a blocking iterator, read in a thread; closing this generator closes it."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max_buffered)
+    # Unbounded: `room` keeps at most `max_buffered` items in it, and the end (or an error)
+    # must always fit behind them.
+    queue: asyncio.Queue[object] = asyncio.Queue()
     room = threading.Semaphore(max_buffered)
     holder: list[Iterator[T]] = []
     closed = threading.Event()
