@@ -34,9 +34,13 @@ async def test_an_error_in_the_stream_reaches_the_reader_after_the_items() -> No
         raise ConnectionError("engine went away")
 
     received: list[int] = []
-    with anyio.fail_after(30), pytest.raises(ConnectionError, match="went away"):
+
+    async def read() -> None:
         async for item in iterate_in_thread(failing, name="t", max_buffered=4):
             received.append(item)
+
+    with anyio.fail_after(30), pytest.raises(ConnectionError, match="went away"):
+        await read()
     assert received == list(range(300))
 
 
