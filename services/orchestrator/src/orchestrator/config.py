@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.tasks.model import Resources, memory_bytes
+from orchestrator.tasks.model import Resources, SecretPath, memory_bytes, secret_path_problem
 from orchestrator.tasks.policy import check_base
 from toolman.errors import ConfigError as ToolmanConfigError
 from toolman.schema import type_name
@@ -64,12 +66,23 @@ class Tasks(Section):
 
 class TaskSecrets(Section):
     env: list[str] = Field(default_factory=list)  # names of the orchestrator's variables
-    files: list[str] = Field(default_factory=list)  # paths or globs (fnmatch)
+    # Absolute paths or globs, matched one path component at a time against the file's
+    # real path (symlinks resolved): `*` never crosses a `/`.
+    files: list[str] = Field(default_factory=list)
+
+    @field_validator("files")
+    @classmethod
+    def absolute_patterns(cls, value: list[str]) -> list[str]:
+        for index, pattern in enumerate(value):
+            problem = secret_path_problem(pattern)
+            if problem:
+                raise ValueError(f"[{index}] {pattern!r}: {problem}")
+        return value
 
 
 class SecretSource(Section):
     env: str | None = None
-    file: str | None = None
+    file: SecretPath | None = None
 
     @model_validator(mode="after")
     def exactly_one(self) -> SecretSource:
@@ -103,6 +116,18 @@ class ToolmanSection(Section):
     env: dict[str, str | dict[str, str]] = Field(default_factory=dict)
     ready_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 60
     resources: Resources = Field(default_factory=Resources)
+
+    @field_validator("env")
+    @classmethod
+    def absolute_files(
+        cls, value: dict[str, str | dict[str, str]]
+    ) -> dict[str, str | dict[str, str]]:
+        for name, source in value.items():
+            file = source.get("file") if isinstance(source, dict) else None
+            problem = secret_path_problem(file) if isinstance(file, str) else None
+            if problem:
+                raise ValueError(f"{name}.file: {problem}")
+        return value
 
     @field_validator("config")
     @classmethod
@@ -195,11 +220,26 @@ def _fields_at(model: type[BaseModel], location: list[str]) -> list[str]:
 
 
 def secret_allowed(config: OrchestratorConfig, env: str | None, file: str | None) -> bool:
-    from fnmatch import fnmatchcase
-
+    """Whether a task may reference this variable or file of the orchestrator's. A file is
+    judged by its real path (`os.path.realpath`: symlinks and `..` resolved), so a link
+    inside an allowed directory that points out of it is not allowed."""
     if env is not None:
         return env in config.task_secrets.env
-    return file is not None and any(fnmatchcase(file, p) for p in config.task_secrets.files)
+    if file is None or secret_path_problem(file):
+        return False
+    return real_file_allowed(config, os.path.realpath(file))
+
+
+def real_file_allowed(config: OrchestratorConfig, real: str) -> bool:
+    """Whether `task_secrets.files` allows a file by its real path."""
+    return any(path_matches(real, pattern) for pattern in config.task_secrets.files)
+
+
+def path_matches(path: str, pattern: str) -> bool:
+    """`pattern` matches `path` component by component (`fnmatchcase` on each): `*`, `?`
+    and `[...]` never match a `/`, and both must have as many components."""
+    parts, wanted = path.split("/"), pattern.split("/")
+    return len(parts) == len(wanted) and all(map(fnmatchcase, parts, wanted))
 
 
 def env_reference_names(values: Mapping[str, str | dict[str, str]]) -> list[str]:

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPBearer
 
+from orchestrator.admission import secret_problem
 from orchestrator.api.auth import require_token
 from orchestrator.api.views import API, field_location, invalid, known_query, task_view
 from orchestrator.backends.base import BackendUnavailable
-from orchestrator.controller.launches import secret_problem
 from orchestrator.runtime import Runtime
 from orchestrator.tasks.model import (
     LABEL_KEY,
@@ -82,7 +82,7 @@ async def create_task(
     except PolicyError as exc:
         raise invalid(field_location(exc.field), exc.message) from None
     for name, ref in spec.secrets.items():
-        problem = secret_problem(rt.config, name, ref, rt.environ)
+        problem = secret_problem(rt.config, f"secrets.{name}", ref, rt.environ)
         if problem:
             raise invalid(["body", "secrets", name], problem.split(": ", 1)[1])
     try:

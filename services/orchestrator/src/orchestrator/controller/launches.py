@@ -6,30 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from orchestrator.admission import SecretUnavailable, secret_value
 from orchestrator.backends.base import Launch, LaunchError, WorkspaceEntry
-from orchestrator.config import OrchestratorConfig, secret_allowed
-from orchestrator.tasks.model import SecretRef, TaskCreate, file_bytes, memory_bytes
+from orchestrator.config import OrchestratorConfig
+from orchestrator.tasks.model import TaskCreate, file_bytes, memory_bytes
 from orchestrator.tasks.policy import PolicyError, toolman_config
-from toolman.errors import ConfigError as ToolmanConfigError
-from toolman.secrets import resolve_secret
-
-
-def secret_problem(
-    config: OrchestratorConfig, name: str, ref: SecretRef, environ: Mapping[str, str]
-) -> str | None:
-    """Why this reference cannot be used now, or None."""
-    if not secret_allowed(config, ref.env, ref.file):
-        which = f"environment variable {ref.env}" if ref.env else f"file {ref.file}"
-        key = "task_secrets.env" if ref.env else "task_secrets.files"
-        return (
-            f"secrets.{name}: the orchestrator's {which} is not one tasks may use; "
-            f"an operator can add it to {key} in the orchestrator's config"
-        )
-    if ref.env is not None and not environ.get(ref.env):
-        return f"secrets.{name}: the orchestrator's environment variable {ref.env} is not set"
-    if ref.file is not None and not Path(ref.file).is_file():
-        return f"secrets.{name}: the orchestrator has no file {ref.file}"
-    return None
 
 
 def agent_secrets(config: OrchestratorConfig, environ: Mapping[str, str]) -> dict[str, str]:
@@ -53,14 +34,9 @@ def build_launch(
         raise LaunchError(f"the tool policy is no longer valid: {exc}") from exc
     env = {**config.agent.env, **agent_secrets(config, environ), **spec.env}
     for name, ref in spec.secrets.items():
-        problem = secret_problem(config, name, ref, environ)
-        if problem:
-            raise LaunchError(problem)
         try:
-            env[name] = resolve_secret(
-                ref.model_dump(exclude_none=True), f"secrets.{name}", environ
-            )
-        except ToolmanConfigError as exc:
+            env[name] = secret_value(config, f"secrets.{name}", ref, environ)
+        except SecretUnavailable as exc:
             raise LaunchError(str(exc)) from None
     args = list(config.agent.args)
     if spec.agent.model:

@@ -15,7 +15,14 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 # The names the orchestrator sets itself: a task may not override them.
@@ -149,12 +156,34 @@ class ToolPolicy(Strict):
         return value
 
 
+def secret_path_problem(path: str) -> str | None:
+    """Why `path` cannot name a secret file, or None: it must be absolute, without `.` or
+    `..` components (which would walk out of a directory an allow-list names)."""
+    if "\x00" in path:
+        return "must not contain a NUL byte"
+    parts = path.split("/")
+    if not path.startswith("/") or any(part in (".", "..") for part in parts):
+        return "must be an absolute path without '.' or '..' components (e.g. /run/secrets/key)"
+    return None
+
+
+def _secret_path(value: str) -> str:
+    problem = secret_path_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A secret file's path, as a task or the operator gives it.
+SecretPath = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_secret_path)]
+
+
 class SecretRef(Strict):
     """A secret of the orchestrator's, by reference: its environment variable or file.
     Only references the orchestrator's `task_secrets` allow are accepted."""
 
     env: Annotated[str | None, Field(pattern=ENV_NAME)] = None
-    file: Annotated[str | None, Field(min_length=1, max_length=4096)] = None
+    file: Annotated[SecretPath | None, Field(examples=["/run/secrets/task-token"])] = None
 
     @model_validator(mode="after")
     def exactly_one(self) -> SecretRef:
