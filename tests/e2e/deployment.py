@@ -99,8 +99,9 @@ TIME_SERVER = {
 def orchestrator_config(
     images: PlatformImages, network: str, state_dir: str, **tasks: Any
 ) -> dict[str, Any]:
-    """The orchestrator's config file for these tests: tasks reach the model API by its
-    network alias, and may use the time server and the scripted model's key."""
+    """The orchestrator's config file for these tests: agents reach the model API by its
+    network alias with the scripted model's key (the operator's, as `agent.secrets`), and
+    tasks may use the time server."""
     return {
         "state_dir": state_dir,
         "agent": {
@@ -110,6 +111,7 @@ def orchestrator_config(
                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
                 "ENABLE_TOOL_SEARCH": "false",
             },
+            "secrets": {"ANTHROPIC_API_KEY": {"env": MODEL_KEY_ENV}},
         },
         "toolman": {
             "image": images.toolman_time,
@@ -240,8 +242,8 @@ class Api:
 
 
 def task_body(prompt: str, **fields: Any) -> dict[str, Any]:
-    """A task that talks to the scripted model with its key (a secret by reference)."""
-    return {"prompt": prompt, "secrets": {"ANTHROPIC_API_KEY": {"env": MODEL_KEY_ENV}}, **fields}
+    """A task; its agent talks to the scripted model with the operator's key."""
+    return {"prompt": prompt, **fields}
 
 
 class OrchestratorContainer:

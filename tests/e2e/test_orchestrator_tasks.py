@@ -25,7 +25,6 @@ from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from tests.e2e.deployment import (
-    MODEL_KEY_ENV,
     Api,
     ModelServer,
     OrchestratorContainer,
@@ -279,15 +278,11 @@ def test_the_client_in_the_image_runs_a_task_and_exits_with_its_outcome(
     """The README's second command: `docker exec orchestrator orchestrator task run
     --follow` prints the agent's output and exits 0; a failing task exits 1."""
     prompt = marker("text", text="hello from the client")
-    status, out, err = deployed.client(
-        "run", "--follow", "--prompt", prompt, "--secret", f"ANTHROPIC_API_KEY=env:{MODEL_KEY_ENV}"
-    )
+    status, out, err = deployed.client("run", "--follow", "--prompt", prompt)
     assert status == 0, err
     assert "hello from the client" in out
     assert "succeeded" in err
     failing = marker("error", status=400, message="scripted refusal")
-    status, _, err = deployed.client(
-        "run", "--follow", "--prompt", failing, "--secret", f"ANTHROPIC_API_KEY=env:{MODEL_KEY_ENV}"
-    )
+    status, _, err = deployed.client("run", "--follow", "--prompt", failing)
     assert status == 1, err
     assert "failed" in err

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from orchestrator.admission import env_refusal
 from orchestrator.config import OrchestratorConfig, parse, secret_allowed
 from orchestrator.tasks.model import TaskCreate
 from orchestrator.tasks.policy import toolman_config
@@ -38,3 +39,4 @@ def test_the_example_task_is_accepted_by_the_example_config() -> None:
     assert sidecar["agent_policies"][task.agent.name]["allowed_servers"] == ["git", "time"]
     for ref in task.secrets.values():
         assert secret_allowed(config, ref.env, ref.file)
+    assert env_refusal(config, task.env, task.secrets) is None

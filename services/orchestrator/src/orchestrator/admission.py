@@ -2,6 +2,11 @@
 naming the field) and again when it launches (the config may have changed meanwhile:
 the task fails with the same words).
 
+A task's `env` and `secrets` may not set a name the operator sets for every agent
+(`agent.env`; in `env`, also `agent.secrets`: only a task's own secret may replace the
+operator's, as before) nor any name `tasks.env_denied` refuses (the operator's model
+endpoint and key, the agent's MCP config, proxies...: config.py says why each).
+
 A secret is a reference to a variable or a file of the orchestrator's that
 `task_secrets` allows. A file is judged and read by its real path, resolved once
 (`os.path.realpath`): a symlink or `..` cannot lead out of an allowed directory.
@@ -11,12 +16,48 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from orchestrator.config import OrchestratorConfig, real_file_allowed
 from orchestrator.tasks.model import SecretRef, secret_path_problem
 from toolman.errors import ConfigError as ToolmanConfigError
 from toolman.secrets import resolve_secret
+
+
+def env_problem(config: OrchestratorConfig, field: str, name: str) -> str | None:
+    """Why a task may not set variable `name` in its `field` ("env" or "secrets"), or None."""
+    where = f"{field}.{name}"
+    if name in config.agent.env:
+        return (
+            f"{where}: the operator sets {name} for every agent (agent.env in the "
+            "orchestrator's config); a task may not change it"
+        )
+    if field == "env" and name in config.agent.secrets:
+        return (
+            f"{where}: the operator gives every agent {name} (agent.secrets in the "
+            "orchestrator's config); a task may not change it"
+        )
+    rule = next((p for p in config.tasks.env_denied if fnmatchcase(name, p)), None)
+    if rule is not None:
+        return (
+            f"{where}: tasks may not set {name} (rule {rule!r} of tasks.env_denied in the "
+            "orchestrator's config)"
+        )
+    return None
+
+
+def env_refusal(
+    config: OrchestratorConfig, env: Mapping[str, object], secrets: Mapping[str, object]
+) -> tuple[list[str | int], str] | None:
+    """The first name of a task's `env` or `secrets` it may not set: its location in the
+    request and the problem (which starts with `env.NAME: ` or `secrets.NAME: `)."""
+    for field, names in (("env", env), ("secrets", secrets)):
+        for name in names:
+            problem = env_problem(config, field, name)
+            if problem:
+                return [field, name], problem
+    return None
 
 
 class SecretUnavailable(ValueError):

@@ -54,6 +54,26 @@ class Auth(Section):
     anonymous: bool = False
 
 
+def _default_env_denied() -> list[str]:
+    # Names a task's `env` and `secrets` may not set (fnmatchcase globs), whoever else
+    # sets them. Each can take the operator's model key or the agent's tools away, or run
+    # code of the task's in the agent container (where that key is): the model endpoint
+    # and its keys and headers (ANTHROPIC_*), Claude Code's and claude-agent's settings
+    # (CLAUDE_*: its MCP config, config dir, binary, provider switches), mcp-wrapper's
+    # endpoint and token (MCP_*), proxies and the TLS trust they need (*_PROXY, *_proxy,
+    # SSL_CERT_*, NODE_*: NODE_OPTIONS, NODE_EXTRA_CA_CERTS...), the loader and the
+    # interpreters' code paths (LD_*, PYTHON*, PATH, HOME: ~/.claude holds settings and
+    # hooks, BASH_ENV), and the cloud providers' credentials and endpoints Claude Code
+    # uses on Bedrock or Vertex (AWS_*, GOOGLE_*). A task's own values (`LOG_LEVEL`,
+    # `GITHUB_TOKEN`) are untouched. An operator who wants per-task model keys removes
+    # the rule for them (e.g. lists ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN... instead of
+    # ANTHROPIC_*).
+    return [
+        "ANTHROPIC_*", "CLAUDE_*", "MCP_*", "*_PROXY", "*_proxy", "SSL_CERT_*", "NODE_*",
+        "LD_*", "PYTHON*", "PATH", "HOME", "BASH_ENV", "AWS_*", "GOOGLE_*",
+    ]  # fmt: skip
+
+
 class Tasks(Section):
     max_running: Annotated[int, Field(ge=1, le=10_000)] = 4
     default_timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] = 3600
@@ -62,6 +82,9 @@ class Tasks(Section):
     max_workspace_bytes: Annotated[int, Field(ge=1024)] = 1 << 30
     # The largest body `POST /api/v1/tasks` reads (the prompt and files, JSON-encoded).
     max_request_bytes: Annotated[int, Field(ge=1024)] = 64 << 20
+    env_denied: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=_default_env_denied
+    )
 
 
 class TaskSecrets(Section):
@@ -103,7 +126,8 @@ class AgentSection(Section):
     args: list[str] = Field(default_factory=_default_agent_args)
     env: dict[str, str] = Field(default_factory=dict)
     # Secrets every agent gets from the orchestrator's environment or files (skipped while
-    # unset); a task's own `secrets` of the same name win.
+    # unset); a task's own `secrets` of the same name win, unless tasks.env_denied refuses
+    # the name (ANTHROPIC_API_KEY, by default).
     secrets: dict[str, SecretSource] = Field(
         default_factory=lambda: {"ANTHROPIC_API_KEY": SecretSource(env="ANTHROPIC_API_KEY")}
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from orchestrator.admission import SecretUnavailable, secret_value
+from orchestrator.admission import SecretUnavailable, env_refusal, secret_value
 from orchestrator.backends.base import Launch, LaunchError, WorkspaceEntry
 from orchestrator.config import OrchestratorConfig
 from orchestrator.tasks.model import TaskCreate, file_bytes, memory_bytes
@@ -32,6 +32,9 @@ def build_launch(
         sidecar = toolman_config(config.toolman.config, spec.agent.name, spec.tools)
     except PolicyError as exc:
         raise LaunchError(f"the tool policy is no longer valid: {exc}") from exc
+    refused = env_refusal(config, spec.env, spec.secrets)
+    if refused:  # the config changed since the task was accepted
+        raise LaunchError(refused[1])
     env = {**config.agent.env, **agent_secrets(config, environ), **spec.env}
     for name, ref in spec.secrets.items():
         try:
