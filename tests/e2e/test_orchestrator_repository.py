@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests.e2e.deployment import (
@@ -21,6 +22,7 @@ from tests.e2e.deployment import (
     PlatformImages,
     orchestrator_config,
     task_body,
+    task_leftovers,
 )
 from tests.e2e.images import wait_until
 from tests.e2e.model_api import marker
@@ -72,7 +74,10 @@ def served_repo(tmp_path: Path) -> Iterator[tuple[str, GitRepo]]:
 def orchestrator(
     platform_images: PlatformImages, task_network: str, model_server: ModelServer, tmp_path: Path
 ) -> Iterator[OrchestratorProcess]:
-    config = orchestrator_config(platform_images, task_network, str(tmp_path / "state"))
+    # The repository is served on loopback, which the orchestrator refuses by default.
+    config = orchestrator_config(
+        platform_images, task_network, str(tmp_path / "state"), repository_networks_denied=[]
+    )
     running = OrchestratorProcess(tmp_path).start(config)
     try:
         yield running
@@ -138,3 +143,37 @@ def test_a_repository_that_cannot_be_cloned_fails_the_task_with_the_reason(
     assert done["phase"] == "failed", done
     assert done["reason"].startswith(f"cloning {url.replace('project', 'missing')} failed")
     assert done["started_at"] is None  # the agent never ran
+
+
+def test_by_default_a_loopback_repository_is_refused(
+    docker_engine: docker.DockerClient,
+    platform_images: PlatformImages,
+    task_network: str,
+    served_repo: tuple[str, GitRepo],
+    tmp_path: Path,
+) -> None:
+    """The orchestrator's own loopback is not a task's to fetch from: an address is a 422,
+    a name that resolves there fails the task at launch, before anything is created."""
+    url, _ = served_repo
+    config = orchestrator_config(platform_images, task_network, str(tmp_path / "state"))
+    running = OrchestratorProcess(tmp_path).start(config)
+    try:
+        refused = running.api.client.post(
+            "/api/v1/tasks", json=task_body("never runs", repository={"url": url})
+        )
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["detail"][0]
+        assert error["loc"] == ["body", "repository", "url"]
+        assert "the host 127.0.0.1 is in 127.0.0.0/8" in error["msg"]
+
+        by_name = url.replace("127.0.0.1", "localhost")
+        task = running.api.submit(task_body("never runs", repository={"url": by_name}))
+        done = running.api.wait(task["id"], *FINAL)
+        assert done["phase"] == "failed", done
+        assert done["reason"].startswith("repository.url: the host localhost (")
+        assert "tasks.repository_networks_denied" in done["reason"]
+        assert done["started_at"] is None  # the agent never ran
+        assert task_leftovers(docker_engine, task["id"]) == []  # nothing was created
+    finally:
+        running.stop()
+        running.api.close()

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from orchestrator.admission import env_refusal
+from orchestrator.admission import env_refusal, repository_refusal
 from orchestrator.config import OrchestratorConfig, parse, secret_allowed
 from orchestrator.tasks.model import TaskCreate
 from orchestrator.tasks.policy import toolman_config
@@ -40,3 +40,5 @@ def test_the_example_task_is_accepted_by_the_example_config() -> None:
     for ref in task.secrets.values():
         assert secret_allowed(config, ref.env, ref.file)
     assert env_refusal(config, task.env, task.secrets) is None
+    assert task.repository is not None
+    assert repository_refusal(config, task.repository, {"GITHUB_TOKEN": "set"}) is None

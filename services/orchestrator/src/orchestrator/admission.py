@@ -7,6 +7,10 @@ A task's `env` and `secrets` may not set a name the operator sets for every agen
 operator's, as before) nor any name `tasks.env_denied` refuses (the operator's model
 endpoint and key, the agent's MCP config, proxies...: config.py says why each).
 
+A repository's host must be one `tasks.repository_hosts` allows and, at launch, resolve
+outside `tasks.repository_networks_denied` (tasks/repository_guard.py); its credentials
+are a reference like a secret's.
+
 A secret is a reference to a variable or a file of the orchestrator's that
 `task_secrets` allows. A file is judged and read by its real path, resolved once
 (`os.path.realpath`): a symlink or `..` cannot lead out of an allowed directory.
@@ -20,9 +24,18 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from orchestrator.config import OrchestratorConfig, real_file_allowed
-from orchestrator.tasks.model import SecretRef, secret_path_problem
+from orchestrator.tasks.model import Repository, SecretRef, secret_path_problem
+from orchestrator.tasks.repository_guard import (
+    address_problem,
+    host_problem,
+    literal_address_problem,
+)
 from toolman.errors import ConfigError as ToolmanConfigError
 from toolman.secrets import resolve_secret
+
+
+class Refused(ValueError):
+    """The task cannot have this now; the message starts with the field (`secrets.X`)."""
 
 
 def env_problem(config: OrchestratorConfig, field: str, name: str) -> str | None:
@@ -60,8 +73,41 @@ def env_refusal(
     return None
 
 
-class SecretUnavailable(ValueError):
-    """The reference cannot be used now; the message starts with the field (`secrets.X`)."""
+def repository_refusal(
+    config: OrchestratorConfig, repository: Repository, environ: Mapping[str, str]
+) -> tuple[list[str | int], str] | None:
+    """At submission, without a DNS lookup: the host allow-list, a host written as an
+    address, the credentials' reference. The location in the request and the problem."""
+    networks = config.tasks.repository_networks_denied
+    problem = host_problem(repository.url, config.tasks.repository_hosts)
+    problem = problem or literal_address_problem(repository.url, networks)
+    if problem:
+        return ["repository", "url"], problem
+    if repository.credentials is not None:
+        field = "repository.credentials"
+        problem = secret_problem(config, field, repository.credentials, environ)
+        if problem:
+            return ["repository", "credentials"], problem
+    return None
+
+
+def repository_access(
+    config: OrchestratorConfig, repository: Repository, environ: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """At launch: the host allowed and resolved outside the denied networks (a DNS
+    lookup: call it off the event loop), then the credentials as (username, password).
+    Refused says why not."""
+    tasks = config.tasks
+    problem = host_problem(repository.url, tasks.repository_hosts) or address_problem(
+        repository.url, tasks.repository_networks_denied
+    )
+    if problem:
+        raise Refused(problem)
+    credentials = repository.credentials
+    if credentials is None:
+        return None
+    password = secret_value(config, "repository.credentials", credentials, environ)
+    return credentials.username, password
 
 
 def secret_problem(
@@ -75,16 +121,16 @@ def secret_problem(
 def secret_value(
     config: OrchestratorConfig, field: str, ref: SecretRef, environ: Mapping[str, str]
 ) -> str:
-    """The secret's value, read from exactly the path that was checked; SecretUnavailable."""
+    """The secret's value, read from exactly the path that was checked; Refused."""
     real = os.path.realpath(ref.file) if ref.file is not None else None
     problem = _problem(config, field, ref, real, environ)
     if problem:
-        raise SecretUnavailable(problem)
+        raise Refused(problem)
     source = {"env": ref.env} if real is None else {"file": real}
     try:
         return resolve_secret(source, field, environ)
     except ToolmanConfigError as exc:
-        raise SecretUnavailable(str(exc)) from None
+        raise Refused(str(exc)) from None
 
 
 def _problem(

@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationError,
     field_validator,
     model_validator,
@@ -54,6 +56,16 @@ class Auth(Section):
     anonymous: bool = False
 
 
+DENIED_REPOSITORY_NETWORKS: tuple[IPv4Network | IPv6Network, ...] = (
+    IPv4Network("127.0.0.0/8"),  # loopback: the orchestrator's own services
+    IPv6Network("::1/128"),
+    IPv4Network("0.0.0.0/8"),  # "this host": connecting to 0.0.0.0 reaches loopback
+    IPv6Network("::/128"),
+    IPv4Network("169.254.0.0/16"),  # link-local: cloud metadata (169.254.169.254)
+    IPv6Network("fe80::/10"),
+)
+
+
 def _default_env_denied() -> list[str]:
     # Names a task's `env` and `secrets` may not set (fnmatchcase globs), whoever else
     # sets them. Each can take the operator's model key or the agent's tools away, or run
@@ -84,6 +96,17 @@ class Tasks(Section):
     max_request_bytes: Annotated[int, Field(ge=1024)] = 64 << 20
     env_denied: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
         default_factory=_default_env_denied
+    )
+    # Where tasks' repositories may be fetched from (the orchestrator holds the engine's
+    # socket and fetches on a task's behalf): host globs of the URL (lower case), and
+    # networks none of the host's addresses may be in, checked at launch after resolving
+    # it (repository_guard.py). Private networks are allowed by default (internal git
+    # servers live there); add them here where the orchestrator must not reach them.
+    repository_hosts: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
+        default_factory=lambda: ["*"]
+    )
+    repository_networks_denied: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: list(DENIED_REPOSITORY_NETWORKS)
     )
 
 

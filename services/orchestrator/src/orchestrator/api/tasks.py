@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPBearer
 
-from orchestrator.admission import env_refusal, secret_problem
+from orchestrator.admission import env_refusal, repository_refusal, secret_problem
 from orchestrator.api.auth import require_token
 from orchestrator.api.views import API, field_location, invalid, known_query, task_view
 from orchestrator.backends.base import BackendUnavailable
@@ -82,6 +82,8 @@ async def create_task(
     except PolicyError as exc:
         raise invalid(field_location(exc.field), exc.message) from None
     refused = env_refusal(rt.config, spec.env, spec.secrets)
+    if spec.repository is not None:
+        refused = refused or repository_refusal(rt.config, spec.repository, rt.environ)
     if refused:
         raise invalid(["body", *refused[0]], refused[1].split(": ", 1)[1])
     for name, ref in spec.secrets.items():

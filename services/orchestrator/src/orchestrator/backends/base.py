@@ -60,6 +60,8 @@ class Launch:
     prompt: str = field(repr=False)
     files: tuple[WorkspaceEntry, ...] = ()
     repository: Repository | None = None
+    # (username, password) for an http(s) repository; given to the clone on its stdin.
+    repository_credentials: tuple[str, str] | None = field(default=None, repr=False)
     toolman_config: Mapping[str, Any] = field(default_factory=dict)
     # The agent's environment: the task's values and its resolved secrets.
     env: Mapping[str, str] = field(default_factory=dict, repr=False)

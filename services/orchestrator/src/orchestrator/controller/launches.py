@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from orchestrator.admission import SecretUnavailable, env_refusal, secret_value
+from orchestrator.admission import Refused, env_refusal, repository_access, secret_value
 from orchestrator.backends.base import Launch, LaunchError, WorkspaceEntry
 from orchestrator.config import OrchestratorConfig
 from orchestrator.tasks.model import TaskCreate, file_bytes, memory_bytes
@@ -27,7 +27,8 @@ def agent_secrets(config: OrchestratorConfig, environ: Mapping[str, str]) -> dic
 def build_launch(
     task_id: str, spec: TaskCreate, config: OrchestratorConfig, environ: Mapping[str, str]
 ) -> Launch:
-    """LaunchError when the task can no longer start as stored (a secret went away)."""
+    """LaunchError when the task can no longer start as stored (a secret went away, the
+    config changed). Resolves the repository's host: call it off the event loop."""
     try:
         sidecar = toolman_config(config.toolman.config, spec.agent.name, spec.tools)
     except PolicyError as exc:
@@ -39,7 +40,13 @@ def build_launch(
     for name, ref in spec.secrets.items():
         try:
             env[name] = secret_value(config, f"secrets.{name}", ref, environ)
-        except SecretUnavailable as exc:
+        except Refused as exc:
+            raise LaunchError(str(exc)) from None
+    credentials = None
+    if spec.repository is not None:
+        try:
+            credentials = repository_access(config, spec.repository, environ)
+        except Refused as exc:
             raise LaunchError(str(exc)) from None
     args = list(config.agent.args)
     if spec.agent.model:
@@ -50,6 +57,7 @@ def build_launch(
         prompt=spec.prompt,
         files=tuple(WorkspaceEntry(f.path, file_bytes(f), f.executable) for f in spec.files),
         repository=spec.repository,
+        repository_credentials=credentials,
         toolman_config=sidecar,
         env=env,
         agent_args=tuple(args),

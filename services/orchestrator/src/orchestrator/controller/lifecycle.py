@@ -95,7 +95,9 @@ class Lifecycle:
             self._finish_now(Phase.CANCELLED, None, "cancelled before the agent started")
             return None
         try:
-            launch = build_launch(self.task_id, record.spec, self.c.config, self.c.environ)
+            launch = await asyncio.to_thread(  # it may resolve the repository's host
+                build_launch, self.task_id, record.spec, self.c.config, self.c.environ
+            )
             timings = await self.c.backend.launch(launch, self.cancel)
         except LaunchCancelled:
             await self.c.backend.stop(self.task_id, 0)

@@ -14,6 +14,7 @@ import re
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -113,18 +114,30 @@ class Repository(Strict):
     url: Annotated[str, Field(min_length=1, max_length=2048, examples=["https://github.com/o/r"])]
     branch: Annotated[str | None, Field(max_length=255)] = None
     commit: Annotated[str | None, Field(pattern=r"^[0-9a-f]{7,40}$")] = None
+    credentials: RepositoryCredentials | None = None
 
     @field_validator("url")
     @classmethod
     def supported_scheme(cls, value: str) -> str:
         if not re.match(r"^(https?|git)://[^\s]+$", value):
             raise ValueError("must be an http(s):// or git:// URL")
+        parts = urlsplit(value)
+        if "@" in parts.netloc:  # the URL is shown on every GET, in reasons and logs
+            raise ValueError(
+                "must not contain credentials (user:token@host); give them as "
+                "repository.credentials, a reference to the orchestrator's variable or file"
+            )
+        _ = parts.port  # a ValueError for a port that is not a number
+        if not parts.hostname:
+            raise ValueError("must name a host")
         return value
 
     @model_validator(mode="after")
     def one_ref(self) -> Repository:
         if self.branch is not None and self.commit is not None:
             raise ValueError("give branch or commit, not both")
+        if self.credentials is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("credentials need an http(s):// URL (git:// has no authentication)")
         return self
 
 
@@ -190,6 +203,16 @@ class SecretRef(Strict):
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of 'env' or 'file'")
         return self
+
+
+class RepositoryCredentials(SecretRef):
+    """The password or token of an http(s) repository, by reference like a task's secrets
+    (only what `task_secrets` allows; resolved at launch, never stored or shown), sent as
+    HTTP basic auth with `username` (`x-access-token` suits GitHub's tokens)."""
+
+    username: Annotated[
+        str, Field(min_length=1, max_length=255, pattern=r"^[^:\s]+$", examples=["oauth2"])
+    ] = "x-access-token"
 
 
 class Resources(Strict):
