@@ -68,6 +68,16 @@ TOOLMAN_BASE: dict[str, Any] = {
 }
 
 
+def require(condition: bool, reason: str) -> None:
+    """Skip when a machine prerequisite is missing; fail instead where CI demands all
+    (BUILDKIT_REQUIRE_ALL=1), the rule of the repository's tests/helpers.py."""
+    if condition:
+        return
+    if os.environ.get("BUILDKIT_REQUIRE_ALL", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"required prerequisite missing (BUILDKIT_REQUIRE_ALL=1): {reason}")
+    pytest.skip(reason)
+
+
 def wait_until(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
     """Poll `check` until it returns something truthy, at most `timeout` seconds."""
     deadline = time.monotonic() + timeout

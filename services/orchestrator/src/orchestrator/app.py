@@ -58,6 +58,7 @@ def docker_backend(
             pids_limit=config.docker.pids_limit,
             ready_timeout_seconds=config.toolman.ready_timeout_seconds,
             max_workspace_bytes=config.tasks.max_workspace_bytes,
+            clone_timeout_seconds=config.tasks.clone_timeout_seconds,
             environment=environment,
         ),
         http,

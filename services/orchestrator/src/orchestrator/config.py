@@ -92,6 +92,8 @@ class Tasks(Section):
     ttl_seconds: Annotated[float, Field(ge=0, le=30 * 86400)] = 600
     stop_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 10
     max_workspace_bytes: Annotated[int, Field(ge=1024)] = 1 << 30
+    # How long a task's repository clone may take (a server that never answers: killed).
+    clone_timeout_seconds: Annotated[float, Field(gt=0, le=86400)] = 600
     # The largest body `POST /api/v1/tasks` reads (the prompt and files, JSON-encoded).
     max_request_bytes: Annotated[int, Field(ge=1024)] = 64 << 20
     env_denied: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(

@@ -78,11 +78,13 @@ class DockerBackend:
         if existing is not None and timestamp(existing.attrs["State"].get("StartedAt")):
             return LaunchTimings()  # it ran already: adopt it, never start it twice
         await self.cleanup(launch.task_id)  # leftovers of a launch that stopped half-way
-        files = await asyncio.to_thread(
-            workspace.cloned_archive,
+        files = await workspace.cloned_archive(
             launch.repository,
             launch.files,
             max_bytes=self.options.max_workspace_bytes,
+            clone_timeout=self.options.clone_timeout_seconds,
+            cancel=cancel,
+            credentials=launch.repository_credentials,
             uid=self.options.uid,
         )
         with files:

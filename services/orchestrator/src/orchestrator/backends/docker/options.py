@@ -30,6 +30,7 @@ class DockerOptions:
     pids_limit: int = 1024
     ready_timeout_seconds: float = 60.0
     max_workspace_bytes: int = 1 << 30
+    clone_timeout_seconds: float = 600.0
     environment: Mapping[str, str] | None = field(default=None, repr=False)  # DOCKER_HOST...
 
     @property
