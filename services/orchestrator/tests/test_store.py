@@ -11,12 +11,8 @@ from typing import Any
 import pytest
 
 from orchestrator.tasks.model import Phase, TaskCreate, ToolCalls
-from orchestrator.tasks.store import (
-    SCHEMA_VERSION,
-    IdempotencyConflict,
-    StoreError,
-    TaskStore,
-)
+from orchestrator.tasks.schema import SCHEMA_VERSION
+from orchestrator.tasks.store import IdempotencyConflict, StoreError, TaskStore
 
 
 class Clock:

@@ -29,7 +29,8 @@ from orchestrator.tasks.model import (
     TaskPage,
 )
 from orchestrator.tasks.policy import PolicyError, toolman_config
-from orchestrator.tasks.store import IdempotencyConflict, TaskRecord
+from orchestrator.tasks.records import TaskRecord
+from orchestrator.tasks.store import IdempotencyConflict
 
 # The scheme, for the OpenAPI schema; `require_token` (and the RequestGuard) decide.
 bearer = HTTPBearer(auto_error=False, description="A token the orchestrator's config knows")

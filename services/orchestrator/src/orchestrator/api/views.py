@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 
 from orchestrator.tasks.model import Task, TaskSpec
-from orchestrator.tasks.store import TaskRecord
+from orchestrator.tasks.records import TaskRecord
 
 API = "/api/v1"
 
@@ -35,7 +35,7 @@ def task_view(record: TaskRecord) -> Task:
         launched_at=when(record.launched_at),
         started_at=when(record.started_at),
         finished_at=when(record.finished_at),
-        spec=TaskSpec.of(record.spec),
+        spec=TaskSpec.of(record.spec, record.files),
         tool_calls=record.tool_calls,
         links={
             "self": base,

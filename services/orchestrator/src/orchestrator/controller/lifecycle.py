@@ -26,7 +26,7 @@ from orchestrator.backends.base import (
 from orchestrator.controller.launches import build_launch
 from orchestrator.tasks.audit import ToolCallCounter, count_tool_calls
 from orchestrator.tasks.model import FINISHED, LogStream, Phase
-from orchestrator.tasks.store import TaskRecord
+from orchestrator.tasks.records import TaskRecord
 from orchestrator.waiting import wait_at_most
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ class Lifecycle:
                 log.exception("task %s: unexpected error", self.task_id)
                 with suppress(Exception):
                     await self.c.backend.stop(self.task_id, 0)
+                with suppress(Exception):
+                    await self._keep_logs()  # what the task printed is still worth having
                 self._finish_now(Phase.FAILED, None, f"internal error of the orchestrator: {exc!r}")
                 return
 
@@ -95,8 +97,9 @@ class Lifecycle:
             self._finish_now(Phase.CANCELLED, None, "cancelled before the agent started")
             return None
         try:
+            spec = self.c.store.launch_spec(record)
             launch = await asyncio.to_thread(  # it may resolve the repository's host
-                build_launch, self.task_id, record.spec, self.c.config, self.c.environ
+                build_launch, self.task_id, spec, self.c.config, self.c.environ
             )
             timings = await self.c.backend.launch(launch, self.cancel)
         except LaunchCancelled:
@@ -251,6 +254,9 @@ class Lifecycle:
         cancelled = asyncio.ensure_future(self.cancel.wait())
         try:
             await asyncio.wait({job, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the orchestrator stops: leave nothing running
+            job.cancel()
+            raise
         finally:
             cancelled.cancel()
         if job.done():

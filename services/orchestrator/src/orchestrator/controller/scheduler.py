@@ -51,6 +51,7 @@ class Controller:
         self._lifecycles: dict[str, tuple[Lifecycle, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        self._strays_checked = False
 
     # -- the API's calls ------------------------------------------------------------------
 
@@ -75,6 +76,18 @@ class Controller:
             log.info("task %s was %s before this start: adopting it", record.id, record.phase)
             self._follow(record.id)
         self._loop = asyncio.create_task(self._run(), name="controller")
+
+    async def _remove_strays(self) -> None:
+        """Containers and volumes of this instance that belong to no active or uncleaned
+        task (a lost state directory, a crash between cleanup and its record): removed."""
+        for task_id in await self.backend.task_ids():
+            if task_id in self._lifecycles:
+                continue
+            record = self.store.get(task_id)
+            if record is None or (record.phase.finished and record.cleaned_at is not None):
+                known = "does not know" if record is None else "cleaned up already"
+                log.warning("removing the containers of task %s: this store %s", task_id, known)
+                await self.backend.cleanup(task_id)
 
     async def stop(self) -> None:
         """Stop following tasks; their containers keep running and are adopted next start."""
@@ -103,6 +116,9 @@ class Controller:
             self._set_ready(False, str(exc))
             return
         self._set_ready(True, "")
+        if not self._strays_checked:  # once per start, when the engine first answers
+            await self._remove_strays()
+            self._strays_checked = True
         self._start_pending()
         await self._sweep()
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import enum
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
@@ -27,7 +28,7 @@ from pydantic import (
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 # The names the orchestrator sets itself: a task may not override them.
-RESERVED_ENV = frozenset({"MCP_TOOLMAN_SERVER_URL", "TASK_ID", "AGENT_NAME"})
+RESERVED_ENV = frozenset({"MCP_TOOLMAN_SERVER_URL", "MCP_TOOLMAN_TOKEN", "TASK_ID", "AGENT_NAME"})
 AGENT_NAME = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 LABEL_KEY = (
     r"^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
@@ -297,12 +298,9 @@ class TaskSpec(TaskCreate):
     files: list[FileSummary] = Field(default_factory=list)  # type: ignore[assignment]
 
     @classmethod
-    def of(cls, create: TaskCreate) -> TaskSpec:
-        files = [
-            FileSummary(path=f.path, bytes=len(file_bytes(f)), executable=f.executable)
-            for f in create.files
-        ]
-        return cls.model_validate({**create.model_dump(exclude={"files"}), "files": files})
+    def of(cls, create: TaskCreate, files: Sequence[FileSummary]) -> TaskSpec:
+        """Without checks: what was stored is shown as it was accepted."""
+        return cls.model_construct(**{**dict(create), "files": list(files)})
 
 
 def file_bytes(file: WorkspaceFile) -> bytes:

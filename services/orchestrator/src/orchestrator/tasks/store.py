@@ -15,6 +15,7 @@ second one is refused with the first one's pid.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import json
@@ -24,51 +25,23 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from orchestrator.tasks.model import FINISHED, Phase, TaskCreate, ToolCalls
-
-SCHEMA_VERSION = 1
-MIGRATIONS: tuple[str, ...] = (
-    # 0 -> 1
-    """
-    CREATE TABLE tasks (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        spec TEXT NOT NULL,
-        phase TEXT NOT NULL,
-        reason TEXT,
-        exit_code INTEGER,
-        created_at REAL NOT NULL,
-        launched_at REAL,
-        started_at REAL,
-        finished_at REAL,
-        cleaned_at REAL,
-        cancel_requested INTEGER NOT NULL DEFAULT 0,
-        tool_calls TEXT,
-        idempotency_key TEXT UNIQUE,
-        body_hash TEXT
-    );
-    CREATE INDEX tasks_by_phase ON tasks (phase, seq);
-    CREATE TABLE labels (
-        seq INTEGER NOT NULL REFERENCES tasks (seq) ON DELETE CASCADE,
-        key TEXT NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (seq, key)
-    );
-    CREATE INDEX labels_by_pair ON labels (key, value);
-    """,
+from orchestrator.tasks.model import (
+    FINISHED,
+    Phase,
+    TaskCreate,
+    ToolCalls,
+    WorkspaceFile,
+    file_bytes,
 )
+from orchestrator.tasks.records import COLUMNS, TaskRecord, record_of
+from orchestrator.tasks.schema import SCHEMA_VERSION, migrate, summarise
+
 UPDATABLE = frozenset(
     {"phase", "reason", "exit_code", "launched_at", "started_at", "finished_at", "cleaned_at",
      "cancel_requested", "tool_calls"}
 )  # fmt: skip
-COLUMNS = (
-    "seq, id, spec, phase, reason, exit_code, created_at, launched_at, started_at, "
-    "finished_at, cleaned_at, cancel_requested, tool_calls"
-)
 
 
 class StoreError(Exception):
@@ -81,23 +54,6 @@ class IdempotencyConflict(Exception):
     def __init__(self, task_id: str) -> None:
         super().__init__(task_id)
         self.task_id = task_id
-
-
-@dataclass(frozen=True)
-class TaskRecord:
-    seq: int
-    id: str
-    spec: TaskCreate
-    phase: Phase
-    reason: str | None
-    exit_code: int | None
-    created_at: float
-    launched_at: float | None
-    started_at: float | None
-    finished_at: float | None
-    cleaned_at: float | None
-    cancel_requested: bool
-    tool_calls: ToolCalls
 
 
 def body_hash(spec: TaskCreate) -> str:
@@ -140,11 +96,8 @@ class TaskStore:
                 f"{self.path} has schema version {version}, newer than this orchestrator's "
                 f"{SCHEMA_VERSION}; run the newer orchestrator or use another state directory"
             )
-        for number in range(version, SCHEMA_VERSION):
-            with self._transaction() as db:
-                db.executescript(
-                    f"BEGIN;{MIGRATIONS[number]};PRAGMA user_version={number + 1};COMMIT;"
-                )
+        with self._transaction() as db:
+            migrate(db, version)
 
     def close(self) -> None:
         with self._lock:
@@ -183,23 +136,29 @@ class TaskStore:
                 if row is not None:
                     if row[-1] != digest:
                         raise IdempotencyConflict(row[1])
-                    return _record(row[:-1]), False
+                    return record_of(row[:-1]), False
             task_id = str(uuid.uuid4())
             cursor = db.execute(
-                "INSERT INTO tasks (id, spec, phase, created_at, idempotency_key, body_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tasks (id, spec, files, phase, created_at, idempotency_key, "
+                "body_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     task_id,
-                    spec.model_dump_json(),
+                    spec.model_copy(update={"files": []}).model_dump_json(),
+                    json.dumps([summarise(f) for f in spec.files]),
                     Phase.PENDING,
                     self.clock(),
                     idempotency_key,
                     digest,
                 ),
             )
+            seq = cursor.lastrowid
             db.executemany(
                 "INSERT INTO labels (seq, key, value) VALUES (?, ?, ?)",
-                [(cursor.lastrowid, key, value) for key, value in spec.labels.items()],
+                [(seq, key, value) for key, value in spec.labels.items()],
+            )
+            db.executemany(
+                "INSERT INTO task_files (seq, path, data, executable) VALUES (?, ?, ?, ?)",
+                [(seq, f.path, file_bytes(f), int(f.executable)) for f in spec.files],
             )
             found = self._get(db, task_id)
         assert found is not None
@@ -217,14 +176,19 @@ class TaskStore:
             values.setdefault("started_at", now)
         if to in FINISHED:
             values.setdefault("finished_at", now)
-        return self._update(task_id, values, allowed)
+        return self._update(task_id, values, allowed, drop_files=to in FINISHED)
 
     def update(self, task_id: str, **fields: object) -> TaskRecord | None:
         """Set fields that do not change the phase (reason, tool calls, cleaned_at)."""
         return self._update(task_id, fields, None)
 
     def _update(
-        self, task_id: str, fields: Mapping[str, object], allowed: Iterable[Phase] | None
+        self,
+        task_id: str,
+        fields: Mapping[str, object],
+        allowed: Iterable[Phase] | None,
+        *,
+        drop_files: bool = False,
     ) -> TaskRecord | None:
         unknown = set(fields) - UPDATABLE
         if unknown:
@@ -242,6 +206,11 @@ class TaskStore:
             params += phases
         with self._immediate() as db:
             changed = db.execute(f"UPDATE tasks SET {assignments} WHERE {where}", params).rowcount
+            if changed and drop_files:  # an ended task's files are never written again
+                db.execute(
+                    "DELETE FROM task_files WHERE seq = (SELECT seq FROM tasks WHERE id = ?)",
+                    (task_id,),
+                )
             return self._get(db, task_id) if changed else None
 
     def request_cancel(self, task_id: str) -> TaskRecord | None:
@@ -260,13 +229,31 @@ class TaskStore:
 
     # -- reads ----------------------------------------------------------------------------
 
+    def launch_spec(self, record: TaskRecord) -> TaskCreate:
+        """The task's spec with its files' contents, as a launch writes them."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT path, data, executable FROM task_files WHERE seq = ? ORDER BY rowid",
+                (record.seq,),
+            ).fetchall()
+        files = [
+            WorkspaceFile.model_construct(
+                path=path,
+                content=base64.b64encode(data).decode(),
+                encoding="base64",
+                executable=bool(executable),
+            )
+            for path, data, executable in rows
+        ]
+        return record.spec.model_copy(update={"files": files})
+
     def get(self, task_id: str) -> TaskRecord | None:
         with self._transaction() as db:
             return self._get(db, task_id)
 
     def _get(self, db: sqlite3.Connection, task_id: str) -> TaskRecord | None:
         row = db.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        return _record(row) if row else None
+        return record_of(row) if row else None
 
     def page(
         self,
@@ -295,7 +282,7 @@ class TaskStore:
             f"SELECT {COLUMNS} FROM tasks WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?"
         )
         with self._transaction() as db:
-            return [_record(row) for row in db.execute(query, [*params, limit])]
+            return [record_of(row) for row in db.execute(query, [*params, limit])]
 
     def in_phases(self, *phases: Phase, limit: int = 10_000) -> list[TaskRecord]:
         return self.page(phases=phases, limit=limit)
@@ -308,7 +295,7 @@ class TaskStore:
                 "AND finished_at <= ? AND cleaned_at IS NULL ORDER BY finished_at LIMIT ?",
                 (moment, limit),
             ).fetchall()
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     def counts(self) -> dict[Phase, int]:
         with self._transaction() as db:
@@ -333,21 +320,3 @@ def _own_state_dir(directory: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
-
-
-def _record(row: Sequence[Any]) -> TaskRecord:
-    return TaskRecord(
-        seq=row[0],
-        id=row[1],
-        spec=TaskCreate.model_validate_json(row[2]),
-        phase=Phase(row[3]),
-        reason=row[4],
-        exit_code=row[5],
-        created_at=row[6],
-        launched_at=row[7],
-        started_at=row[8],
-        finished_at=row[9],
-        cleaned_at=row[10],
-        cancel_requested=bool(row[11]),
-        tool_calls=ToolCalls.model_validate_json(row[12]) if row[12] else ToolCalls(),
-    )
