@@ -10,6 +10,7 @@ test releases it, so the test can act while the agent runs.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import uuid
@@ -95,18 +96,39 @@ def follow_logs(api: Api, task_id: str) -> tuple[threading.Thread, list[str]]:
     return thread, received
 
 
+def agent_token(engine: docker.DockerClient, task_id: str) -> str:
+    """The agent's identity for its toolman: the token in the agent container's
+    environment (the orchestrator makes one per launch; toolman knows only its digest)."""
+    agent = engine.containers.get(f"orchestrator-{task_id}-agent")
+    env: dict[str, str] = dict(item.split("=", 1) for item in agent.attrs["Config"]["Env"])
+    return env["MCP_TOOLMAN_TOKEN"]
+
+
+def wrapper_in(toolman: str, wrapper_image: str, token: str | None) -> StdioServerParameters:
+    """mcp-wrapper in the task's network namespace (what the agent container runs), with
+    the token (passed through the environment, never on a command line) or without."""
+    args = ["run", "-i", "--rm", "--network", f"container:{toolman}"]
+    args += ["-e", "MCP_TOOLMAN_TOKEN"] if token is not None else []
+    env = {k: v for k, v in os.environ.items() if k != "MCP_TOOLMAN_TOKEN"}
+    env |= {"MCP_TOOLMAN_TOKEN": token} if token is not None else {}
+    return StdioServerParameters(command="docker", args=[*args, wrapper_image], env=env)
+
+
 async def call_as_the_agent(
-    docker_engine: docker.DockerClient, wrapper_image: str, toolman: str, tmp: Path
+    wrapper_image: str, toolman: str, token: str | None, tmp: Path
 ) -> tuple[set[str], MCPError]:
-    """Through the task's own toolman, as its agent: mcp-wrapper in the task's network
-    namespace (what the agent container runs), driven by the official SDK's client."""
-    args = ["run", "-i", "--rm", "--network", f"container:{toolman}", wrapper_image]
-    params = StdioServerParameters(command="docker", args=args)
+    """Through the task's own toolman, driven by the official SDK's client: as its agent
+    (with its token), listed tools and a refused call; without a token, toolman's 401
+    (any other container on the task network gets no further)."""
     with (tmp / "wrapper.log").open("a") as errlog:
         async with (
-            stdio_client(params, errlog=errlog) as (read, write),
+            stdio_client(wrapper_in(toolman, wrapper_image, token), errlog=errlog) as (read, write),
             ClientSession(read, write) as session,
         ):
+            if token is None:
+                with pytest.raises(MCPError) as unauthorized:
+                    await session.initialize()
+                return set(), unauthorized.value
             await session.initialize()
             listed = {tool.name for tool in (await session.list_tools()).tools}
             with pytest.raises(MCPError) as refused:
@@ -141,7 +163,10 @@ def test_a_task_runs_claude_code_with_its_allowed_tools_and_is_cleaned_up(
     assert orchestrator.get(task_id)["phase"] == "running"
     assert_hardened(docker_engine, task_id)
     toolman = f"orchestrator-{task_id}-toolman"
-    listed, refused = run_listing(docker_engine, platform_images, toolman, tmp_path)
+    token = agent_token(docker_engine, task_id)
+    _, unauthorized = run_listing(platform_images, toolman, None, tmp_path)
+    assert "HTTP 401" in unauthorized.error.message  # no token: toolman refuses the caller
+    listed, refused = run_listing(platform_images, toolman, token, tmp_path)
     assert ALLOWED in listed
     assert FORBIDDEN not in listed
     assert refused.error.code == -32602
@@ -209,13 +234,13 @@ def owner_and_mode(container: Container, path: str) -> list[str]:
 
 
 def run_listing(
-    docker_engine: docker.DockerClient, images: PlatformImages, toolman: str, tmp: Path
+    images: PlatformImages, toolman: str, token: str | None, tmp: Path
 ) -> tuple[set[str], MCPError]:
     found: dict[str, Any] = {}
 
     async def scenario() -> None:
         found["listed"], found["refused"] = await call_as_the_agent(
-            docker_engine, images.wrapper.name, toolman, tmp
+            images.wrapper.name, toolman, token, tmp
         )
 
     run(scenario)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import REPO, console_script, free_port, stop, wait_until
+from conftest import REPO, wait_until
+from toolman_sidecar import running_toolman
 
 from orchestrator.tasks.audit import ToolCallCounter, count_tool_calls
 from orchestrator.tasks.model import ToolPolicy
@@ -49,38 +49,8 @@ def toolman(tmp_path: Path) -> Iterator[Toolman]:
     """The task's sidecar: time allowed, its convert_time tool blocked."""
     base = {"servers": {"time": time_server()}}
     policy = ToolPolicy(servers=["time"], blocked_tools=["time_convert_time"])
-    config = tmp_path / "toolman.json"
-    config.write_text(json.dumps(toolman_config(base, AGENT, policy)))
-    port = free_port()
-    log = tmp_path / "toolman.log"
-    env = {
-        **os.environ,
-        "AGENT_NAME": AGENT,
-        "TOOLMAN_HOST": "127.0.0.1",
-        "TOOLMAN_PORT": str(port),
-        "TOOLMAN_LOG_FORMAT": "json",
-    }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [console_script("toolman"), "--config", str(config)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def ready() -> bool:
-            assert process.poll() is None, log.read_text()
-            try:
-                return httpx.get(f"{url}/ready", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(ready, timeout=30, what="toolman to be ready")
+    with running_toolman(toolman_config(base, AGENT, policy), AGENT, tmp_path) as (url, log):
         yield Toolman(url, log)
-    finally:
-        stop(process)
 
 
 def rpc(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ environment with its secrets resolved (only now, never stored), its files as byt
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,6 +12,12 @@ from orchestrator.backends.base import Launch, LaunchError, WorkspaceEntry
 from orchestrator.config import OrchestratorConfig
 from orchestrator.tasks.model import TaskCreate, file_bytes, memory_bytes
 from orchestrator.tasks.policy import PolicyError, toolman_config
+from toolman.secrets import sha256_hex
+
+# The agent's bearer token for its toolman (mcp-wrapper sends it): made anew for each
+# launch, it lives only in the agent container's environment and, as its SHA-256, in
+# toolman's config; never in the store, a log or the API.
+TOOLMAN_TOKEN_ENV = "MCP_TOOLMAN_TOKEN"  # noqa: S105 - a variable name
 
 
 def agent_secrets(config: OrchestratorConfig, environ: Mapping[str, str]) -> dict[str, str]:
@@ -29,8 +36,11 @@ def build_launch(
 ) -> Launch:
     """LaunchError when the task can no longer start as stored (a secret went away, the
     config changed). Resolves the repository's host: call it off the event loop."""
+    token = secrets.token_urlsafe(32)
     try:
-        sidecar = toolman_config(config.toolman.config, spec.agent.name, spec.tools)
+        sidecar = toolman_config(
+            config.toolman.config, spec.agent.name, spec.tools, token_sha256=sha256_hex(token)
+        )
     except PolicyError as exc:
         raise LaunchError(f"the tool policy is no longer valid: {exc}") from exc
     refused = env_refusal(config, spec.env, spec.secrets)
@@ -48,6 +58,7 @@ def build_launch(
             credentials = repository_access(config, spec.repository, environ)
         except Refused as exc:
             raise LaunchError(str(exc)) from None
+    env[TOOLMAN_TOKEN_ENV] = token
     args = list(config.agent.args)
     if spec.agent.model:
         args += ["--model", spec.agent.model]

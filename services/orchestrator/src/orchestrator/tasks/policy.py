@@ -3,8 +3,11 @@ config (`toolman.config` in the orchestrator's config) and the task's tool polic
 
 The result is checked by toolman's own parser (`toolman.config.parse`), the code the
 sidecar itself runs, so a policy the orchestrator accepts is one toolman starts with.
-The agent is named by `AGENT_NAME` in the sidecar (toolman's sidecar mode), so the
-generated config has no tokens; every server outside the task's list is hidden from it.
+At launch the config gets one bearer token (`auth.tokens`, its SHA-256 only), the
+task's agent's: toolman then answers only a caller that sends it (the agent, through
+mcp-wrapper's `MCP_TOOLMAN_TOKEN`), not any container that reaches its port on the task
+network; the token, not `AGENT_NAME`, names the agent. Every server outside the task's
+list is hidden from it.
 """
 
 from __future__ import annotations
@@ -50,8 +53,11 @@ def check_base(base: Mapping[str, Any]) -> None:
     parse(dict(base), AnyEnvironment())
 
 
-def toolman_config(base: Mapping[str, Any], agent: str, policy: ToolPolicy) -> dict[str, Any]:
-    """The sidecar's config for one task; PolicyError names the task field at fault."""
+def toolman_config(
+    base: Mapping[str, Any], agent: str, policy: ToolPolicy, *, token_sha256: str | None = None
+) -> dict[str, Any]:
+    """The sidecar's config for one task; PolicyError names the task field at fault. With
+    `token_sha256`, toolman answers only the caller with that token, as `agent`."""
     catalog: Mapping[str, Any] = base.get("servers", {})
     try:
         schema.names(policy.servers, "tools.servers", catalog, "server")
@@ -72,6 +78,8 @@ def toolman_config(base: Mapping[str, Any], agent: str, policy: ToolPolicy) -> d
         "allow_unknown_tools": default.get("allow_unknown_tools", True),
         "allowed_servers": [],  # an agent of another name sees nothing
     }
+    if token_sha256 is not None:
+        config["auth"] = {"tokens": [{"agent": agent, "sha256": token_sha256}]}
     try:
         parse(config, AnyEnvironment())
     except ConfigError as exc:
