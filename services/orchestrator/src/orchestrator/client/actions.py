@@ -57,9 +57,12 @@ def follow_run(api: ApiClient, task: Task, *, as_json: bool, pacing: Pacing = Pa
     status: render.LiveStatus | render.PlainStatus = (
         render.LiveStatus(console, task) if live else render.PlainStatus(sys.stderr)
     )
-    print(f"task {task.id} created; following its log (Ctrl-C stops following)", file=sys.stderr)
-    status.show(task)
-    try:
+    try:  # from the first line on: a Ctrl-C always says how to cancel
+        print(
+            f"task {task.id} created; following its log (Ctrl-C stops following)",
+            file=sys.stderr,
+        )
+        status.show(task)
         with status:
             final = follow(api, task.id, sink, status=status, pacing=pacing)
     except KeyboardInterrupt:
