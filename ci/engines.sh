@@ -41,10 +41,11 @@ on_debian_12() {
 }
 
 trixie_engine_installed() {
-  local version
+  local status version
+  status=$(dpkg-query -W -f='${db:Status-Status}' docker.io 2>/dev/null || true)
   version=$(dpkg-query -W -f='${Version}' docker.io 2>/dev/null || true)
-  [ -n "$version" ] && dpkg --compare-versions "$version" ge 26 \
-    && dpkg -s containerd docker-buildx >/dev/null 2>&1
+  [ "$status" = installed ] && dpkg --compare-versions "$version" ge 26 \
+    && dpkg -s containerd docker-buildx >/dev/null 2>&1 && command -v docker >/dev/null
 }
 
 install_trixie_engine() {
@@ -72,6 +73,9 @@ SOURCES
       > /etc/apt/preferences.d/trixie-engine
   fi
   apt_updated
+  # Debian 13 ships the docker CLI apart (docker-cli, a recommendation of docker.io):
+  # the machines have a newer client on PATH; a machine without one gets trixie's.
+  command -v docker >/dev/null || TRIXIE_PACKAGES+=(docker-cli)
   log "installing ${TRIXIE_PACKAGES[*]} from trixie (runc stays Debian 12's)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     "${TRIXIE_PACKAGES[@]/%//trixie}" >/dev/null
