@@ -3,6 +3,7 @@ and a skip that turns into a failure in CI (BUILDKIT_REQUIRE_ALL=1)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -134,3 +135,18 @@ def run_buildkit(
         timeout=timeout,
         check=False,
     )
+
+
+def assert_secret_nowhere(
+    secret: str, repo: GitRepo, output: str, username: str = "builder"
+) -> None:
+    """Neither the secret nor its base64 (a docker config's `auth`) in the output, the
+    report or any log."""
+    encoded = base64.b64encode(f"{username}:{secret}".encode()).decode()
+    for text in (secret, encoded):
+        assert text not in output
+    for path in (repo.path / "build").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".log"):
+            content = path.read_text(errors="replace")
+            assert secret not in content, path
+            assert encoded not in content, path

@@ -8,6 +8,7 @@ attestations in the index included."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,21 @@ from buildkit.engine import buildx
 from buildkit.engine.client import CONTAINERD_STORE
 from buildkit.proc import Runner
 from tests.engines import EngineUnderTest, require_store
-from tests.helpers import GitRepo, copy_fixture, read_report, require, run_buildkit, step_result
+from tests.helpers import (
+    GitRepo,
+    artifact_of,
+    assert_secret_nowhere,
+    copy_fixture,
+    read_report,
+    require,
+    run_buildkit,
+    step_result,
+)
 from tests.registries import (
     MANIFEST_TYPES,
     SHARED_REGISTRY,
     manifest_digest,
+    private_registry,
     require_shared_registry,
 )
 
@@ -129,3 +140,81 @@ def test_the_registry_cache_is_written_and_read_back(
     log = (Path(repo.path) / "build" / "logs").glob("*.log")
     text = "\n".join(p.read_text(errors="replace") for p in log)
     assert f"importing cache manifest from {where}/alpha:buildcache" in text
+
+
+def push_as_builder(
+    containerd: EngineUnderTest, tmp_path: Path, address: str, password: str
+) -> tuple[GitRepo, str, subprocess.CompletedProcess[str]]:
+    """A buildx push to `address` as user `builder` with only BUILDKIT_REGISTRY_*: no
+    `docker login` (an empty docker config), the temporary directory watched."""
+    repo = copy_fixture("miniproject", tmp_path / "mini")
+    repo.tag("v3.1.0")
+    (tmp_path / "docker-config").mkdir()
+    (tmp_path / "tmp").mkdir()
+    prefix = address.replace("127.0.0.1", "localhost") + "/team"
+    env = {
+        **OFFLINE,
+        **containerd.env,
+        "DOCKER_CONFIG": str(tmp_path / "docker-config"),
+        "TMPDIR": str(tmp_path / "tmp"),  # where the bake's own docker config goes
+        "BUILDKIT_REGISTRY_USERNAME": "builder",
+        "BUILDKIT_REGISTRY_PASSWORD": password,
+    }
+    result = run_buildkit(
+        "images", "--image-backend", "buildx", "-t", "v3.1.0", "-r", prefix, "-p",
+        "--platform", "linux/amd64", cwd=repo.path, env=env,
+    )  # fmt: skip
+    return repo, prefix, result
+
+
+def test_env_credentials_alone_push_through_buildx(
+    containerd: EngineUnderTest, tmp_path: Path
+) -> None:
+    """BUILDKIT_REGISTRY_USERNAME/PASSWORD are enough for a buildx push (the README says
+    so): the bake pushes with them, the smoke tests pull with them, and the docker config
+    that carried them to buildx is gone afterwards."""
+    secret = f"pw-{uuid.uuid4().hex}"
+    with private_registry(tmp_path / "reg", username="builder", password=secret) as registry:
+        repo, prefix, result = push_as_builder(containerd, tmp_path, registry.address, secret)
+        assert result.returncode == 0, result.stdout + result.stderr
+        report = read_report(repo)
+        assert report["options"]["image_backend"] == "buildx"
+        for service in ("alpha", "beta"):
+            pushed = artifact_of(step_result(report, f"{service}:push"), "push")
+            assert pushed["verified"] is True
+            digest = manifest_digest(
+                registry.address, f"team/{service}", "v3.1.0", auth=("builder", secret)
+            )
+            assert digest == pushed["digest"]
+            image = step_result(report, f"{service}:image")
+            assert "linux/amd64 --version ok" in image["summary"]  # pulled back and run
+    assert list((tmp_path / "tmp").iterdir()) == []  # the bake's docker config is removed
+    assert list((tmp_path / "docker-config").glob("config.json")) == []  # no login written
+    assert_secret_nowhere(secret, repo, result.stdout + result.stderr)
+    remove_images(containerd, f"{prefix}/alpha", f"{prefix}/beta")
+
+
+def test_a_wrong_password_fails_before_anything_is_built_or_pushed(
+    containerd: EngineUnderTest, tmp_path: Path
+) -> None:
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    with private_registry(tmp_path / "reg", username="builder", password="right") as registry:
+        repo, prefix, result = push_as_builder(containerd, tmp_path, registry.address, wrong)
+        catalog = httpx.get(
+            f"http://{registry.address}/v2/_catalog", auth=("builder", "right"), timeout=10
+        ).json()
+    assert result.returncode == 7, result.stdout + result.stderr  # the registry's refusal
+    bake = step_result(read_report(repo), "images:bake")
+    assert bake["status"] == "failed"
+    assert f"registry {prefix.split('/')[0]} refused the credentials" in bake["reason"]
+    assert "BUILDKIT_REGISTRY_USERNAME" in bake["reason"]
+    assert not (repo.path / "build" / "buildx" / "docker-bake.json").exists()  # never baked
+    assert catalog["repositories"] == []
+    assert_secret_nowhere(wrong, repo, result.stdout + result.stderr)
+
+
+def remove_images(engine: EngineUnderTest, *repositories: str) -> None:
+    """The images a test's run left in the engine (pulled back for the smoke tests)."""
+    for repository in repositories:
+        for image in engine.engine.client.images.list(name=repository):
+            engine.engine.client.images.remove(str(image.id), force=True)

@@ -1,5 +1,6 @@
 """Credentials from the environment and from what `docker login` writes, including a
-real credential helper program (the protocol docker uses: `<helper> get` on stdin)."""
+real credential helper program (the protocol docker uses: `<helper> get` on stdin), and
+the docker config buildx gets for the environment's."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from buildkit.errors import UsageError
+from buildkit.errors import RegistryError, UsageError
 from buildkit.registry.credentials import Credentials, from_docker_config, from_environment, resolve
+from buildkit.registry.docker_config import docker_config_for
 
 
 def test_environment_pair() -> None:
@@ -77,3 +79,49 @@ def test_environment_wins_over_docker_config(
     env = {"BUILDKIT_REGISTRY_USERNAME": "ci", "BUILDKIT_REGISTRY_PASSWORD": "token"}
     assert resolve("localhost:5000", env) == Credentials("ci", "token")
     assert resolve("localhost:5000", {}) == Credentials("robot", "s3cret", "docker config")
+
+
+def test_buildx_gets_a_private_docker_config_with_the_env_credentials(tmp_path: Path) -> None:
+    """What a bake runs under when BUILDKIT_REGISTRY_* are set: the user's docker config
+    (builders, contexts, other registries) plus these credentials for the pushed-to
+    registry, winning over a credential store; private, and gone afterwards."""
+    user = tmp_path / "user-docker"
+    (user / "buildx" / "instances").mkdir(parents=True)
+    other = base64.b64encode(b"someone:else").decode()
+    (user / "config.json").write_text(
+        json.dumps({"auths": {"ghcr.io": {"auth": other}}, "credsStore": "desktop"})
+    )
+    creds = Credentials("ci", "t0ken")
+    with docker_config_for("localhost:5000", creds, {"DOCKER_CONFIG": str(user)}) as env:
+        directory = Path(env["DOCKER_CONFIG"])
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        config_file = directory / "config.json"
+        assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+        config = json.loads(config_file.read_text())
+        assert config["auths"] == {
+            "ghcr.io": {"auth": other},
+            "localhost:5000": {"auth": base64.b64encode(b"ci:t0ken").decode()},
+        }
+        assert config["credsStore"] == "desktop"
+        assert config["credHelpers"] == {"localhost:5000": ""}  # `auths`, not the store
+        assert (directory / "buildx").resolve() == (user / "buildx").resolve()  # builders
+    assert not directory.exists()
+    assert json.loads((user / "config.json").read_text())["auths"] == {"ghcr.io": {"auth": other}}
+
+
+def test_docker_hub_credentials_go_under_dockers_own_name(tmp_path: Path) -> None:
+    env = {"DOCKER_CONFIG": str(tmp_path / "absent")}
+    with docker_config_for("docker.io", Credentials("u", "p"), env) as found:
+        config = json.loads((Path(found["DOCKER_CONFIG"]) / "config.json").read_text())
+    assert list(config["auths"]) == ["https://index.docker.io/v1/"]
+    assert "credHelpers" not in config
+
+
+def test_an_unreadable_docker_config_is_named(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{not json")
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    with (
+        pytest.raises(RegistryError, match=r"docker config .*config.json cannot be read"),
+        docker_config_for("localhost:5000", Credentials("u", "p"), env),
+    ):
+        pass

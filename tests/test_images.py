@@ -13,7 +13,15 @@ import pytest
 
 from buildkit.engine.client import Engine
 from tests.engines import EngineUnderTest
-from tests.helpers import GitRepo, artifact_of, copy_fixture, read_report, run_buildkit, step_result
+from tests.helpers import (
+    GitRepo,
+    artifact_of,
+    assert_secret_nowhere,
+    copy_fixture,
+    read_report,
+    run_buildkit,
+    step_result,
+)
 from tests.registries import (
     config_labels,
     manifest_digest,
@@ -357,10 +365,3 @@ def test_missing_dockerfile_is_named_before_anything_runs(engine: Engine, mini: 
     assert "[tool.buildkit.services.alpha] dockerfile:" in result.stderr
     assert "alpha.Dockerfile does not exist" in result.stderr
     assert not (mini.path / "build" / "report.json").exists()  # nothing ran
-
-
-def assert_secret_nowhere(secret: str, repo: GitRepo, output: str) -> None:
-    assert secret not in output
-    for path in (repo.path / "build").rglob("*"):
-        if path.is_file() and path.suffix in (".json", ".log"):
-            assert secret not in path.read_text(errors="replace"), path

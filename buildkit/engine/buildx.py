@@ -142,14 +142,17 @@ def digests_from_metadata(metadata: Mapping[str, Any], names: Sequence[str]) -> 
     return found
 
 
-def bake(request: BakeRequest, work_dir: Path, runner: Runner) -> dict[str, str]:
-    """Run the bake; return target name -> digest (empty digests when not pushing)."""
+def bake(
+    request: BakeRequest, work_dir: Path, runner: Runner, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Run the bake (`env` added to its environment, e.g. a DOCKER_CONFIG with the push
+    credentials); return target name -> digest (empty digests when not pushing)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     bake_path = work_dir / "docker-bake.json"
     metadata_path = work_dir / "bake-metadata.json"
     bake_path.write_text(json.dumps(bake_file(request), indent=2) + "\n", encoding="utf-8")
     metadata_path.unlink(missing_ok=True)
-    result = runner.call(bake_command(request, bake_path, metadata_path))
+    result = runner.call(bake_command(request, bake_path, metadata_path), env=env)
     if not result.ok:
         raise StageFailed(
             "docker buildx bake failed", command=result.command, output=result.tail(60)

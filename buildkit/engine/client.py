@@ -138,12 +138,25 @@ class Engine:
         found = [self.image(str(summary["Id"])) for summary in summaries]
         return [info for info in found if info is not None]
 
-    def pull(self, ref: str, platform: str | None = None) -> ImageInfo:
-        repository, _, tag = (
-            ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
-        )
+    def pull(
+        self, ref: str, platform: str | None = None, auth: Mapping[str, str] | None = None
+    ) -> ImageInfo:
+        """Pull `ref` (`name:tag` or `name@digest`); `auth` as docker's auth config, else the
+        engine client's own (`docker login`)."""
+        repository, at, digest = ref.partition("@")
+        if at:
+            tag = digest
+        else:
+            repository, _, tag = (
+                ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+            )
         try:
-            self.client.api.pull(repository, tag=tag or "latest", platform=platform)
+            self.client.api.pull(
+                repository,
+                tag=tag or "latest",
+                platform=platform,
+                auth_config=dict(auth) if auth else None,
+            )
         except (APIError, DockerException) as exc:
             raise DockerError(f"pulling {ref} failed: {explain(exc)}") from exc
         found = self.image(ref)

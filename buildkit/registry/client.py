@@ -35,6 +35,7 @@ MANIFEST_TYPES = (
 INDEX_TYPES = MANIFEST_TYPES[:2]
 CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+EMPTY_BLOB = "sha256:" + hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,11 @@ class RegistryClient:
         )
         self._expect(response, 201, f"pushing manifest {path}:{reference}")
         return response.headers.get("Docker-Content-Digest") or digest_of(body)
+
+    def check_push_access(self, path: str) -> None:
+        """Raise now when the registry refuses to let these credentials push to `path`:
+        asks, with push scope, for a blob nobody has (a 404 is the expected answer)."""
+        self.has_blob(path, EMPTY_BLOB)
 
     def has_blob(self, path: str, digest: str) -> bool:
         response = self._request("HEAD", path, f"/v2/{path}/blobs/{digest}", push=True)

@@ -4,10 +4,17 @@ each image is staged in the registry under `staging-<commit>` (the push stage mo
 real tags only after verification), otherwise it is loaded into the engine. Then each
 image step smoke-tests its own image on every platform, from the registry by digest.
 
+The push credentials are the run's (ctx.credentials): checked against the registry before
+anything is built, handed to buildx in a docker config of its own when they come from
+BUILDKIT_REGISTRY_USERNAME/PASSWORD (buildx reads no other), and to the engine's pulls.
+
 BuildKit keeps its own cache (and the registry cache with `buildx_cache`), so these steps
 are not recorded in build/cache."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from buildkit.cache.keys import Hasher
 from buildkit.config import CLAUDE_TARGET, Service
@@ -17,6 +24,8 @@ from buildkit.engine.smoke import smoke_test
 from buildkit.errors import UsageError
 from buildkit.model import Outcome, Result, Status, Step
 from buildkit.registry import reference
+from buildkit.registry.credentials import from_environment
+from buildkit.registry.docker_config import docker_config_for
 from buildkit.stages.context import Context
 from buildkit.stages.image.artifacts import STAGED, BuiltImage, Staged
 from buildkit.stages.image.inputs import (
@@ -49,11 +58,13 @@ def bake(step: Step, ctx: Context) -> Outcome:
             "buildx cannot load a multi-platform image into the engine",
             hint="add -p to push it, build one --platform, or use --image-backend engine",
         )
+    services = [ctx.project.target(name) for name in image_targets(ctx)]
+    repos = [reference.repository(ctx.options.registry, service.image) for service in services]
+    if ctx.options.push:
+        check_push_access(ctx, repos)
     targets, staged = [], []
-    for name in image_targets(ctx):
-        service = ctx.project.target(name)
+    for service, repo in zip(services, repos, strict=True):
         context_dir, wheel_sha = make_context(service, ctx, platforms)
-        repo = reference.repository(ctx.options.registry, service.image)
         refs = tuple(image_refs(service, ctx))
         staging = repo.ref(f"staging-{ctx.git.short or 'nogit'}")
         labels = oci_labels(service, ctx, wheel_sha)
@@ -63,7 +74,9 @@ def bake(step: Step, ctx: Context) -> Outcome:
             tags=(staging,) if ctx.options.push else refs, labels=labels,
             args=build_args(ctx.options.base_image, ctx.options.debug), cache_ref=cache,
         ))  # fmt: skip
-        staged.append(Staged(name, refs, staging if ctx.options.push else refs[0], "", labels))
+        staged.append(
+            Staged(service.name, refs, staging if ctx.options.push else refs[0], "", labels)
+        )
     request = buildx.BakeRequest(
         targets=tuple(targets),
         push=ctx.options.push,
@@ -71,7 +84,8 @@ def bake(step: Step, ctx: Context) -> Outcome:
         no_cache=ctx.options.no_cache,
         builder=ctx.options.builder,
     )
-    digests = buildx.bake(request, ctx.build_dir / "buildx", ctx.runner)
+    with buildx_environment(ctx) as env:
+        digests = buildx.bake(request, ctx.build_dir / "buildx", ctx.runner, env)
     done = tuple(
         Staged(s.target, s.refs, s.ref, digests[target.name], s.labels).to_artifact()
         for s, target in zip(staged, targets, strict=True)
@@ -82,6 +96,29 @@ def bake(step: Step, ctx: Context) -> Outcome:
         command="docker buildx bake",
         summary=f"{len(done)} images, {', '.join(platforms)}",
     )
+
+
+def check_push_access(ctx: Context, repos: Sequence[reference.Repository]) -> None:
+    """Fail before anything is built when the registry refuses the run's credentials, as
+    the engine backend's push does before any layer goes up (a RegistryError: exit 7)."""
+    domain = repos[0].domain
+    with ctx.registry(domain, ctx.credentials(domain)) as registry:
+        for repo in repos:
+            registry.check_push_access(repo.path)
+
+
+@contextmanager
+def buildx_environment(ctx: Context) -> Iterator[dict[str, str]]:
+    """What buildx's environment adds to the run's: with --push and
+    BUILDKIT_REGISTRY_USERNAME/PASSWORD, a docker config of its own holding them for the
+    registry (buildx reads credentials from nowhere else); otherwise nothing."""
+    credentials = from_environment(ctx.env) if ctx.options.push else None
+    if credentials is None:
+        yield {}
+        return
+    domain = reference.parse_registry(ctx.options.registry).domain
+    with docker_config_for(domain, credentials, ctx.env) as env:
+        yield env
 
 
 class BuildxBackend:
@@ -99,11 +136,14 @@ class BuildxBackend:
         staged = Staged.from_artifact(found[0])
         engine = ctx.require_engine()
         image = f"{staged.ref.rsplit(':', 1)[0]}@{staged.digest}" if staged.digest else staged.ref
+        auth = pull_auth(ctx, service) if staged.digest else None
         smoked = []
         for platform in target_platforms(ctx):
             emulated = platform != engine.platform()
             if emulated:
                 engine.check_emulation(platform, ctx.options.base_image)
+            if staged.digest:  # from the registry, with the push's credentials
+                engine.pull(image, platform=platform, auth=auth)
             summary = smoke_test(
                 engine,
                 service,
@@ -136,3 +176,10 @@ class BuildxBackend:
 
     def still_valid(self, step: Step, result: Result, ctx: Context) -> Result | None:
         return None
+
+
+def pull_auth(ctx: Context, service: Service) -> dict[str, str] | None:
+    """The credentials the push used, as the engine's auth config for pulling it back."""
+    domain = reference.repository(ctx.options.registry, service.image).domain
+    credentials = ctx.credentials(domain)
+    return credentials.auth_config() if credentials else None
