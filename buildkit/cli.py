@@ -234,11 +234,13 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
         ui.warning(warning)
     # Fail before any stage runs when images are planned and no engine answers.
     engine = Engine.connect() if options.builds_images else None
+    notes: list[str] = []
     if engine is not None:
-        backend, note = image_backend.choose(options, Runner())
+        backend, note = image_backend.choose(options, Runner(), cache=project.buildx_cache)
         options = replace(options, image_backend=backend)
         if note:
             ui.info(note)
+            notes.append(note)
     steps = pipeline.plan(project, options)
     envs = Envs(root / "build", offline=options.offline)
     uv_binary()  # resolved here, before steps run in threads
@@ -258,6 +260,7 @@ def run_build(args: argparse.Namespace, ui: TerminalUI) -> int:
         options=options,
         results=tuple(results),
         warnings=tuple(warnings),
+        notes=tuple(notes),
     )
     try:
         write_report(report, options.report)

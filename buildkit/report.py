@@ -32,6 +32,7 @@ class Report:
     options: Options
     results: tuple[Result, ...]
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # choices made for the run, e.g. why auto took the engine
 
     def failed(self) -> list[Result]:
         return [result for result in self.results if result.status is Status.FAILED]
@@ -60,6 +61,7 @@ class Report:
             },
             "options": self.options.to_json(),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "results": [result.to_json() for result in self.results],
         }
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from buildkit.engine import buildx
-from buildkit.engine.client import CONTAINERD_STORE
+from buildkit.engine.client import CLASSIC_STORE, CONTAINERD_STORE
 from buildkit.proc import Runner
 from tests.engines import EngineUnderTest, require_store
 from tests.helpers import (
@@ -53,6 +53,24 @@ def containerd() -> EngineUnderTest:
     return engine
 
 
+@pytest.fixture(scope="module")
+def classic() -> EngineUnderTest:
+    engine = require_store(CLASSIC_STORE)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_HOST", engine.host)
+        builder = buildx.inspect_builder(Runner())
+    require(builder is not None, "docker buildx does not answer; run `bash ci/prepare-machine.sh`")
+    return engine
+
+
+def with_registry_cache(repo: GitRepo) -> None:
+    pyproject = repo.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("[tool.buildkit]\n", "[tool.buildkit]\nbuildx_cache = true\n")
+    )
+    repo.commit("the registry cache on")
+
+
 def registry_json(path: str, reference: str) -> dict[str, Any]:
     response = httpx.get(
         f"http://{SHARED_REGISTRY}/v2/{path}/manifests/{reference}",
@@ -71,11 +89,7 @@ def pushed(
     """The fixture project with the registry cache on, baked and pushed for two platforms."""
     require_shared_registry()
     repo = copy_fixture("miniproject", tmp_path_factory.mktemp("bx") / "mini")
-    pyproject = repo.path / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace("[tool.buildkit]\n", "[tool.buildkit]\nbuildx_cache = true\n")
-    )
-    repo.commit("the registry cache on")
+    with_registry_cache(repo)
     repo.tag("v3.0.0")
     where = f"localhost:5000/x{uuid.uuid4().hex[:8]}"
     result = run_buildkit(
@@ -218,3 +232,45 @@ def remove_images(engine: EngineUnderTest, *repositories: str) -> None:
     for repository in repositories:
         for image in engine.engine.client.images.list(name=repository):
             engine.engine.client.images.remove(str(image.id), force=True)
+
+
+def test_auto_takes_the_engine_where_buildx_cannot_export_the_registry_cache(
+    classic: EngineUnderTest, tmp_path: Path
+) -> None:
+    """The classic image store's own BuildKit exports no cache: with `buildx_cache = true`
+    and --push, `auto` takes the engine backend there (a bake would fail with "Cache export
+    is not supported for the docker driver") and the report says why."""
+    require_shared_registry()
+    repo = copy_fixture("miniproject", tmp_path / "mini")
+    with_registry_cache(repo)
+    prefix = f"localhost:5000/c{uuid.uuid4().hex[:8]}"
+    result = run_buildkit(
+        "images", "--services", "alpha", "-r", prefix, "-p", "--platform",
+        classic.engine.platform(), cwd=repo.path, env={**OFFLINE, **classic.env},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = read_report(repo)
+    assert report["options"]["image_backend"] == "engine"
+    [note] = report["notes"]
+    assert "the engine backend" in note
+    assert "buildx_cache = true" in note
+    assert note in " ".join(result.stdout.split())
+    assert artifact_of(step_result(report, "alpha:push"), "push")["verified"] is True
+    remove_images(classic, f"{prefix}/alpha")
+
+
+def test_asking_for_buildx_there_fails_before_building_and_names_the_fix(
+    classic: EngineUnderTest, tmp_path: Path
+) -> None:
+    repo = copy_fixture("miniproject", tmp_path / "mini")
+    with_registry_cache(repo)
+    result = run_buildkit(
+        "images", "--image-backend", "buildx", "-r", "localhost:5000/never", "-p",
+        "--platform", classic.engine.platform(), cwd=repo.path, env={**OFFLINE, **classic.env},
+    )  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    message = " ".join(result.stderr.split())
+    assert "cannot export the registry cache that `buildx_cache = true` asks for" in message
+    assert "set `buildx_cache = false` in [tool.buildkit]" in message
+    assert "--image-backend engine" in message
+    assert not (repo.path / "build" / "report.json").exists()  # nothing ran

@@ -204,25 +204,30 @@ def test_asking_for_buildx_where_there_is_none_says_how_to_fix(
 
 
 @pytest.mark.parametrize(
-    ("driver", "store", "platforms", "push", "backend"),
+    ("driver", "store", "platforms", "push", "cache", "backend"),
     [
-        (None, "containerd", 1, True, "engine"),  # no buildx
-        ("docker", "classic", 1, True, "buildx"),
-        ("docker", "classic", 2, True, "engine"),  # the docker driver: one platform there
-        ("docker", "containerd", 2, True, "buildx"),
-        ("docker", "containerd", 2, False, "engine"),  # buildx loads no two platforms
-        ("docker-container", "", 2, True, "buildx"),
-        ("remote", "", 2, False, "engine"),  # cannot load two platforms
-        ("kubernetes", "", 1, False, "buildx"),
+        (None, "containerd", 1, True, False, "engine"),  # no buildx
+        ("docker", "classic", 1, True, False, "buildx"),
+        ("docker", "classic", 2, True, False, "engine"),  # the docker driver: one platform there
+        ("docker", "classic", 1, True, True, "engine"),  # and no registry cache export there
+        ("docker", "classic", 1, False, True, "buildx"),  # no push: the cache is only read
+        ("docker", "containerd", 2, True, False, "buildx"),
+        ("docker", "containerd", 2, True, True, "buildx"),
+        ("docker", "containerd", 2, False, False, "engine"),  # buildx loads no two platforms
+        ("docker-container", "", 2, True, True, "buildx"),
+        ("remote", "", 2, False, False, "engine"),  # cannot load two platforms
+        ("kubernetes", "", 1, False, False, "buildx"),
     ],
 )
 def test_auto_takes_buildx_only_where_it_works(
-    driver: str | None, store: str, platforms: int, push: bool, backend: str
+    driver: str | None, store: str, platforms: int, push: bool, cache: bool, backend: str
 ) -> None:
     builder = buildx.Builder("b", driver, store) if driver else None
-    chosen, why = buildx.auto_backend(builder, platforms, push)
+    chosen, why = buildx.auto_backend(builder, platforms, push, cache)
     assert chosen == backend
     assert bool(why) == (backend == "engine")
+    if cache and backend == "engine" and driver:
+        assert "buildx_cache = true" in why
 
 
 INSPECT = """Name:          k8s

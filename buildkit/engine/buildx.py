@@ -71,23 +71,42 @@ def inspect_builder(runner: Runner, builder: str = "") -> Builder | None:
     return Builder(fields.get("Name", builder), fields["Driver"], store)
 
 
-def auto_backend(builder: Builder | None, platforms: int, push: bool) -> tuple[str, str]:
+def auto_backend(
+    builder: Builder | None, platforms: int, push: bool, cache: bool = False
+) -> tuple[str, str]:
     """What `--image-backend auto` takes, and why when it is not buildx. It never picks a
     path that fails: buildx's `docker` driver (an engine's own BuildKit) builds several
-    platforms only on the containerd image store, and buildx loads several platforms into
-    no engine (buildkit refuses that combination), so it must push them."""
+    platforms and exports a registry cache only on the containerd image store, and buildx
+    loads several platforms into no engine (buildkit refuses that combination), so it must
+    push them."""
     if builder is None:
         return "engine", "docker buildx does not answer"
-    if platforms <= 1:
-        return "buildx", ""
-    if not push:
+    if platforms > 1 and not push:
         return "engine", "buildx cannot load several platforms into the engine"
-    if builder.driver == "docker" and builder.store != "containerd":
+    if platforms > 1 and on_classic_engine(builder):
         return "engine", (
             f"builder {builder.name!r} is an engine's own BuildKit on the classic image "
             "store, which builds one platform at a time"
         )
-    return "buildx", ""
+    refused = cache_export_refused(builder, push, cache)
+    return ("engine", refused) if refused else ("buildx", "")
+
+
+def on_classic_engine(builder: Builder) -> bool:
+    """The builder is the BuildKit of an engine with the classic image store."""
+    return builder.driver == "docker" and builder.store != "containerd"
+
+
+def cache_export_refused(builder: Builder, push: bool, cache: bool) -> str:
+    """Why this bake could not write the registry cache (`buildx_cache = true`, which a
+    push exports), or "": the `docker` driver exports no cache on the classic image store
+    ("Cache export is not supported for the docker driver")."""
+    if not (cache and push and on_classic_engine(builder)):
+        return ""
+    return (
+        f"builder {builder.name!r} is an engine's own BuildKit on the classic image store, "
+        "which cannot export the registry cache that `buildx_cache = true` asks for"
+    )
 
 
 def bake_file(request: BakeRequest) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from buildkit.cache.keys import Hasher
 from buildkit.engine import buildx
-from buildkit.errors import ToolMissingError
+from buildkit.errors import ConfigError, ToolMissingError
 from buildkit.model import Outcome, Result, Step
 from buildkit.options import Options
 from buildkit.proc import Runner
@@ -42,9 +42,11 @@ def backend_of(options: Options) -> ImageBackend:
     return BACKENDS[options.image_backend]
 
 
-def choose(options: Options, runner: Runner) -> tuple[str, str]:
+def choose(options: Options, runner: Runner, *, cache: bool = False) -> tuple[str, str]:
     """The backend for `options.image_backend` (auto, buildx or engine), and a note when
-    `auto` did not take buildx although it is installed. An explicit choice stands."""
+    `auto` did not take buildx although it is installed. An explicit choice stands, unless
+    it cannot work here: then it fails before anything is built. `cache` is the project's
+    `buildx_cache`."""
     if options.image_backend == "engine":
         return "engine", ""
     builder = buildx.inspect_builder(runner, options.builder)
@@ -55,7 +57,16 @@ def choose(options: Options, runner: Runner) -> tuple[str, str]:
                 f"docker buildx is not available (`docker buildx inspect{named}` failed)",
                 hint=buildx.BUILDX_MISSING_HINT,
             )
+        refused = buildx.cache_export_refused(builder, options.push, cache)
+        if refused:
+            raise ConfigError(
+                f"--image-backend buildx with --push: {refused}",
+                hint="set `buildx_cache = false` in [tool.buildkit], use --image-backend "
+                "engine (or auto, which takes it here), turn on the engine's containerd "
+                "image store, or pass --builder with a docker-container, remote or "
+                "kubernetes builder",
+            )
         return "buildx", ""
     platforms = len(options.platforms) or 1  # none given: the engine's own
-    backend, why = buildx.auto_backend(builder, platforms, options.push)
+    backend, why = buildx.auto_backend(builder, platforms, options.push, cache)
     return backend, f"--image-backend auto: the engine backend ({why})" if why and builder else ""
