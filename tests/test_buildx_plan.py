@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from buildkit.registry.manifests import (
     index_for,
 )
 from tests.engines import STORES, require_store
-from tests.helpers import ROOT, require, run_buildkit
+from tests.helpers import ROOT, copy_fixture, require, run_buildkit
 
 TARGET = buildx.BakeTarget(
     name="toolman",
@@ -201,6 +202,32 @@ def test_asking_for_buildx_where_there_is_none_says_how_to_fix(
     assert result.returncode == 4
     assert "docker buildx is not available" in result.stderr
     assert "--image-backend engine" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["--builder", "[tool.buildkit] builder"])
+def test_a_named_builder_that_does_not_answer_fails_instead_of_being_ignored(
+    engine: Engine, tmp_path: Path, where: str
+) -> None:
+    """Under `auto` too: naming a builder asks for buildx on it, never the engine instead."""
+    name = f"bk-absent-{uuid.uuid4().hex[:8]}"
+    repo = copy_fixture("miniproject", tmp_path / "mini")
+    named: tuple[str, ...] = ("--builder", name)
+    if where != "--builder":
+        pyproject = repo.path / "pyproject.toml"
+        pyproject.write_text(
+            pyproject.read_text().replace(
+                "[tool.buildkit]\n", f'[tool.buildkit]\nbuilder = "{name}"\n'
+            )
+        )
+        named = ()
+    result = run_buildkit("images", *named, "--services", "alpha", cwd=repo.path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"buildx builder '{name}' (--builder, or [tool.buildkit] builder) does not answer" in (
+        message
+    )
+    assert "`docker buildx ls` lists the builders" in message
+    assert not (repo.path / "build" / "report.json").exists()  # nothing was built
 
 
 @pytest.mark.parametrize(

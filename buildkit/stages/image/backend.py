@@ -45,16 +45,24 @@ def backend_of(options: Options) -> ImageBackend:
 def choose(options: Options, runner: Runner, *, cache: bool = False) -> tuple[str, str]:
     """The backend for `options.image_backend` (auto, buildx or engine), and a note when
     `auto` did not take buildx although it is installed. An explicit choice stands, unless
-    it cannot work here: then it fails before anything is built. `cache` is the project's
-    `buildx_cache`."""
+    it cannot work here: then it fails before anything is built. A named builder is an
+    explicit choice of buildx: when it does not answer, `auto` fails too instead of quietly
+    building elsewhere. `cache` is the project's `buildx_cache`."""
     if options.image_backend == "engine":
         return "engine", ""
     builder = buildx.inspect_builder(runner, options.builder)
+    if builder is None and options.builder:  # a named builder asks for buildx, even under auto
+        raise ToolMissingError(
+            f"buildx builder {options.builder!r} (--builder, or [tool.buildkit] builder) does "
+            f"not answer: `docker buildx inspect --builder {options.builder}` failed",
+            hint="`docker buildx ls` lists the builders there are; create this one "
+            "(`docker buildx create --name ...`), name another, or leave the builder out to "
+            "use buildx's current one",
+        )
     if options.image_backend == "buildx":
         if builder is None:
-            named = f" --builder {options.builder}" if options.builder else ""
             raise ToolMissingError(
-                f"docker buildx is not available (`docker buildx inspect{named}` failed)",
+                "docker buildx is not available (`docker buildx inspect` failed)",
                 hint=buildx.BUILDX_MISSING_HINT,
             )
         refused = buildx.cache_export_refused(builder, options.push, cache)
