@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit.config import DEFAULT_BASE_IMAGE, Project
+from buildkit.config import CLAUDE_TARGET, DEFAULT_BASE_IMAGE, Project
 from buildkit.errors import UsageError
 from buildkit.model import BUILD_ALL_STAGES
 from buildkit.schema import PLATFORM, PLATFORM_HINT, suggest
@@ -74,6 +74,18 @@ class Options:
             "builder": self.builder,
             "jobs": self.jobs,
         }
+
+
+def service_targets(project: Project, options: Options) -> tuple[str, ...]:
+    """The services a run is about: the selected ones, or every one when none is."""
+    return options.services or project.service_names
+
+
+def image_targets(project: Project, options: Options) -> tuple[str, ...]:
+    """Every image a run builds and pushes: its services', and with --claude-image the
+    claude-code image's. The plan's image steps and the buildx bake both come from here."""
+    claude = (CLAUDE_TARGET,) if options.claude_image and project.claude is not None else ()
+    return (*service_targets(project, options), *claude)
 
 
 def env_flag(env: Mapping[str, str], name: str) -> bool:

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from buildkit.cache.store import StepCache
-from buildkit.config import CLAUDE_TARGET, Project
+from buildkit.config import Project
 from buildkit.executor import Events, Executor
 from buildkit.model import STAGES as STAGE_ORDER
 from buildkit.model import Result, Status, Step
-from buildkit.options import Options
+from buildkit.options import Options, image_targets, service_targets
 from buildkit.stages import STAGES, step_key
 from buildkit.stages.context import Context, StageRunner
 from buildkit.stages.image.backend import backend_of
@@ -31,17 +31,15 @@ __all__ = ["RUNNERS", "Events", "StageRunner", "exit_code", "plan", "run"]
 def plan(project: Project, options: Options) -> list[Step]:
     """Every step of the run, in the order build-all.sh ran them (stage by stage)."""
     steps: list[Step] = []
-    names = options.services or project.service_names
+    names = service_targets(project, options)
     for name in STAGE_ORDER:
         stage = STAGES[name]
         if name not in options.stages or (name == "push" and not options.push):
             continue
-        targets = list(names)
+        targets = list(image_targets(project, options) if stage.claude else names)
         if name == "wheel":  # the wheels of required siblings that were not selected too
             wanted = [sib for target in names for sib in project.siblings_of(target)]
             targets = [sib for sib in dict.fromkeys(wanted) if sib not in names] + targets
-        if stage.claude and options.claude_image and project.claude is not None:
-            targets.append(CLAUDE_TARGET)
         skip = skip_reason(name, options)
         bake = name == "image" and options.builds_images and backend_of(options).bakes
         if bake:  # one step builds every image; it waits for every wheel

@@ -8,17 +8,28 @@ attestations in the index included."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from buildkit import pipeline
+from buildkit.config import load_project
+from buildkit.deps.envs import Envs, uv_binary
 from buildkit.engine import buildx
 from buildkit.engine.client import CLASSIC_STORE, CONTAINERD_STORE
+from buildkit.gitinfo import read_git_info
+from buildkit.model import Result, Status, Step
+from buildkit.options import Options
 from buildkit.proc import Runner
+from buildkit.stages.context import Context
+from buildkit.stages.image.artifacts import STAGED
 from tests.engines import EngineUnderTest, require_store
 from tests.helpers import (
     GitRepo,
@@ -274,3 +285,46 @@ def test_asking_for_buildx_there_fails_before_building_and_names_the_fix(
     assert "set `buildx_cache = false` in [tool.buildkit]" in message
     assert "--image-backend engine" in message
     assert not (repo.path / "build" / "report.json").exists()  # nothing ran
+
+
+def test_the_bake_builds_exactly_the_images_the_plan_has_steps_for(
+    classic: EngineUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Options with no services selected (the API's "all of them") plan an image step for
+    every service, and the bake bakes every one of them (it used to bake none)."""
+    repo = copy_fixture("miniproject", tmp_path / "mini")
+    monkeypatch.setenv("DOCKER_HOST", classic.host)
+    project = load_project(repo.path)
+    options = Options(
+        tag="latest", registry=f"localhost:5000/p{uuid.uuid4().hex[:8]}",
+        report=tmp_path / "r.json", offline=True, stages=("wheel", "image"),
+        image_backend="buildx", services=(),
+    )  # fmt: skip
+    steps = pipeline.plan(project, options)
+    assert [s.id for s in steps if s.stage == "image"] == ["alpha:image", "beta:image"]
+    uv_binary()
+    ctx = Context(
+        project, options, read_git_info(repo.path), Envs(repo.path / "build", offline=True),
+        Runner(), engine=classic.engine, env=os.environ,
+    )  # fmt: skip
+    try:
+        results = {r.id: r for r in pipeline.run(steps, ctx, pipeline.RUNNERS, Quiet())}
+    finally:
+        remove_images(classic, f"{options.registry}/alpha", f"{options.registry}/beta")
+    assert {step: result.status for step, result in results.items()} == {
+        step.id: Status.OK for step in steps
+    }, {step: result.reason for step, result in results.items()}
+    baked = [a.name for a in results["images:bake"].artifacts if a.kind == STAGED]
+    assert baked == ["alpha", "beta"]
+    bake_file = json.loads((repo.path / "build" / "buildx" / "docker-bake.json").read_text())
+    assert bake_file["group"]["default"]["targets"] == ["alpha", "beta"]
+
+
+class Quiet:
+    """The executor's observer, saying nothing."""
+
+    def planned(self, steps: Sequence[Step]) -> None: ...
+    def started(self, step: Step) -> None: ...
+    def command(self, step: Step, command: str) -> None: ...
+    def output(self, step: Step, line: str) -> None: ...
+    def finished(self, step: Step, result: Result) -> None: ...

@@ -17,12 +17,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from buildkit.cache.keys import Hasher
-from buildkit.config import CLAUDE_TARGET, Service
+from buildkit.config import Service
 from buildkit.engine import buildx
 from buildkit.engine.build import PlatformImage
 from buildkit.engine.smoke import smoke_test
 from buildkit.errors import UsageError
 from buildkit.model import Outcome, Result, Status, Step
+from buildkit.options import image_targets
 from buildkit.registry import reference
 from buildkit.registry.credentials import from_environment
 from buildkit.registry.docker_config import docker_config_for
@@ -44,12 +45,6 @@ def target_name(service: Service) -> str:
     return service.image.replace(".", "-")
 
 
-def image_targets(ctx: Context) -> list[str]:
-    """Every image of the run: the services', and claude-code's with --claude-image."""
-    claude = [CLAUDE_TARGET] if ctx.options.claude_image and ctx.project.claude else []
-    return [*ctx.options.services, *claude]
-
-
 def bake(step: Step, ctx: Context) -> Outcome:
     """The `images:bake` step: every image in one bake; a staged image per target."""
     platforms = target_platforms(ctx)
@@ -58,7 +53,7 @@ def bake(step: Step, ctx: Context) -> Outcome:
             "buildx cannot load a multi-platform image into the engine",
             hint="add -p to push it, build one --platform, or use --image-backend engine",
         )
-    services = [ctx.project.target(name) for name in image_targets(ctx)]
+    services = [ctx.project.target(name) for name in image_targets(ctx.project, ctx.options)]
     repos = [reference.repository(ctx.options.registry, service.image) for service in services]
     if ctx.options.push:
         check_push_access(ctx, repos)
