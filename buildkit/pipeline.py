@@ -5,9 +5,10 @@ What each stage needs is declared by the stage (buildkit.stages.STAGES): an imag
 its wheel; a push needs its image and the service's test, lint and fmt (a service whose
 checks failed is never published); tests, lint and fmt need nothing. A service that
 requires sibling services (`requires`) also needs their wheels for its wheel check,
-wheelhouse and image; a sibling that was not selected gets a wheel step. With a backend
-that bakes (buildx), one `images:bake` step needs every wheel and each image step needs
-only that bake.
+wheelhouse and image; a sibling that was not selected gets a wheel step, and so does the
+service whose wheel the claude-code image installs (with --push, its checks too: the
+image's push waits for them). With a backend that bakes (buildx), one `images:bake` step
+needs every wheel and each image step needs only that bake.
 """
 
 from __future__ import annotations
@@ -27,19 +28,30 @@ from buildkit.stages.image.buildx import BAKE_STEP, BAKE_TARGET
 
 __all__ = ["RUNNERS", "Events", "StageRunner", "exit_code", "plan", "run"]
 
+# The other services' stages a push waits for (besides its own image): their checks.
+PUSH_CHECKS = tuple(need for need in STAGES["push"].needs if need not in ("image", "wheel"))
+
 
 def plan(project: Project, options: Options) -> list[Step]:
     """Every step of the run, in the order build-all.sh ran them (stage by stage)."""
     steps: list[Step] = []
     names = service_targets(project, options)
+    images = image_targets(project, options)
+    owners = wheel_owners_outside(project, options, images, names)
+    pushing = options.push and "push" in options.stages
     for name in STAGE_ORDER:
         stage = STAGES[name]
         if name not in options.stages or (name == "push" and not options.push):
             continue
-        targets = list(image_targets(project, options) if stage.claude else names)
+        targets = list(images if stage.claude else names)
         if name == "wheel":  # the wheels of required siblings that were not selected too
-            wanted = [sib for target in names for sib in project.siblings_of(target)]
+            wanted = [
+                sib for target in (*owners, *names)
+                for sib in (*project.siblings_of(target), target)
+            ]  # fmt: skip
             targets = [sib for sib in dict.fromkeys(wanted) if sib not in names] + targets
+        elif pushing and name in PUSH_CHECKS:  # what their image's push waits for
+            targets = [*owners, *targets]
         skip = skip_reason(name, options)
         bake = name == "image" and options.builds_images and backend_of(options).bakes
         if bake:  # one step builds every image; it waits for every wheel
@@ -53,6 +65,18 @@ def plan(project: Project, options: Options) -> list[Step]:
                 needs += tuple(need for need in siblings if need in planned)
             steps.append(Step(target, name, needs, skip))
     return steps
+
+
+def wheel_owners_outside(
+    project: Project, options: Options, images: Sequence[str], names: Sequence[str]
+) -> list[str]:
+    """The services whose wheel a planned image installs although they were not selected
+    (the claude-code image's: mcp-wrapper's). They get a wheel step, and with --push the
+    checks their image's push needs."""
+    if not options.builds_images:
+        return []
+    owners = (project.target(target).wheel_owner for target in images)
+    return [owner for owner in dict.fromkeys(owners) if owner not in names]
 
 
 def needs_of(

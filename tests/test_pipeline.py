@@ -4,6 +4,7 @@ at their seam (the runner mapping) for functions that record and answer."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,43 @@ def test_skip_tests_and_claude_image_are_planned(project: Project, tmp_path: Pat
     steps = pipeline.plan(project, options(tmp_path, skip_tests=True, claude_image=True))
     assert all(step.skip == "--skip-tests" for step in steps if step.stage == "test")
     assert "claude-code:image" in [step.id for step in steps]
+
+
+@pytest.mark.parametrize("backend", ["buildx", "engine"])
+def test_the_claude_image_brings_its_wheel_and_checks_when_its_service_is_not_selected(
+    project: Project, tmp_path: Path, backend: str
+) -> None:
+    """`nox -s toolman -- --claude-image -p`: the claude-code image installs mcp-wrapper's
+    wheel, so that wheel is built (it used to be missing: "mcp_wrapper:wheel produced no
+    wheel"), and its push waits for mcp-wrapper's checks; no mcp-wrapper image."""
+    opts = options(
+        tmp_path, push=True, claude_image=True, services=("toolman",), image_backend=backend
+    )
+    by_id = {step.id: step for step in pipeline.plan(project, opts)}
+    assert [s for s in by_id if s.startswith("mcp_wrapper:")] == [
+        "mcp_wrapper:test",
+        "mcp_wrapper:lint",
+        "mcp_wrapper:fmt",
+        "mcp_wrapper:wheel",
+    ]
+    image = by_id["images:bake"] if backend == "buildx" else by_id["claude-code:image"]
+    assert "mcp_wrapper:wheel" in image.needs
+    assert by_id["claude-code:push"].needs == (
+        "claude-code:image",
+        "mcp_wrapper:test",
+        "mcp_wrapper:lint",
+        "mcp_wrapper:fmt",
+    )
+    assert by_id["toolman:push"].needs == (
+        "toolman:image",
+        "toolman:test",
+        "toolman:lint",
+        "toolman:fmt",
+    )
+    local = pipeline.plan(project, replace(opts, push=False))
+    assert [s.id for s in local if s.target == "mcp_wrapper"] == ["mcp_wrapper:wheel"]
+    no_docker = pipeline.plan(project, replace(opts, push=False, no_docker=True))
+    assert not [s.id for s in no_docker if s.target == "mcp_wrapper"]
 
 
 def test_all_ok_is_exit_zero(project: Project, tmp_path: Path) -> None:
