@@ -17,12 +17,13 @@ import httpx
 import pytest
 from rich.console import Console
 
+from orchestrator.cli import build_parser
 from orchestrator.client import render
 from orchestrator.client.actions import follow_run
 from orchestrator.client.errors import ApiError, Kind
 from orchestrator.client.follow import Pacing, follow
 from orchestrator.client.http import ApiClient
-from orchestrator.client.request import option_for
+from orchestrator.client.request import option_for, task_body
 from orchestrator.client.task import PHASES, Task
 from orchestrator.tasks.model import Phase
 
@@ -269,3 +270,32 @@ def test_the_table_shows_ages_durations_and_truncated_reasons() -> None:
     row = out.getvalue().splitlines()[1]
     assert row.split()[:7] == [TASK_ID, "failed", "coder", "2h00m", "3m05s", "7", "2/1"]
     assert row.rstrip().endswith("…")
+
+
+def test_run_waits_for_an_orchestrator_that_is_just_starting() -> None:
+    """The README's two commands pasted at once: the first POSTs find nothing listening
+    (the request never reached a server, so trying again cannot make two tasks)."""
+    api = FakeApi(streams=[], task=task_json("pending"), down_for=3)
+    with api.client() as client:
+        created = client.create({"prompt": "p"}, patience=30)
+    assert created.id == TASK_ID
+    assert api.down_for == 0
+
+
+def test_run_gives_up_on_an_orchestrator_that_never_answers() -> None:
+    api = FakeApi(streams=[], task=task_json("pending"), down_for=1_000)
+    with api.client() as client, pytest.raises(ApiError) as refused:
+        client.create({"prompt": "p"}, patience=0)
+    assert refused.value.kind is Kind.UNREACHABLE
+    assert api.down_for == 999  # tried once
+
+
+def test_repo_credentials_are_a_reference_in_the_request() -> None:
+    repo = ["--repo", "https://git.example/r", "--repo-credentials", "env:GIT_TOKEN"]
+    args = build_parser().parse_args(["task", "run", "--prompt", "p", *repo])
+    body = task_body(args)
+    assert body["repository"] == {
+        "url": "https://git.example/r",
+        "credentials": {"env": "GIT_TOKEN"},
+    }
+    assert option_for(["repository", "credentials", "env"]) == "--repo-credentials"

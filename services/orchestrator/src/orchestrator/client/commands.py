@@ -9,7 +9,13 @@ import os
 import sys
 from urllib.parse import urlsplit
 
-from orchestrator.client.request import pair, positive_float, positive_int, secret
+from orchestrator.client.request import (
+    credentials,
+    pair,
+    positive_float,
+    positive_int,
+    secret,
+)
 from orchestrator.client.task import PHASES
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -66,6 +72,13 @@ def add_task_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     ref = run.add_mutually_exclusive_group()
     ref.add_argument("--branch", metavar="B", help="the branch of --repo to check out")
     ref.add_argument("--commit", metavar="SHA", help="the commit of --repo to check out")
+    run.add_argument(
+        "--repo-credentials",
+        type=credentials,
+        metavar="env:VAR|file:PATH",
+        help="the token for an http(s) --repo: a variable or file of the orchestrator's "
+        "(allowed by its task_secrets), never the token itself",
+    )
     run.add_argument(
         "--policy",
         metavar="FILE",

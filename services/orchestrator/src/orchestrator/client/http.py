@@ -7,6 +7,7 @@ Tests hand in their own `transport` (httpx's test seam); the commands never do.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from orchestrator.client.task import Task, TaskPage
 
 API = "/api/v1/tasks"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+START_PATIENCE = 10.0  # seconds `task run` waits for an orchestrator that is starting
 STREAM_TIMEOUT = httpx.Timeout(30.0, connect=5.0, read=None)  # a quiet agent is not an error
 TOKEN_ENV = "ORCHESTRATOR_TOKEN"  # noqa: S105 - the variable's name, not a token
 # Statuses whose `detail` is the whole message. 400 and 413: a body the server cannot
@@ -54,9 +56,26 @@ class ApiClient:
 
     # -- the API ---------------------------------------------------------------------------
 
-    def create(self, body: Mapping[str, Any], idempotency_key: str | None = None) -> Task:
+    def create(
+        self,
+        body: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        patience: float = START_PATIENCE,
+    ) -> Task:
+        """POST the task. A refused connection is tried again for `patience` seconds (the
+        request never reached a server, so this cannot make two tasks): an orchestrator
+        started a moment ago may not listen yet."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return Task.parse(self._json("POST", API, body=body, headers=headers))
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return Task.parse(self._json("POST", API, body=body, headers=headers))
+            except ApiError as exc:
+                refused = isinstance(exc.__cause__, httpx.ConnectError)
+                if not refused or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.25)
 
     def get(self, task_id: str) -> Task:
         return Task.parse(self._json("GET", _task_path(task_id)))

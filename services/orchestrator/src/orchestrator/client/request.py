@@ -26,6 +26,7 @@ OPTIONS = {
     "repository": "--repo",
     "repository.branch": "--branch",
     "repository.commit": "--commit",
+    "repository.credentials": "--repo-credentials",
     "agent.name": "--agent",
     "agent.model": "--model",
     "tools": "--policy",
@@ -69,6 +70,12 @@ def secret(text: str) -> tuple[str, dict[str, str]]:
     return name, {kind: target}
 
 
+def credentials(text: str) -> dict[str, str]:
+    """`env:VAR` or `file:PATH`: the orchestrator's variable or file holding the token."""
+    _, ref = secret(f"token={text}")
+    return ref
+
+
 def positive_int(text: str) -> int:
     return int(_positive(text, int, "a whole number"))
 
@@ -95,7 +102,7 @@ def task_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"prompt": prompt(args.prompt, args.prompt_file)}
     parts: dict[str, Any] = {
         "files": [workspace_file(spec) for spec in args.file or ()],
-        "repository": repository(args.repo, args.branch, args.commit),
+        "repository": repository(args.repo, args.branch, args.commit, args.repo_credentials),
         "agent": _present({"name": args.agent, "model": args.model}),
         "tools": policy(args.policy) if args.policy else None,
         "env": dict(args.env or ()),
@@ -112,12 +119,17 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def repository(url: str | None, branch: str | None, commit: str | None) -> dict[str, str] | None:
+def repository(
+    url: str | None,
+    branch: str | None,
+    commit: str | None,
+    credentials: dict[str, str] | None = None,
+) -> dict[str, Any] | None:
     if not url:
-        if branch or commit:
-            raise UsageError("--branch and --commit need --repo")
+        if branch or commit or credentials:
+            raise UsageError("--branch, --commit and --repo-credentials need --repo")
         return None
-    return {"url": url} | _present({"branch": branch, "commit": commit})
+    return {"url": url} | _present({"branch": branch, "commit": commit, "credentials": credentials})
 
 
 def prompt(text: str | None, file: str | None) -> str:
