@@ -1,7 +1,9 @@
 """The optional claude-code image (--claude-image) from a copy of this repository: the real
 Claude Code binary (from build/claude-code, fetched by `python -m buildkit wheelhouse
 --claude-image`, which `nox -s tests` runs), mcp-wrapper's exact wheel, the real engine
-and the local registry. A task cannot run here (it needs an API key and the internet);
+(through buildx, pinned: its bake once lost this image) and the local registry, with
+toolman selected, so mcp-wrapper's wheel is there only because the claude-code image
+needs it. A task cannot run here (it needs an API key and the internet);
 that the binary runs and the agent answers /health is what the image promises."""
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ def built(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> tuple[Git
     prefix = f"localhost:5000/a{uuid.uuid4().hex[:8]}/platform"
     result = run_buildkit(
         "images",
+        "--image-backend",
+        "buildx",  # the path whose bake once lost the claude-code image (KeyError)
         "--claude-image",
         "--services",
-        "mcp_wrapper",
+        "toolman",  # not mcp_wrapper, whose wheel the claude-code image installs
         "-t",
         "v1.2.3",
         "-r",
@@ -70,6 +74,12 @@ def run_in(engine: Engine, ref: str, *command: str) -> str:
 def test_the_image_is_built_smoke_tested_and_pushed(built: tuple[GitRepo, str]) -> None:
     repo, prefix = built
     report = read_report(repo)
+    assert report["options"]["image_backend"] == "buildx"
+    assert image(built)["backend"] == "buildx"
+    baked = [a["name"] for a in step_result(report, "images:bake")["artifacts"]]
+    assert "claude-code" in baked
+    assert step_result(report, "mcp_wrapper:wheel")["status"] == "ok"  # planned for it
+    assert "mcp_wrapper:image" not in {f"{r['service']}:{r['stage']}" for r in report["results"]}
     assert step_result(report, "claude-code:image")["summary"].endswith(
         "/health ok, HEALTHCHECK ok"
     )
