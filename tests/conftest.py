@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from buildkit.engine.client import Engine
-from tests.engines import STORES, EngineUnderTest, require_engine, require_store
+from buildkit.engine.client import CLASSIC_STORE, CONTAINERD_STORE, Engine
+from tests.engines import STORES, EngineUnderTest, require_buildx, require_engine, require_store
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +16,15 @@ def engine() -> Engine:
 def store_engine(request: pytest.FixtureRequest) -> EngineUnderTest:
     """Each image store in turn: the classic one and the containerd one."""
     return require_store(str(request.param))
+
+
+@pytest.fixture(scope="session")
+def containerd() -> EngineUnderTest:
+    """The engine with the containerd image store, buildx answering for its BuildKit."""
+    return require_buildx(CONTAINERD_STORE)
+
+
+@pytest.fixture(scope="session")
+def classic() -> EngineUnderTest:
+    """The engine with the classic image store, buildx answering for its BuildKit."""
+    return require_buildx(CLASSIC_STORE)

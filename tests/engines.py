@@ -13,8 +13,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import pytest
+
+from buildkit.engine import buildx
 from buildkit.engine.client import CLASSIC_STORE, CONTAINERD_STORE, DEFAULT_HOST, Engine
 from buildkit.errors import DockerError
+from buildkit.proc import Runner
 from tests.helpers import require
 
 CONTAINERD_STORE_HOST = "unix:///run/buildkit-engines/containerd-store.sock"
@@ -55,3 +59,20 @@ def require_store(store: str) -> EngineUnderTest:
         f"the engine at {host} has the {engine.store} image store, not the {store} one; {PREPARE}",
     )
     return EngineUnderTest(store, host, engine)
+
+
+def require_buildx(store: str) -> EngineUnderTest:
+    """The engine with `store`, whose own BuildKit buildx's default builder answers for."""
+    engine = require_store(store)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_HOST", engine.host)
+        builder = buildx.inspect_builder(Runner())
+    require(builder is not None, f"docker buildx does not answer; {PREPARE}")
+    return engine
+
+
+def remove_images(engine: EngineUnderTest, *repositories: str) -> None:
+    """The images a test's run left in an engine (built, loaded, or pulled back)."""
+    for repository in repositories:
+        for image in engine.engine.client.images.list(name=repository):
+            engine.engine.client.images.remove(str(image.id), force=True)

@@ -60,6 +60,15 @@ class GitRepo:
             self.git("tag", name)
 
 
+def set_in_project(repo: GitRepo, line: str) -> None:
+    """Add `line` (e.g. `buildx_cache = true`) to the repository's [tool.buildkit], committed."""
+    pyproject = repo.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("[tool.buildkit]\n", f"[tool.buildkit]\n{line}\n", 1)
+    )
+    repo.commit(f"[tool.buildkit] {line}")
+
+
 def init_repo(path: Path) -> GitRepo:
     path.mkdir(parents=True, exist_ok=True)
     repo = GitRepo(path)

@@ -1,85 +1,45 @@
-"""The buildx backend for real: buildx 0.13 with the BuildKit of the engine with the
-containerd image store (the only store where buildx's `docker` driver builds several
-platforms), the local registry, QEMU for the arm64 smoke tests. One `docker buildx bake`
-builds every image for both platforms, stages each in the registry under
-`staging-<commit>` with a registry cache, every platform is smoke-tested from the
-registry, then the tags move and the registry's own API is the judge — provenance
-attestations in the index included."""
+"""The buildx backend's release path for real: buildx 0.13 with the BuildKit of the engine
+with the containerd image store (the only store where buildx's `docker` driver builds
+several platforms), the local registry, QEMU for the arm64 smoke tests. One
+`docker buildx bake` builds every image for both platforms and stages each in the
+registry under `staging-<commit>`, writing a registry cache; every platform is
+smoke-tested from the registry; only then do the tags move, and the registry's own API
+is the judge — provenance attestations in the index included. A smoke test that fails
+leaves the staging tag and nothing else; a BuildKit that never built the images is
+served from the registry cache."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
+import re
 import uuid
-from collections.abc import Sequence
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from buildkit import pipeline
-from buildkit.config import load_project
-from buildkit.deps.envs import Envs, uv_binary
-from buildkit.engine import buildx
-from buildkit.engine.client import CLASSIC_STORE, CONTAINERD_STORE
-from buildkit.gitinfo import read_git_info
-from buildkit.model import Result, Status, Step
-from buildkit.options import Options
-from buildkit.proc import Runner
-from buildkit.stages.context import Context
-from buildkit.stages.image.artifacts import STAGED
-from tests.engines import EngineUnderTest, require_store
+from tests.engines import EngineUnderTest, remove_images
 from tests.helpers import (
     GitRepo,
-    artifact_of,
-    assert_secret_nowhere,
     copy_fixture,
     read_report,
-    require,
     run_buildkit,
+    set_in_project,
     step_result,
 )
 from tests.registries import (
     MANIFEST_TYPES,
     SHARED_REGISTRY,
     manifest_digest,
-    private_registry,
     require_shared_registry,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 OFFLINE = {"BUILDKIT_OFFLINE": "1"}
 BOTH = "linux/amd64,linux/arm64"
-
-
-@pytest.fixture(scope="module")
-def containerd() -> EngineUnderTest:
-    engine = require_store(CONTAINERD_STORE)
-    require(
-        buildx.inspect_builder(Runner()) is not None,
-        "docker buildx does not answer; run `bash ci/prepare-machine.sh`",
-    )
-    return engine
-
-
-@pytest.fixture(scope="module")
-def classic() -> EngineUnderTest:
-    engine = require_store(CLASSIC_STORE)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DOCKER_HOST", engine.host)
-        builder = buildx.inspect_builder(Runner())
-    require(builder is not None, "docker buildx does not answer; run `bash ci/prepare-machine.sh`")
-    return engine
-
-
-def with_registry_cache(repo: GitRepo) -> None:
-    pyproject = repo.path / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace("[tool.buildkit]\n", "[tool.buildkit]\nbuildx_cache = true\n")
-    )
-    repo.commit("the registry cache on")
 
 
 def registry_json(path: str, reference: str) -> dict[str, Any]:
@@ -93,14 +53,47 @@ def registry_json(path: str, reference: str) -> dict[str, Any]:
     return data
 
 
+def tags_of(path: str) -> list[str]:
+    """Every tag the registry holds for a repository."""
+    response = httpx.get(f"http://{SHARED_REGISTRY}/v2/{path}/tags/list", timeout=10)
+    response.raise_for_status()
+    return sorted(response.json().get("tags") or [])
+
+
+def progress(log: str) -> dict[str, list[str]]:
+    """BuildKit's plain progress in a log: each step's title -> the lines it printed."""
+    titles: dict[str, str] = {}
+    lines: dict[str, list[str]] = defaultdict(list)
+    for line in log.splitlines():
+        found = re.match(r"^#(\d+) (.*)$", line)
+        if found is None:
+            continue
+        number, text = found.groups()
+        if number in titles:
+            lines[titles[number]].append(text)
+        else:
+            titles[number] = text
+    return lines
+
+
+@dataclass(frozen=True)
+class Pushed:
+    repo: GitRepo
+    where: str  # the registry prefix
+    report: dict[str, Any]
+    bake: dict[str, Any]  # the bake file buildkit generated
+    metadata: dict[str, Any]  # what buildx wrote to --metadata-file
+
+
 @pytest.fixture(scope="module")
-def pushed(
-    containerd: EngineUnderTest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[GitRepo, str]:
-    """The fixture project with the registry cache on, baked and pushed for two platforms."""
+def pushed(containerd: EngineUnderTest, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
+    """The fixture project with the registry cache on, baked and pushed for two platforms.
+    Each service carries a build id of its own, so no BuildKit has built its layer before."""
     require_shared_registry()
     repo = copy_fixture("miniproject", tmp_path_factory.mktemp("bx") / "mini")
-    with_registry_cache(repo)
+    for service in ("alpha", "beta"):
+        repo.write(f"services/{service}/src/{service}/build_id.py", f"ID = '{uuid.uuid4()}'\n")
+    set_in_project(repo, "buildx_cache = true")
     repo.tag("v3.0.0")
     where = f"localhost:5000/x{uuid.uuid4().hex[:8]}"
     result = run_buildkit(
@@ -108,35 +101,49 @@ def pushed(
         cwd=repo.path, env={**OFFLINE, **containerd.env},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    return repo, where
+    work = repo.path / "build" / "buildx"
+    return Pushed(
+        repo, where, read_report(repo), json.loads((work / "docker-bake.json").read_text()),
+        json.loads((work / "bake-metadata.json").read_text()),
+    )  # fmt: skip
 
 
-def test_auto_takes_buildx_and_one_bake_builds_every_image(pushed: tuple[GitRepo, str]) -> None:
-    repo, _ = pushed
-    data = read_report(repo)
+def test_auto_takes_buildx_and_one_bake_builds_every_image(pushed: Pushed) -> None:
+    repo, where, data, bake = pushed.repo, pushed.where, pushed.report, pushed.bake
     assert data["options"]["image_backend"] == "buildx"
-    bake = (repo.path / "build" / "buildx" / "docker-bake.json").read_text()
-    assert '"alpha"' in bake
-    assert '"beta"' in bake
+    commit = repo.git("rev-parse", "HEAD")
+    assert bake["group"]["default"]["targets"] == ["alpha", "beta"]
     for service in ("alpha", "beta"):
+        target = bake["target"][service]
+        assert target["platforms"] == ["linux/amd64", "linux/arm64"]
+        assert target["tags"] == [f"{where}/{service}:staging-{commit[:7]}"]  # staged only
+        cache = f"type=registry,ref={where}/{service}:buildcache"
+        assert target["cache-from"] == [cache]
+        assert target["cache-to"] == [f"{cache},mode=max"]
+        assert target["labels"]["org.opencontainers.image.revision"] == commit
         image = step_result(data, f"{service}:image")
         assert image["artifacts"][0]["backend"] == "buildx"
+        staged = image["artifacts"][0]["staged"]
+        assert pushed.metadata[service]["containerimage.digest"] == staged["digest"]
         for version_line in (f"linux/amd64 --version ok (mini-{service} 3.0.0)",
                              f"linux/arm64 --version ok (mini-{service} 3.0.0)"):  # fmt: skip
             assert version_line in image["summary"]  # each platform ran, arm64 under QEMU
 
 
-def test_staged_then_tagged_and_verified_with_attestations(pushed: tuple[GitRepo, str]) -> None:
-    repo, where = pushed
-    data = read_report(repo)
+def test_staged_then_tagged_and_verified_with_attestations(pushed: Pushed) -> None:
+    repo, where, data = pushed.repo, pushed.where, pushed.report
     commit = repo.git("rev-parse", "HEAD")
     for service in ("alpha", "beta"):
         path = f"{where.split('/', 1)[1]}/{service}"
         staged = step_result(data, f"{service}:image")["artifacts"][0]["staged"]
-        assert staged["ref"].endswith(f"/{service}:staging-{commit[:7]}")
+        assert staged["ref"] == f"{where}/{service}:staging-{commit[:7]}"
         push = step_result(data, f"{service}:push")["artifacts"][0]
         assert push["verified"] is True
         assert push["digest"] == staged["digest"]
+        assert tags_of(path) == sorted(
+            ["v3.0.0", "3.0.0", "3.0", "3", "latest", f"sha-{commit[:7]}",
+             f"staging-{commit[:7]}", "buildcache"]
+        )  # fmt: skip
         for tag in ("v3.0.0", "3.0", "latest", f"sha-{commit[:7]}", f"staging-{commit[:7]}"):
             assert manifest_digest(SHARED_REGISTRY, path, tag) == push["digest"]
         index = registry_json(path, "v3.0.0")
@@ -149,182 +156,65 @@ def test_staged_then_tagged_and_verified_with_attestations(pushed: tuple[GitRepo
         assert sorted(push["platforms"]) == ["linux/amd64", "linux/arm64"]
 
 
-def test_the_registry_cache_is_written_and_read_back(
-    containerd: EngineUnderTest, pushed: tuple[GitRepo, str]
+def test_a_buildkit_that_never_built_the_images_is_served_from_the_registry_cache(
+    classic: EngineUnderTest, pushed: Pushed
 ) -> None:
-    repo, where = pushed
+    """The classic-store engine's BuildKit has never seen these layers (each run's build
+    id is new, and nothing here prunes the shared engines' caches): building alpha there
+    with `buildx_cache = true` (no push: the cache is only read) takes its layer from the
+    cache the containerd-store bake wrote, instead of running the COPY."""
+    repo, where = pushed.repo, pushed.where
     path = f"{where.split('/', 1)[1]}/alpha"
-    cache = registry_json(path, "buildcache")
-    assert cache["manifests"]  # BuildKit's cache manifest list
-    repo.commit("a new revision", file="CHANGES.txt")
-    again = run_buildkit(
-        "images", "-t", "v3.0.0", "-r", where, "-p", "--platform", BOTH, "--services", "alpha",
-        cwd=repo.path, env={**OFFLINE, **containerd.env},
-    )  # fmt: skip
-    assert again.returncode == 0, again.stdout + again.stderr
-    log = (Path(repo.path) / "build" / "logs").glob("*.log")
-    text = "\n".join(p.read_text(errors="replace") for p in log)
-    assert f"importing cache manifest from {where}/alpha:buildcache" in text
-
-
-def push_as_builder(
-    containerd: EngineUnderTest, tmp_path: Path, address: str, password: str
-) -> tuple[GitRepo, str, subprocess.CompletedProcess[str]]:
-    """A buildx push to `address` as user `builder` with only BUILDKIT_REGISTRY_*: no
-    `docker login` (an empty docker config), the temporary directory watched."""
-    repo = copy_fixture("miniproject", tmp_path / "mini")
-    repo.tag("v3.1.0")
-    (tmp_path / "docker-config").mkdir()
-    (tmp_path / "tmp").mkdir()
-    prefix = address.replace("127.0.0.1", "localhost") + "/team"
-    env = {
-        **OFFLINE,
-        **containerd.env,
-        "DOCKER_CONFIG": str(tmp_path / "docker-config"),
-        "TMPDIR": str(tmp_path / "tmp"),  # where the bake's own docker config goes
-        "BUILDKIT_REGISTRY_USERNAME": "builder",
-        "BUILDKIT_REGISTRY_PASSWORD": password,
-    }
+    cache = registry_json(path, "buildcache")  # BuildKit's cache: its layers, its config
+    in_cache = {entry["digest"] for entry in cache["manifests"]}
     result = run_buildkit(
-        "images", "--image-backend", "buildx", "-t", "v3.1.0", "-r", prefix, "-p",
-        "--platform", "linux/amd64", cwd=repo.path, env=env,
-    )  # fmt: skip
-    return repo, prefix, result
-
-
-def test_env_credentials_alone_push_through_buildx(
-    containerd: EngineUnderTest, tmp_path: Path
-) -> None:
-    """BUILDKIT_REGISTRY_USERNAME/PASSWORD are enough for a buildx push (the README says
-    so): the bake pushes with them, the smoke tests pull with them, and the docker config
-    that carried them to buildx is gone afterwards."""
-    secret = f"pw-{uuid.uuid4().hex}"
-    with private_registry(tmp_path / "reg", username="builder", password=secret) as registry:
-        repo, prefix, result = push_as_builder(containerd, tmp_path, registry.address, secret)
-        assert result.returncode == 0, result.stdout + result.stderr
-        report = read_report(repo)
-        assert report["options"]["image_backend"] == "buildx"
-        for service in ("alpha", "beta"):
-            pushed = artifact_of(step_result(report, f"{service}:push"), "push")
-            assert pushed["verified"] is True
-            digest = manifest_digest(
-                registry.address, f"team/{service}", "v3.1.0", auth=("builder", secret)
-            )
-            assert digest == pushed["digest"]
-            image = step_result(report, f"{service}:image")
-            assert "linux/amd64 --version ok" in image["summary"]  # pulled back and run
-    assert list((tmp_path / "tmp").iterdir()) == []  # the bake's docker config is removed
-    assert list((tmp_path / "docker-config").glob("config.json")) == []  # no login written
-    assert_secret_nowhere(secret, repo, result.stdout + result.stderr)
-    remove_images(containerd, f"{prefix}/alpha", f"{prefix}/beta")
-
-
-def test_a_wrong_password_fails_before_anything_is_built_or_pushed(
-    containerd: EngineUnderTest, tmp_path: Path
-) -> None:
-    wrong = f"wrong-{uuid.uuid4().hex}"
-    with private_registry(tmp_path / "reg", username="builder", password="right") as registry:
-        repo, prefix, result = push_as_builder(containerd, tmp_path, registry.address, wrong)
-        catalog = httpx.get(
-            f"http://{registry.address}/v2/_catalog", auth=("builder", "right"), timeout=10
-        ).json()
-    assert result.returncode == 7, result.stdout + result.stderr  # the registry's refusal
-    bake = step_result(read_report(repo), "images:bake")
-    assert bake["status"] == "failed"
-    assert f"registry {prefix.split('/')[0]} refused the credentials" in bake["reason"]
-    assert "BUILDKIT_REGISTRY_USERNAME" in bake["reason"]
-    assert not (repo.path / "build" / "buildx" / "docker-bake.json").exists()  # never baked
-    assert catalog["repositories"] == []
-    assert_secret_nowhere(wrong, repo, result.stdout + result.stderr)
-
-
-def remove_images(engine: EngineUnderTest, *repositories: str) -> None:
-    """The images a test's run left in the engine (pulled back for the smoke tests)."""
-    for repository in repositories:
-        for image in engine.engine.client.images.list(name=repository):
-            engine.engine.client.images.remove(str(image.id), force=True)
-
-
-def test_auto_takes_the_engine_where_buildx_cannot_export_the_registry_cache(
-    classic: EngineUnderTest, tmp_path: Path
-) -> None:
-    """The classic image store's own BuildKit exports no cache: with `buildx_cache = true`
-    and --push, `auto` takes the engine backend there (a bake would fail with "Cache export
-    is not supported for the docker driver") and the report says why."""
-    require_shared_registry()
-    repo = copy_fixture("miniproject", tmp_path / "mini")
-    with_registry_cache(repo)
-    prefix = f"localhost:5000/c{uuid.uuid4().hex[:8]}"
-    result = run_buildkit(
-        "images", "--services", "alpha", "-r", prefix, "-p", "--platform",
-        classic.engine.platform(), cwd=repo.path, env={**OFFLINE, **classic.env},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = read_report(repo)
-    assert report["options"]["image_backend"] == "engine"
-    [note] = report["notes"]
-    assert "the engine backend" in note
-    assert "buildx_cache = true" in note
-    assert note in " ".join(result.stdout.split())
-    assert artifact_of(step_result(report, "alpha:push"), "push")["verified"] is True
-    remove_images(classic, f"{prefix}/alpha")
-
-
-def test_asking_for_buildx_there_fails_before_building_and_names_the_fix(
-    classic: EngineUnderTest, tmp_path: Path
-) -> None:
-    repo = copy_fixture("miniproject", tmp_path / "mini")
-    with_registry_cache(repo)
-    result = run_buildkit(
-        "images", "--image-backend", "buildx", "-r", "localhost:5000/never", "-p",
-        "--platform", classic.engine.platform(), cwd=repo.path, env={**OFFLINE, **classic.env},
-    )  # fmt: skip
-    assert result.returncode == 3, result.stdout + result.stderr
-    message = " ".join(result.stderr.split())
-    assert "cannot export the registry cache that `buildx_cache = true` asks for" in message
-    assert "set `buildx_cache = false` in [tool.buildkit]" in message
-    assert "--image-backend engine" in message
-    assert not (repo.path / "build" / "report.json").exists()  # nothing ran
-
-
-def test_the_bake_builds_exactly_the_images_the_plan_has_steps_for(
-    classic: EngineUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Options with no services selected (the API's "all of them") plan an image step for
-    every service, and the bake bakes every one of them (it used to bake none)."""
-    repo = copy_fixture("miniproject", tmp_path / "mini")
-    monkeypatch.setenv("DOCKER_HOST", classic.host)
-    project = load_project(repo.path)
-    options = Options(
-        tag="latest", registry=f"localhost:5000/p{uuid.uuid4().hex[:8]}",
-        report=tmp_path / "r.json", offline=True, stages=("wheel", "image"),
-        image_backend="buildx", services=(),
-    )  # fmt: skip
-    steps = pipeline.plan(project, options)
-    assert [s.id for s in steps if s.stage == "image"] == ["alpha:image", "beta:image"]
-    uv_binary()
-    ctx = Context(
-        project, options, read_git_info(repo.path), Envs(repo.path / "build", offline=True),
-        Runner(), engine=classic.engine, env=os.environ,
+        "images", "--image-backend", "buildx", "--services", "alpha", "-t", "v3.0.0",
+        "-r", where, "--platform", "linux/amd64", "--report", "build/classic.json",
+        cwd=repo.path, env={**OFFLINE, **classic.env},
     )  # fmt: skip
     try:
-        results = {r.id: r for r in pipeline.run(steps, ctx, pipeline.RUNNERS, Quiet())}
+        assert result.returncode == 0, result.stdout + result.stderr
+        steps = progress((repo.path / "build" / "logs" / "images-bake.log").read_text())
+        [copy] = [
+            lines for title, lines in steps.items() if "COPY linux-amd64/ /opt/alpha/" in title
+        ]
+        assert copy[-1] == "CACHED", copy  # the COPY did not run
+        pulled = [line.split()[1] for line in copy if line.startswith("pulling sha256:")]
+        assert pulled, copy  # its layer came from a registry ...
+        assert set(pulled) <= in_cache  # ... out of the registry cache
     finally:
-        remove_images(classic, f"{options.registry}/alpha", f"{options.registry}/beta")
-    assert {step: result.status for step, result in results.items()} == {
-        step.id: Status.OK for step in steps
-    }, {step: result.reason for step, result in results.items()}
-    baked = [a.name for a in results["images:bake"].artifacts if a.kind == STAGED]
-    assert baked == ["alpha", "beta"]
-    bake_file = json.loads((repo.path / "build" / "buildx" / "docker-bake.json").read_text())
-    assert bake_file["group"]["default"]["targets"] == ["alpha", "beta"]
+        remove_images(classic, f"{where}/alpha")
 
 
-class Quiet:
-    """The executor's observer, saying nothing."""
-
-    def planned(self, steps: Sequence[Step]) -> None: ...
-    def started(self, step: Step) -> None: ...
-    def command(self, step: Step, command: str) -> None: ...
-    def output(self, step: Step, line: str) -> None: ...
-    def finished(self, step: Step, result: Result) -> None: ...
+def test_a_failed_smoke_test_leaves_only_the_staging_tag(
+    containerd: EngineUnderTest, tmp_path: Path
+) -> None:
+    """Staged push, then tag move: beta's image is pushed under its staging tag by the
+    bake, fails its smoke test, and no release tag of it moves; alpha's do (--keep-going)."""
+    require_shared_registry()
+    repo = copy_fixture("miniproject", tmp_path / "mini")
+    pyproject = repo.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'dockerfile = "dockerfiles/beta.Dockerfile"',
+            'dockerfile = "dockerfiles/beta.Dockerfile"\nport = 8000',  # it serves none
+        )
+    )
+    set_in_project(repo, "smoke_timeout = 15")
+    repo.tag("v3.2.0")
+    commit = repo.git("rev-parse", "HEAD")
+    where = f"localhost:5000/f{uuid.uuid4().hex[:8]}"
+    result = run_buildkit(
+        "images", "--image-backend", "buildx", "--keep-going", "-t", "v3.2.0", "-r", where,
+        "-p", "--platform", "linux/amd64", cwd=repo.path, env={**OFFLINE, **containerd.env},
+    )  # fmt: skip
+    remove_images(containerd, f"{where}/alpha", f"{where}/beta")
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = read_report(repo)
+    beta = step_result(report, "beta:image")
+    assert beta["status"] == "failed"
+    assert "before /health answered" in beta["reason"]
+    assert step_result(report, "beta:push")["reason"] == "not run: needs beta:image"
+    path = where.split("/", 1)[1]
+    assert tags_of(f"{path}/beta") == [f"staging-{commit[:7]}"]
+    assert "v3.2.0" in tags_of(f"{path}/alpha")
