@@ -17,9 +17,13 @@
 #      The classic one stays the default socket: everything else on the machine (and the
 #      orchestrator's tests) uses it, and this script never restarts it. The containerd
 #      one gets its own data-root, exec-root, pidfile, socket and bridge (a daemon with
-#      "bridge": "none" deletes docker0 from under the other), its own address pool, and
+#      "bridge": "none" deletes docker0 from under the other), its own address pool, its
+#      own containerd namespaces (on a host with a system containerd both daemons would
+#      otherwise keep their images and containers in its `moby` namespace), and
 #      iptables off: a starting daemon rebuilds the DOCKER chains, which would drop the
 #      other daemon's port mappings; published ports work through docker-proxy instead.
+#      Its configuration is written when it is started: a change here applies at the next
+#      fresh start of that daemon (a running one is left alone).
 #
 # On a machine whose default engine already answers and is not Debian 12 (a GitHub
 # runner, Docker Desktop) step 1 changes nothing; step 2 starts the containerd daemon
@@ -33,6 +37,7 @@ CS_SOCKET=$CS_DIR/containerd-store.sock
 CS_BRIDGE=bk-cs0
 CS_GATEWAY=10.213.0.1/24
 CS_POOL=10.214.0.0/16
+CS_NAMESPACE=buildkit-cs  # containerd namespaces of its own: "moby" is the other daemon's
 TRIXIE_PACKAGES=(docker.io containerd docker-buildx)
 
 on_debian_12() {
@@ -96,6 +101,25 @@ start_classic_daemon() {
   wait_for 60 "dockerd" docker info
 }
 
+containerd_store_config() {  # the containerd-store daemon's daemon.json
+  cat <<JSON
+{
+  "features": {"containerd-snapshotter": true},
+  "hosts": ["unix://$CS_SOCKET"],
+  "data-root": "$STATE/containerd-store",
+  "exec-root": "$CS_DIR/exec",
+  "pidfile": "$CS_DIR/containerd-store.pid",
+  "containerd-namespace": "$CS_NAMESPACE",
+  "containerd-plugins-namespace": "$CS_NAMESPACE-plugins",
+  "bridge": "$CS_BRIDGE",
+  "iptables": false,
+  "ip-masq": false,
+  "default-address-pools": [{"base": "$CS_POOL", "size": 24}],
+  "registry-mirrors": ["http://$REGISTRY_ADDR"]
+}
+JSON
+}
+
 containerd_daemon_up() { docker -H "unix://$CS_SOCKET" info >/dev/null 2>&1; }
 
 start_containerd_daemon() {
@@ -115,20 +139,9 @@ start_containerd_daemon() {
     ip addr add "$CS_GATEWAY" dev "$CS_BRIDGE"
   fi
   ip link set "$CS_BRIDGE" up
-  cat > "$STATE/containerd-store.json" <<JSON
-{
-  "features": {"containerd-snapshotter": true},
-  "hosts": ["unix://$CS_SOCKET"],
-  "data-root": "$STATE/containerd-store",
-  "exec-root": "$CS_DIR/exec",
-  "pidfile": "$CS_DIR/containerd-store.pid",
-  "bridge": "$CS_BRIDGE",
-  "iptables": false,
-  "ip-masq": false,
-  "default-address-pools": [{"base": "$CS_POOL", "size": 24}],
-  "registry-mirrors": ["http://$REGISTRY_ADDR"]
-}
-JSON
+  containerd_store_config > "$STATE/containerd-store.json"
+  dockerd --validate --config-file "$STATE/containerd-store.json" >/dev/null \
+    || { log "dockerd rejects $STATE/containerd-store.json (see above)"; return 1; }
   log "starting a second dockerd with the containerd image store on unix://$CS_SOCKET" \
     "(log: /var/log/dockerd-containerd-store.log)"
   setsid nohup dockerd --config-file "$STATE/containerd-store.json" \
@@ -138,6 +151,10 @@ JSON
     || { log "the second dockerd does not use the containerd image store"; return 1; }
 }
 
+if [ "${1:-}" = --print-containerd-store-config ]; then  # for tests: what it would start
+  containerd_store_config
+  exit 0
+fi
 if on_debian_12; then
   install_trixie_engine
 fi
