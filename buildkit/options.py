@@ -12,6 +12,7 @@ from buildkit.errors import UsageError
 from buildkit.model import BUILD_ALL_STAGES
 from buildkit.schema import PLATFORM, PLATFORM_HINT, suggest
 
+# How every yes/no BUILDKIT_* variable is read (tests/helpers.py reads the same words).
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
 

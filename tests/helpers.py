@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from buildkit.gitinfo import source_files
+from buildkit.options import TRUE_WORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -25,7 +26,7 @@ def require(condition: bool, reason: str) -> None:
     """Skip when a machine prerequisite is missing; fail instead where CI demands all."""
     if condition:
         return
-    if os.environ.get("BUILDKIT_REQUIRE_ALL", "").lower() in ("1", "true", "yes"):
+    if os.environ.get("BUILDKIT_REQUIRE_ALL", "").strip().lower() in TRUE_WORDS:
         pytest.fail(f"required prerequisite missing (BUILDKIT_REQUIRE_ALL=1): {reason}")
     pytest.skip(reason)
 

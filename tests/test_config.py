@@ -5,8 +5,13 @@ from pathlib import Path
 import pytest
 
 from buildkit.config import find_project_root, load_project, parse_project
+from buildkit.deps.envs import Envs
 from buildkit.errors import ConfigError
-from tests.helpers import ROOT
+from buildkit.gitinfo import GitInfo
+from buildkit.options import Options, env_flag
+from buildkit.proc import Runner
+from buildkit.stages.context import Context
+from tests.helpers import ROOT, require
 
 
 def service_table(**overrides: object) -> dict[str, object]:
@@ -116,3 +121,29 @@ def test_test_workers_default_to_one_process() -> None:
     project = parse_project(ROOT, {"services": {"toolman": service_table()}})
     assert project.service("toolman").test_workers == 1
     assert load_project(ROOT).service("mcp_wrapper").test_workers > 1
+
+
+@pytest.mark.parametrize(
+    ("value", "meant"),
+    [("1", True), ("on", True), (" Yes ", True), ("TRUE", True), ("0", False), ("off", False),
+     ("", False)],
+)  # fmt: skip
+def test_every_yes_no_variable_reads_the_same_words(
+    value: str, meant: bool, tmp_path: Path
+) -> None:
+    """BUILDKIT_OFFLINE (options) and BUILDKIT_REQUIRE_ALL (the step context, the tests'
+    `require`) accept the same words: `on` once made one of them true and the other not."""
+    assert env_flag({"BUILDKIT_OFFLINE": value}, "BUILDKIT_OFFLINE") is meant
+    options = Options(tag="latest", registry="r", report=tmp_path / "r.json")
+    git = GitInfo(commit="a" * 40, dirty=False, tag="", distance=0, version="0.0.0")
+    env = {"BUILDKIT_REQUIRE_ALL": value}
+    ctx = Context(load_project(ROOT), options, git, Envs(tmp_path), Runner(), env=env)
+    assert ctx.require_all is meant
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BUILDKIT_REQUIRE_ALL", value)
+        if meant:
+            with pytest.raises(pytest.fail.Exception, match="BUILDKIT_REQUIRE_ALL"):
+                require(False, "a prerequisite")
+        else:
+            with pytest.raises(pytest.skip.Exception):
+                require(False, "a prerequisite")

@@ -17,13 +17,12 @@ from buildkit.engine.client import START_HINT, Engine
 from buildkit.errors import DockerError, StageFailed, ToolMissingError
 from buildkit.gitinfo import GitInfo
 from buildkit.model import Artifact, Outcome, Result, Step
-from buildkit.options import Options
+from buildkit.options import TRUE_WORDS, Options
 from buildkit.proc import Runner
 from buildkit.registry.client import RegistryClient, RegistryFactory
 from buildkit.registry.credentials import Credentials, resolve
 
 StageRunner = Callable[[Step, "Context"], Outcome]
-TRUE_WORDS = ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class Context:
 
     @property
     def require_all(self) -> bool:
-        return self.env.get("BUILDKIT_REQUIRE_ALL", "").lower() in TRUE_WORDS
+        return self.env.get("BUILDKIT_REQUIRE_ALL", "").strip().lower() in TRUE_WORDS
 
     def version_of(self, service: Service) -> str:
         """The service's version: the project's, `.dirty` only when its own files changed."""
