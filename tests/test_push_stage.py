@@ -156,3 +156,17 @@ def test_a_new_bake_is_a_new_push_key(registry: MemoryRegistry, tmp_path: Path) 
     first = step_key(STEP, context(registry, image, tmp_path))
     other = replace(image, staged=replace(image.staged, digest="sha256:" + "1" * 64))
     assert step_key(STEP, context(registry, other, tmp_path)) != first
+
+
+def test_an_image_with_no_tag_fails_the_push_and_pushes_nothing(
+    registry: MemoryRegistry, tmp_path: Path
+) -> None:
+    """Not an internal error (the verification loop once left its result unbound)."""
+    image = staged(registry).to_artifact()
+    untagged = replace(image, details={**image.details, "tags": []})
+    ctx = context(registry, staged(registry), tmp_path)
+    built = Result("toolman", "image", Status.OK, 1.0, artifacts=(untagged,))
+    outcome = push.run(STEP, replace(ctx, needs={"toolman:image": built}))
+    assert outcome.status is Status.FAILED
+    assert outcome.reason == "toolman:image names no tag to push; nothing was pushed"
+    assert registry.tags(PATH) == ["staging-c0ffee0"]

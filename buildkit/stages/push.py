@@ -72,6 +72,10 @@ def run(step: Step, ctx: Context) -> Outcome:
     image = built_image(step, ctx)
     repo = reference.repository(ctx.options.registry, ctx.target(step).image)
     record = PushRecord(list(image.tags))
+    if not record.refs:  # nothing would move and nothing could be verified
+        return Outcome(
+            Status.FAILED, f"{step.target}:image names no tag to push; nothing was pushed"
+        )
     try:
         with ctx.registry(repo.domain, ctx.credentials(repo.domain)) as registry:
             pushed = image.staged.digest if image.staged else ""
@@ -85,8 +89,8 @@ def run(step: Step, ctx: Context) -> Outcome:
                     stop=lambda: ctx.runner.cancelled,
                 )
             record.digest = promote(registry, repo.path, pushed, record)
-            for ref in record.refs:
-                found = verify(
+            checked = [
+                verify(
                     registry,
                     repo.path,
                     tag_of(ref),
@@ -94,7 +98,9 @@ def run(step: Step, ctx: Context) -> Outcome:
                     platforms=image.platform_names,
                     revision=ctx.git.commit,
                 )
-            record.platforms = dict(found.platforms)
+                for ref in record.refs
+            ]
+            record.platforms = dict(checked[-1].platforms)
             record.verified = True
     except Cancelled:
         raise  # the executor reports it as cancelled, not failed
