@@ -59,9 +59,7 @@ install_trixie_engine() {
     return 0
   fi
   local mirror
-  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null \
-    || true)
-  mirror=${mirror:-http://deb.debian.org/debian}
+  mirror=$(debian_mirror)
   if [ ! -f /etc/apt/sources.list.d/trixie.sources ]; then
     log "adding Debian 13 (trixie) as a source, pinned to 100: only named packages come from it"
     cat > /etc/apt/sources.list.d/trixie.sources <<SOURCES

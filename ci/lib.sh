@@ -33,3 +33,16 @@ apt_install() {
 }
 
 registry_up() { curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
+
+debian_mirror() {  # the Debian archive this machine's apt uses (deb.debian.org if unknown)
+  local mirror
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null \
+    || true)
+  echo "${mirror:-http://deb.debian.org/debian}"
+}
+
+require_all() {  # BUILDKIT_REQUIRE_ALL is on (CI): what is missing fails instead of warning
+  local value=${BUILDKIT_REQUIRE_ALL:-}
+  value=${value//[[:space:]]/}
+  case "${value,,}" in 1|true|yes|on) return 0 ;; *) return 1 ;; esac  # as buildkit.options
+}

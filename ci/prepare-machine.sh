@@ -85,12 +85,8 @@ make_base() {  # make_base ARCH -> pushes $REGISTRY_ADDR/library/python:3.11-sli
   if [ ! -f "$dir/rootfs.tar" ]; then
     log "debootstrap bookworm for $arch (python3 + venv); this takes a minute or two"
     rm -rf "$dir" && mkdir -p "$dir"
-    local mirror
-    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null \
-      || true)
-    mirror=${mirror:-http://deb.debian.org/debian}
     debootstrap --variant=minbase --arch="$arch" --include=python3,python3-venv,ca-certificates \
-      bookworm "$dir/rootfs" "$mirror" >"$dir/debootstrap.log" 2>&1
+      bookworm "$dir/rootfs" "$(debian_mirror)" >"$dir/debootstrap.log" 2>&1
     rm -rf "$dir/rootfs/var/lib/apt/lists/"* "$dir/rootfs/var/cache/apt/"* \
       "$dir/rootfs/usr/share/doc/"* "$dir/rootfs/usr/share/man/"* "$dir/rootfs/usr/share/locale/"*
     tar -C "$dir/rootfs" -cf "$dir/rootfs.tar" .
@@ -129,14 +125,20 @@ else
   docker manifest push --insecure "$REGISTRY_ADDR/library/python:3.11-slim" >/dev/null
   log "pushed base image index $REGISTRY_ADDR/library/python:3.11-slim ($PLATFORMS)"
 fi
+unpulled=()
 for host in "" "$CONTAINERD_STORE"; do  # the default daemon, then the containerd-store one
   if ! docker ${host:+-H "$host"} info >/dev/null 2>&1; then continue; fi
   if docker ${host:+-H "$host"} pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
     log "$BASE_IMAGE pulls in ${host:-the default engine}"
   else
     log "warning: $BASE_IMAGE cannot be pulled in ${host:-the default engine}"
+    unpulled+=("${host:-the default engine}")
   fi
 done
+if [ ${#unpulled[@]} -gt 0 ] && require_all; then  # the image tests would fail, less clearly
+  log "BUILDKIT_REQUIRE_ALL is set and $BASE_IMAGE cannot be pulled in: ${unpulled[*]}"
+  exit 1
+fi
 
 # --- 5. MCP reference servers ----------------------------------------------------------
 if [ -f "$ROOT/ci/install-mcp-peers.sh" ]; then
