@@ -127,12 +127,15 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
         help="target platforms, comma-separated (default: push_platforms of [tool.buildkit], "
         "linux/amd64,linux/arm64, with --push; the engine's own platform otherwise)",
     )
-    parser.add_argument("--builder", metavar="NAME", help="buildx builder to use (buildx backend)")
+    parser.add_argument(
+        "--builder", metavar="NAME", help="buildx builder to use (asks for the buildx backend)"
+    )
     parser.add_argument(
         "--image-backend",
         choices=("auto", "buildx", "engine"),
         help="buildx (one `docker buildx bake` for all images) or engine (the docker SDK, "
-        "per platform); auto picks buildx when `docker buildx version` answers (default: auto)",
+        "per platform); auto picks buildx where it works for the builder, platforms, push "
+        "and registry cache, else engine (default: auto)",
     )
 
 
