@@ -73,7 +73,7 @@ def require(condition: bool, reason: str) -> None:
     (BUILDKIT_REQUIRE_ALL=1), the rule of the repository's tests/helpers.py."""
     if condition:
         return
-    if os.environ.get("BUILDKIT_REQUIRE_ALL", "").lower() in ("1", "true", "yes"):
+    if os.environ.get("BUILDKIT_REQUIRE_ALL", "").strip().lower() in ("1", "true", "yes", "on"):
         pytest.fail(f"required prerequisite missing (BUILDKIT_REQUIRE_ALL=1): {reason}")
     pytest.skip(reason)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import REPO, wait_until
+from conftest import REPO, require, wait_until
 from toolman_sidecar import running_toolman
 
 from orchestrator.tasks.audit import ToolCallCounter, count_tool_calls
@@ -27,11 +27,10 @@ AGENT = "coder"
 
 
 def time_server() -> dict[str, Any]:
-    if not PEER_PYTHON.exists():
-        message = f"the MCP reference servers are not in {PEERS}; run ci/install-mcp-peers.sh"
-        if os.environ.get("BUILDKIT_REQUIRE_ALL") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    require(
+        PEER_PYTHON.exists(),
+        f"the MCP reference servers are not in {PEERS}; run ci/install-mcp-peers.sh",
+    )
     return {
         "command": str(PEER_PYTHON),
         "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"],
