@@ -16,9 +16,12 @@
 #                    only here can buildx's `docker` driver build multi-platform images
 #      The classic one stays the default socket: everything else on the machine (and the
 #      orchestrator's tests) uses it, and this script never restarts it. The containerd
-#      one gets its own data-root, exec-root, pidfile, socket and bridge (a daemon with
-#      "bridge": "none" deletes docker0 from under the other), its own address pool, its
-#      own containerd namespaces (on a host with a system containerd both daemons would
+#      one gets its own data-root, exec-root, pidfile, socket and bridge, and no
+#      "default-address-pools": a daemon deletes the interface docker0 whatever its own
+#      bridge is called, when it restarts with a default-bridge network in its state and
+#      either "bridge": "none" or address pools set (moby's configureNetworking) — that
+#      took docker0 from under the classic daemon on a machine prepared twice. Its own
+#      containerd namespaces (on a host with a system containerd both daemons would
 #      otherwise keep their images and containers in its `moby` namespace), and
 #      iptables off: a starting daemon rebuilds the DOCKER chains, which would drop the
 #      other daemon's port mappings; published ports work through docker-proxy instead.
@@ -36,7 +39,6 @@ CS_DIR=/run/buildkit-engines
 CS_SOCKET=$CS_DIR/containerd-store.sock
 CS_BRIDGE=bk-cs0
 CS_GATEWAY=10.213.0.1/24
-CS_POOL=10.214.0.0/16
 CS_NAMESPACE=buildkit-cs  # containerd namespaces of its own: "moby" is the other daemon's
 TRIXIE_PACKAGES=(docker.io containerd docker-buildx)
 
@@ -112,7 +114,6 @@ containerd_store_config() {  # the containerd-store daemon's daemon.json
   "bridge": "$CS_BRIDGE",
   "iptables": false,
   "ip-masq": false,
-  "default-address-pools": [{"base": "$CS_POOL", "size": 24}],
   "registry-mirrors": ["http://$REGISTRY_ADDR"]
 }
 JSON
@@ -149,6 +150,18 @@ start_containerd_daemon() {
     || { log "the second dockerd does not use the containerd image store"; return 1; }
 }
 
+default_bridge_present() {  # the default engine's containers attach to this interface
+  local name
+  [ -e /var/run/docker.pid ] && command -v ip >/dev/null || return 0  # not a local engine
+  name=$(docker network inspect bridge \
+    -f '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null || true)
+  [ -z "$name" ] && return 0  # a daemon without a default bridge
+  ip link show "$name" >/dev/null 2>&1 && return 0
+  log "the default engine's bridge $name is gone, so none of its containers can start;" \
+    "restart that dockerd (kill \$(cat /var/run/docker.pid), then run this script again)"
+  return 1
+}
+
 if [ "${1:-}" = --print-containerd-store-config ]; then  # for tests: what it would start
   containerd_store_config
   exit 0
@@ -158,6 +171,7 @@ if on_debian_12; then
 fi
 start_classic_daemon
 start_containerd_daemon
+default_bridge_present
 if docker buildx version >/dev/null 2>&1; then
   log "buildx: $(docker buildx version)"
 else

@@ -41,6 +41,15 @@ def test_the_containerd_store_daemon_has_containerd_namespaces_of_its_own(tmp_pa
     assert config["features"] == {"containerd-snapshotter": True}
 
 
+def test_the_containerd_store_daemon_leaves_the_default_bridge_alone(tmp_path: Path) -> None:
+    """moby deletes the interface docker0 (whatever the daemon's own bridge is called) when
+    it restarts with "bridge": "none" or with default-address-pools set: the classic
+    daemon's containers then fail with "adding interface … to bridge docker0 failed"."""
+    config = containerd_store_config(tmp_path)
+    assert config["bridge"] not in ("", "none", "docker0")
+    assert "default-address-pools" not in config
+
+
 def test_dockerd_accepts_the_containerd_store_configuration(tmp_path: Path) -> None:
     containerd_store_config(tmp_path)
     dockerd = shutil.which("dockerd") or shutil.which("dockerd", path="/usr/sbin:/usr/bin")
