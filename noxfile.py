@@ -120,6 +120,17 @@ def fmt(session: nox.Session) -> None:
     buildkit(session, "fmt", "--keep-going", "--report", "build/report-fmt.json", *session.posargs)
 
 
+@nox.session(python=PYTHON, default=False)
+def ci(session: nox.Session) -> None:
+    """Every check of a release candidate, like ci-checks.sh: format, lint (Python,
+    workflows, scripts, Dockerfiles), wheels, tests, pip-audit of each service's
+    environment, the TODO/FIXME count; one table, one exit code (args go to pytest).
+    Needs PyPI for pip-audit's vulnerability data."""
+    install_buildkit(session, "dev,e2e")
+    session.install("pip-audit==2.10.1")
+    session.run("python", "-m", "buildkit.checks", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def wheels(session: nox.Session) -> None:
     """sdist + wheel per service into dist/, each proven to install and answer --version."""
