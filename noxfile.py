@@ -131,6 +131,15 @@ def ci(session: nox.Session) -> None:
     session.run("python", "-m", "buildkit.checks", *session.posargs)
 
 
+@nox.session(python=PYTHON, default=False)
+def verify(session: nox.Session) -> None:
+    """Check a pushed image: `nox -s verify -- REF --key cosign.pub` (signature, SBOM and
+    provenance attestations of that digest; needs cosign on PATH)."""
+    check_args("verify", session.posargs)
+    install_buildkit(session)
+    buildkit(session, "verify", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def wheels(session: nox.Session) -> None:
     """sdist + wheel per service into dist/, each proven to install and answer --version."""

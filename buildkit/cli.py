@@ -61,9 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ui = TerminalUI(debug=getattr(args, "debug", False))
     try:
-        if args.command == "version":
-            return print_version(args.json)
-        return run_build(args, ui)
+        return run_command(args, ui)
     except UsageError as exc:
         ui.error(str(exc))
         subcommand_parser(parser, args.command).print_usage(sys.stderr)
@@ -74,6 +72,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.error("interrupted")
         return 130
+
+
+def run_command(args: argparse.Namespace, ui: TerminalUI) -> int:
+    if args.command == "version":
+        return print_version(args.json)
+    if args.command == "verify":
+        return run_verify(args.ref, args.key)
+    return run_build(args, ui)
+
+
+def run_verify(ref: str, key: str) -> int:
+    """`verify REF --key KEY`: one line per check on stdout; 0 only if every one holds."""
+    from buildkit.registry.client import RegistryClient
+    from buildkit.supplychain.cosign import Cosign
+    from buildkit.supplychain.verify import split_ref, verify
+
+    split_ref(ref)  # a malformed REF is a usage error before anything runs
+    if not key.startswith("env://") and not Path(key).is_file():
+        raise UsageError(
+            f"--key {key!r}: no such file",
+            hint="give the public key cosign made (cosign.pub), or env://VAR holding it",
+        )
+
+    def registry(domain: str) -> RegistryClient:
+        return RegistryClient(domain, credentials.resolve(domain, os.environ))
+
+    result = verify(ref, key, Cosign(Runner()), registry)
+    for line in result.lines:
+        print(line.render(), flush=True)
+    print(f"{ref}: {'verified' if result.ok else 'NOT verified'}")
+    return 0 if result.ok else 1
 
 
 def print_version(as_json: bool) -> int:
