@@ -135,6 +135,18 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
         help="push images to the registry after building, and verify them",
     )
     parser.add_argument(
+        "--sign",
+        action="store_true",
+        help="with --push: sign each pushed digest with cosign, attach its SBOM and SLSA "
+        "provenance as attestations, then run `verify` on it",
+    )
+    parser.add_argument(
+        "--sign-key",
+        metavar="KEY",
+        help="cosign private key for --sign: a file or env://VAR (env BUILDKIT_SIGN_KEY; "
+        "its password in COSIGN_PASSWORD)",
+    )
+    parser.add_argument(
         "--claude-image",
         action="store_true",
         help="also build the Claude Code image with the MCP wrapper",

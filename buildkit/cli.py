@@ -42,6 +42,7 @@ from buildkit.registry import credentials, reference
 from buildkit.report import Report, write_report
 from buildkit.stages.context import Context
 from buildkit.stages.image import backend as image_backend
+from buildkit.supplychain import signing
 from buildkit.tags import version_mismatch
 from buildkit.ui import TerminalUI
 
@@ -86,14 +87,10 @@ def run_verify(ref: str, key: str) -> int:
     """`verify REF --key KEY`: one line per check on stdout; 0 only if every one holds."""
     from buildkit.registry.client import RegistryClient
     from buildkit.supplychain.cosign import Cosign
-    from buildkit.supplychain.verify import split_ref, verify
+    from buildkit.supplychain.verify import check_public_key, split_ref, verify
 
-    split_ref(ref)  # a malformed REF is a usage error before anything runs
-    if not key.startswith("env://") and not Path(key).is_file():
-        raise UsageError(
-            f"--key {key!r}: no such file",
-            hint="give the public key cosign made (cosign.pub), or env://VAR holding it",
-        )
+    split_ref(ref)  # a malformed REF or key is a usage error before anything runs
+    check_public_key(key)
 
     def registry(domain: str) -> RegistryClient:
         return RegistryClient(domain, credentials.resolve(domain, os.environ))
@@ -157,7 +154,9 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
         image_backend=getattr(args, "image_backend", None) or project.image_backend,
         builder=getattr(args, "builder", None) or project.builder,
         jobs=args.jobs or os.cpu_count() or 1,
-    )
+        sign_key=signing.key_of(getattr(args, "sign", False), getattr(args, "sign_key", None),
+                                env, push=getattr(args, "push", False)),
+    )  # fmt: skip
     if options.claude_image and project.claude is None:
         raise UsageError(
             "--claude-image: this project has no [tool.buildkit.claude_image]",

@@ -15,6 +15,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from buildkit.supplychain.sbom import (
     ImageContents,
+    PlatformContents,
     WheelFile,
     cyclonedx,
     debian_packages,
@@ -68,13 +69,8 @@ def test_this_machines_dpkg_status_reads() -> None:
 def test_the_document_is_valid_cyclonedx_and_describes_the_image() -> None:
     site = Path(sysconfig.get_paths()["purelib"])
     wheel = WheelFile("toolman", "1.2.3", "toolman-1.2.3-py3-none-any.whl", "ab" * 32)
-    contents = ImageContents(
-        "127.0.0.1:5000/platform/toolman",
-        DIGEST,
-        wheel,
-        python_packages(site),
-        debian_packages(STATUS),
-    )
+    native = PlatformContents("linux/amd64", python_packages(site), debian_packages(STATUS))
+    contents = ImageContents("127.0.0.1:5000/platform/toolman", DIGEST, wheel, (native,))
     text = cyclonedx(contents)
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
     assert error is None, error
@@ -82,11 +78,16 @@ def test_the_document_is_valid_cyclonedx_and_describes_the_image() -> None:
     assert document["metadata"]["component"]["version"] == DIGEST
     assert document["metadata"]["component"]["type"] == "container"
     by_ref = {c["bom-ref"]: c for c in document["components"]}
+    assert all(
+        c["properties"] == [{"name": "buildkit:platform", "value": "linux/amd64"}]
+        for c in document["components"]
+        if not c["bom-ref"].startswith("wheel:")
+    )
     service = by_ref["wheel:toolman-1.2.3-py3-none-any.whl"]
     assert service["hashes"] == [{"alg": "SHA-256", "content": "ab" * 32}]
-    assert by_ref["deb:libc6@2.36-9+deb12u10:amd64"]["purl"] == (
+    assert by_ref["deb:libc6@2.36-9+deb12u10:amd64:linux/amd64"]["purl"] == (
         "pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64"
     )
     pythons = [c for c in document["components"] if c["purl"].startswith("pkg:pypi/")]
-    assert len(pythons) == len(contents.python) + 1  # and the wheel
+    assert len(pythons) == len(native.python) + 1  # and the wheel
     assert all(c["hashes"][0]["alg"] == "SHA-256" for c in pythons)

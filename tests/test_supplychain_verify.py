@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from buildkit.supplychain.cosign import PROVENANCE, SBOM, Cosign
 from buildkit.supplychain.sbom import (
     DebianPackage,
     ImageContents,
+    PlatformContents,
     PythonPackage,
     WheelFile,
     cyclonedx,
@@ -99,17 +99,21 @@ def sbom_of(repository: str, digest: str) -> str:
             repository=repository,
             digest=digest,
             wheel=WheelFile("toolman", "1.2.3", "toolman-1.2.3-py3-none-any.whl", "ab" * 32),
-            python=(PythonPackage("anyio", "4.16.0", "cd" * 32),),
-            debian=(DebianPackage("python3.11", "3.11.2-6", "amd64"),),
+            platforms=(
+                PlatformContents(
+                    "linux/amd64",
+                    (PythonPackage("anyio", "4.16.0", "cd" * 32),),
+                    (DebianPackage("python3.11", "3.11.2-6", "amd64"),),
+                ),
+            ),
         )
     )
 
 
 def provenance_of(repository: str, digest: str, commit: str) -> str:
-    now = datetime.now(UTC)
     facts = BuildFacts(
         repository, digest, "https://github.com/5dlabs/platform", commit, "v1.2.3", "engine",
-        "https://github.com/5dlabs/platform/buildkit", now, now,
+        "https://github.com/5dlabs/platform/buildkit",
     )  # fmt: skip
     return provenance(facts)
 

@@ -61,6 +61,12 @@ class Cosign:
             f"attach the {kind} attestation to {image}",
         )  # fmt: skip
 
+    def public_key(self, key: str, out: Path) -> Path:
+        """Write the public half of the private `key` to `out` (for verify)."""
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self._must(self._call("public-key", "--key", key, "--outfile", str(out)), "read the key")
+        return out
+
     def verify(self, image: str, public_key: str) -> Verified:
         result = self._call(
             "verify", "--key", public_key, "--insecure-ignore-tlog", "--output", "json", image

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
 
-from cyclonedx.model import HashAlgorithm, HashType
+from cyclonedx.model import HashAlgorithm, HashType, Property
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
@@ -45,20 +45,27 @@ class WheelFile:
 
 
 @dataclass(frozen=True)
-class ImageContents:
-    repository: str  # registry/path, no tag
-    digest: str
-    wheel: WheelFile
+class PlatformContents:
+    """What one platform's image holds."""
+
+    platform: str  # linux/amd64
     python: tuple[PythonPackage, ...]
     debian: tuple[DebianPackage, ...]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class ImageContents:
+    repository: str  # registry/path, no tag
+    digest: str  # the pushed manifest: an image, or the index of the platforms below
+    wheel: WheelFile
+    platforms: tuple[PlatformContents, ...]
+
+
+def python_package(metadata: str, record: bytes) -> PythonPackage:
+    """A distribution from its `METADATA` text and its `RECORD` file's bytes."""
+    headers = HeaderParser().parsestr(metadata)
+    name, version = str(headers["Name"]), str(headers["Version"])
+    return PythonPackage(name, version, hashlib.sha256(record).hexdigest())
 
 
 def python_packages(site_packages: Path) -> tuple[PythonPackage, ...]:
@@ -67,12 +74,9 @@ def python_packages(site_packages: Path) -> tuple[PythonPackage, ...]:
     for info in sorted(site_packages.glob("*.dist-info")):
         metadata = info / "METADATA"
         record = info / "RECORD"
-        if not metadata.is_file() or not record.is_file():
-            continue
-        headers = HeaderParser().parsestr(metadata.read_text(encoding="utf-8", errors="replace"))
-        found.append(
-            PythonPackage(str(headers["Name"]), str(headers["Version"]), sha256_file(record))
-        )
+        if metadata.is_file() and record.is_file():
+            text = metadata.read_text(encoding="utf-8", errors="replace")
+            found.append(python_package(text, record.read_bytes()))
     return tuple(sorted(found, key=lambda p: p.name.lower()))
 
 
@@ -96,6 +100,47 @@ def debian_packages(status: str) -> tuple[DebianPackage, ...]:
 
 def sha256(hex_digest: str) -> list[HashType]:
     return [HashType(alg=HashAlgorithm.SHA_256, content=hex_digest)]
+
+
+def normalized(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def add_platform(bom: Bom, image: PlatformContents, wheel: WheelFile) -> None:
+    """One platform's packages; each bom-ref ends with the platform (an index lists the
+    same package once per platform, each with its own hash)."""
+    where = [Property(name="buildkit:platform", value=image.platform)]
+    for package in image.python:
+        if normalized(package.name) == normalized(wheel.distribution):
+            continue  # the service itself: its wheel is listed on its own
+        bom.components.add(
+            Component(
+                type=ComponentType.LIBRARY,
+                name=package.name,
+                version=package.version,
+                bom_ref=f"pypi:{package.name}@{package.version}:{image.platform}",
+                hashes=sha256(package.record_sha256),
+                purl=PackageURL("pypi", name=normalized(package.name), version=package.version),
+                properties=where,
+            )
+        )
+    for deb in image.debian:
+        bom.components.add(
+            Component(
+                type=ComponentType.LIBRARY,
+                name=deb.name,
+                version=deb.version,
+                bom_ref=f"deb:{deb.name}@{deb.version}:{deb.architecture}:{image.platform}",
+                purl=PackageURL(
+                    "deb",
+                    namespace="debian",
+                    name=deb.name,
+                    version=deb.version,
+                    qualifiers={"arch": deb.architecture},
+                ),
+                properties=where,
+            )
+        )
 
 
 def cyclonedx(contents: ImageContents) -> str:
@@ -126,34 +171,7 @@ def cyclonedx(contents: ImageContents) -> str:
             ),
         )
     )
-    for package in contents.python:
-        if package.name.lower().replace("_", "-") == wheel.distribution.lower().replace("_", "-"):
-            continue  # the service itself: the wheel above
-        bom.components.add(
-            Component(
-                type=ComponentType.LIBRARY,
-                name=package.name,
-                version=package.version,
-                bom_ref=f"pypi:{package.name}@{package.version}",
-                hashes=sha256(package.record_sha256),
-                purl=PackageURL("pypi", name=package.name.lower(), version=package.version),
-            )
-        )
-    for deb in contents.debian:
-        bom.components.add(
-            Component(
-                type=ComponentType.LIBRARY,
-                name=deb.name,
-                version=deb.version,
-                bom_ref=f"deb:{deb.name}@{deb.version}:{deb.architecture}",
-                purl=PackageURL(
-                    "deb",
-                    namespace="debian",
-                    name=deb.name,
-                    version=deb.version,
-                    qualifiers={"arch": deb.architecture},
-                ),
-            )
-        )
+    for image in contents.platforms:
+        add_platform(bom, image, wheel)
     bom.register_dependency(bom.metadata.component, list(bom.components))
     return JsonV1Dot6(bom).output_as_string(indent=2)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 PROVENANCE_BUILD_TYPE = "https://github.com/5dlabs/platform/buildkit/image@v1"
 
@@ -88,8 +87,6 @@ class BuildFacts:
     tag: str
     backend: str  # engine or buildx
     builder_id: str
-    started: datetime
-    finished: datetime
 
 
 def provenance(facts: BuildFacts) -> str:
@@ -106,12 +103,6 @@ def provenance(facts: BuildFacts) -> str:
                 {"uri": f"git+{facts.source_url}", "digest": {"gitCommit": facts.commit}}
             ],
         },
-        "runDetails": {
-            "builder": {"id": facts.builder_id},
-            "metadata": {
-                "startedOn": facts.started.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                "finishedOn": facts.finished.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            },
-        },
+        "runDetails": {"builder": {"id": facts.builder_id}},
     }
     return json.dumps(predicate, indent=2, sort_keys=True)

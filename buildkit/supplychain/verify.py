@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from buildkit.errors import RegistryError
+from buildkit.errors import RegistryError, UsageError
 from buildkit.registry.client import RegistryClient
 from buildkit.registry.reference import Repository, check_reference, parse_registry
 from buildkit.supplychain.cosign import PROVENANCE, SBOM, Cosign
@@ -55,6 +56,14 @@ class Verification:
     @property
     def ok(self) -> bool:
         return bool(self.lines) and all(line.ok for line in self.lines)
+
+
+def check_public_key(key: str) -> None:
+    if not key.startswith("env://") and not Path(key).is_file():
+        raise UsageError(
+            f"--key {key!r}: no such file",
+            hint="give the public key cosign made (cosign.pub), or env://VAR holding it",
+        )
 
 
 def split_ref(ref: str) -> tuple[Repository, str]:
