@@ -7,20 +7,18 @@ then accepts the tag with the public key alone."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
 from buildkit.engine.client import CLASSIC_STORE, CONTAINERD_STORE
+from tests.cosign_keys import make_keys
 from tests.engines import require_buildx
 from tests.helpers import (
     GitRepo,
     copy_fixture,
     read_report,
-    require,
     run_buildkit,
     step_result,
 )
@@ -32,18 +30,7 @@ BACKENDS = {"engine": CLASSIC_STORE, "buildx": CONTAINERD_STORE}
 
 @pytest.fixture
 def key(tmp_path: Path) -> Path:
-    require(shutil.which("cosign") is not None, "cosign is not installed; run ci/release-tools.sh")
-    directory = tmp_path / "keys"
-    directory.mkdir()
-    subprocess.run(
-        ["cosign", "generate-key-pair"],
-        cwd=directory,
-        env={"PATH": "/usr/bin:/bin", "COSIGN_PASSWORD": ""},
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return directory / "cosign.key"
+    return make_keys(tmp_path / "keys").private
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ digest and provenance of another commit are each refused by their own line, exit
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,7 +26,8 @@ from buildkit.supplychain.sbom import (
     cyclonedx,
 )
 from buildkit.supplychain.statements import BuildFacts, provenance
-from tests.helpers import require, run_buildkit
+from tests.cosign_keys import Keys, make_keys
+from tests.helpers import run_buildkit
 from tests.registries import require_shared_registry
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -37,29 +36,9 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 NO_PASSWORD = {"COSIGN_PASSWORD": ""}
 
 
-@dataclass(frozen=True)
-class Keys:
-    private: Path
-    public: Path
-
-
-def make_keys(directory: Path) -> Keys:
-    directory.mkdir(parents=True)
-    subprocess.run(
-        ["cosign", "generate-key-pair"],
-        cwd=directory,
-        env={"PATH": "/usr/bin:/bin", "COSIGN_PASSWORD": ""},
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return Keys(directory / "cosign.key", directory / "cosign.pub")
-
-
 @pytest.fixture
 def keys(tmp_path: Path) -> Keys:
     require_shared_registry()
-    require(shutil.which("cosign") is not None, "cosign is not installed; run ci/release-tools.sh")
     return make_keys(tmp_path / "keys")
 
 
@@ -138,16 +117,27 @@ def publish(
             cosign.attest(image, str(keys.private), predicate, kind)
 
 
-def released(tmp_path: Path, keys: Keys, repository: str) -> tuple[str, str]:
-    """An image pushed as :v1, signed, with its SBOM and provenance: (name, digest)."""
+def released(
+    tmp_path: Path,
+    keys: Keys,
+    repository: str,
+    *,
+    sign: bool = True,
+    sbom_about: str = "",
+    built_from: str = COMMIT,
+) -> tuple[str, str]:
+    """An image of COMMIT pushed as :v1, signed (unless not `sign`), with an SBOM (of the
+    digest `sbom_about`, else its own) and provenance (naming `built_from`) attached:
+    (name, digest)."""
     name = f"127.0.0.1:5000/{repository}"
     digest = push_image(repository, "v1", COMMIT)
     publish(
         tmp_path,
         keys,
         f"{name}@{digest}",
-        sbom=sbom_of(name, digest),
-        prov=provenance_of(name, digest, COMMIT),
+        sign=sign,
+        sbom=sbom_of(name, sbom_about or digest),
+        prov=provenance_of(name, digest, built_from),
     )
     return name, digest
 
@@ -190,16 +180,7 @@ def test_a_tag_moved_to_another_image_is_refused(
 
 @pytest.mark.registry
 def test_an_unsigned_image_is_refused(tmp_path: Path, keys: Keys, repository: str) -> None:
-    name = f"127.0.0.1:5000/{repository}"
-    digest = push_image(repository, "v1", COMMIT)
-    publish(
-        tmp_path,
-        keys,
-        f"{name}@{digest}",
-        sign=False,
-        sbom=sbom_of(name, digest),
-        prov=provenance_of(name, digest, COMMIT),
-    )
+    name, _ = released(tmp_path, keys, repository, sign=False)
     result = verify(tmp_path, f"{name}:v1", keys.public)
     assert result.returncode == 1
     assert line(result.stdout, "signature").startswith("FAIL")
@@ -221,16 +202,8 @@ def test_a_signature_by_another_key_is_refused(tmp_path: Path, keys: Keys, repos
 def test_an_sbom_written_for_another_digest_is_refused(
     tmp_path: Path, keys: Keys, repository: str
 ) -> None:
-    name = f"127.0.0.1:5000/{repository}"
     elsewhere = push_image(repository, "old", OTHER_COMMIT)
-    digest = push_image(repository, "v1", COMMIT)
-    publish(
-        tmp_path,
-        keys,
-        f"{name}@{digest}",
-        sbom=sbom_of(name, elsewhere),
-        prov=provenance_of(name, digest, COMMIT),
-    )
+    name, digest = released(tmp_path, keys, repository, sbom_about=elsewhere)
     result = verify(tmp_path, f"{name}:v1", keys.public)
     assert result.returncode == 1
     assert line(result.stdout, "sbom") == (
@@ -243,15 +216,7 @@ def test_an_sbom_written_for_another_digest_is_refused(
 def test_provenance_of_another_commit_is_refused(
     tmp_path: Path, keys: Keys, repository: str
 ) -> None:
-    name = f"127.0.0.1:5000/{repository}"
-    digest = push_image(repository, "v1", COMMIT)
-    publish(
-        tmp_path,
-        keys,
-        f"{name}@{digest}",
-        sbom=sbom_of(name, digest),
-        prov=provenance_of(name, digest, OTHER_COMMIT),
-    )
+    name, _ = released(tmp_path, keys, repository, built_from=OTHER_COMMIT)
     result = verify(tmp_path, f"{name}:v1", keys.public)
     assert result.returncode == 1
     assert line(result.stdout, "provenance") == (

@@ -106,41 +106,38 @@ def normalized(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
+def library(
+    name: str, version: str, ref: str, purl: PackageURL, *, platform: str,
+    hashes: list[HashType] | None = None,
+) -> Component:  # fmt: skip
+    return Component(
+        type=ComponentType.LIBRARY,
+        name=name,
+        version=version,
+        bom_ref=f"{ref}:{platform}",
+        hashes=hashes or [],
+        purl=purl,
+        properties=[Property(name="buildkit:platform", value=platform)],
+    )
+
+
 def add_platform(bom: Bom, image: PlatformContents, wheel: WheelFile) -> None:
     """One platform's packages; each bom-ref ends with the platform (an index lists the
     same package once per platform, each with its own hash)."""
-    where = [Property(name="buildkit:platform", value=image.platform)]
     for package in image.python:
         if normalized(package.name) == normalized(wheel.distribution):
             continue  # the service itself: its wheel is listed on its own
-        bom.components.add(
-            Component(
-                type=ComponentType.LIBRARY,
-                name=package.name,
-                version=package.version,
-                bom_ref=f"pypi:{package.name}@{package.version}:{image.platform}",
-                hashes=sha256(package.record_sha256),
-                purl=PackageURL("pypi", name=normalized(package.name), version=package.version),
-                properties=where,
-            )
-        )
+        purl = PackageURL("pypi", name=normalized(package.name), version=package.version)
+        ref = f"pypi:{package.name}@{package.version}"
+        hashes = sha256(package.record_sha256)
+        component = library(package.name, package.version, ref, purl,
+                            platform=image.platform, hashes=hashes)  # fmt: skip
+        bom.components.add(component)
     for deb in image.debian:
-        bom.components.add(
-            Component(
-                type=ComponentType.LIBRARY,
-                name=deb.name,
-                version=deb.version,
-                bom_ref=f"deb:{deb.name}@{deb.version}:{deb.architecture}:{image.platform}",
-                purl=PackageURL(
-                    "deb",
-                    namespace="debian",
-                    name=deb.name,
-                    version=deb.version,
-                    qualifiers={"arch": deb.architecture},
-                ),
-                properties=where,
-            )
-        )
+        purl = PackageURL("deb", namespace="debian", name=deb.name, version=deb.version,
+                          qualifiers={"arch": deb.architecture})  # fmt: skip
+        ref = f"deb:{deb.name}@{deb.version}:{deb.architecture}"
+        bom.components.add(library(deb.name, deb.version, ref, purl, platform=image.platform))
 
 
 def cyclonedx(contents: ImageContents) -> str:
