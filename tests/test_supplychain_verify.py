@@ -27,7 +27,7 @@ from buildkit.supplychain.sbom import (
 )
 from buildkit.supplychain.statements import BuildFacts, provenance
 from tests.cosign_keys import Keys, make_keys
-from tests.helpers import run_buildkit
+from tests.helpers import ROOT, run_buildkit
 from tests.registries import require_shared_registry
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -231,3 +231,17 @@ def test_a_malformed_reference_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "REF" in result.stderr
     assert "usage: python -m buildkit verify" in result.stderr
+
+
+def test_release_tools_leave_an_installed_cosign_alone(tmp_path: Path) -> None:
+    make_keys(tmp_path / "keys")  # cosign must be there (ci/prepare-machine.sh installs it)
+    result = subprocess.run(
+        ["bash", str(ROOT / "ci" / "release-tools.sh")],
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "BUILDKIT_MACHINE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "is installed" in result.stderr
