@@ -7,6 +7,7 @@ then accepts the tag with the public key alone."""
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -69,9 +70,20 @@ def test_a_signed_push_is_verified_and_carries_its_sbom(
     refs = {component["bom-ref"] for component in sbom["components"]}
     assert any(ref.startswith("wheel:mini_alpha-3.0.0-") for ref in refs), sorted(refs)[:5]
     assert any(ref.startswith("deb:python3") for ref in refs)  # the base image's dpkg status
+    public = mini.path / signed["public_key"]
+    if backend == "buildx":  # buildx's own provenance is attached too, signed by the key
+        assert len(signed["buildx_provenance"]) == 1  # one platform
+        attached = subprocess.run(
+            ["cosign", "verify-attestation", "--key", str(public), "--insecure-ignore-tlog",
+             "--type", "slsaprovenance", f"{where}/alpha@{push['digest']}"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert attached.returncode == 0, attached.stderr
+    else:
+        assert signed["buildx_provenance"] == []
     commit = mini.git("rev-parse", "HEAD")
     consumer = run_buildkit(
-        "verify", f"{where}/alpha:v3.0.0", "--key", str(mini.path / signed["public_key"]),
+        "verify", f"{where}/alpha:v3.0.0", "--key", str(public),
         cwd=tmp_path, env=engine.env,
     )  # fmt: skip
     assert consumer.returncode == 0, consumer.stdout + consumer.stderr

@@ -16,6 +16,7 @@ from buildkit.supplychain.statements import Statement, lookup
 
 SBOM = "cyclonedx"
 PROVENANCE = "slsaprovenance1"
+BUILDX_PROVENANCE_TYPE = "slsaprovenance"  # SLSA v0.2, what buildx 0.13 writes
 PREDICATE_TYPES = {
     SBOM: "https://cyclonedx.org/bom",
     PROVENANCE: "https://slsa.dev/provenance/v1",

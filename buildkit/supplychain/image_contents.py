@@ -6,6 +6,7 @@ either image backend, and for every platform of an index."""
 from __future__ import annotations
 
 import io
+import json
 import posixpath
 import tarfile
 from collections.abc import Iterator
@@ -86,3 +87,26 @@ def image_contents(client: RegistryClient, path: str, digest: str) -> tuple[Plat
         if entry.get("platform", {}).get("os", "unknown") != "unknown"
     ]
     return tuple(platform_contents(client, path, client.manifest(path, d)) for d in children)
+
+
+BUILDX_PROVENANCE = "https://slsa.dev/provenance/v0.2"
+
+
+def buildx_provenance(client: RegistryClient, path: str, digest: str) -> tuple[bytes, ...]:
+    """The SLSA provenance predicates buildx attached to an index (one per platform image,
+    in its `attestation-manifest` entries); none for an image that is no index."""
+    index = client.manifest(path, digest)
+    if not index.is_index:
+        return ()
+    found = []
+    for entry in index.data.get("manifests", []):
+        annotations = entry.get("annotations") or {}
+        if annotations.get("vnd.docker.reference.type") != "attestation-manifest":
+            continue
+        for layer in client.manifest(path, entry["digest"]).data.get("layers", []):
+            if (layer.get("annotations") or {}).get(
+                "in-toto.io/predicate-type"
+            ) == BUILDX_PROVENANCE:
+                statement = json.loads(client.blob(path, layer["digest"]))
+                found.append(json.dumps(statement.get("predicate", {}), indent=2).encode())
+    return tuple(found)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from buildkit.registry.client import RegistryClient
 from buildkit.registry.reference import Repository
-from buildkit.supplychain.cosign import PROVENANCE, SBOM, Cosign
-from buildkit.supplychain.image_contents import image_contents
+from buildkit.supplychain.cosign import BUILDX_PROVENANCE_TYPE, PROVENANCE, SBOM, Cosign
+from buildkit.supplychain.image_contents import buildx_provenance, image_contents
 from buildkit.supplychain.sbom import ImageContents, PlatformContents, WheelFile, cyclonedx
 from buildkit.supplychain.statements import BuildFacts, provenance
 from buildkit.supplychain.verify import Line, RegistryFactory, verify
@@ -35,6 +35,7 @@ class Published:
     provenance: Path
     public_key: Path
     lines: tuple[Line, ...]
+    buildx_provenance: tuple[Path, ...] = ()  # buildx's own, attached as well
 
     @property
     def ok(self) -> bool:
@@ -45,6 +46,7 @@ class Published:
             "sbom": str(self.sbom.relative_to(relative)),
             "provenance": str(self.provenance.relative_to(relative)),
             "public_key": str(self.public_key.relative_to(relative)),
+            "buildx_provenance": [str(p.relative_to(relative)) for p in self.buildx_provenance],
             "verify": [line.render() for line in self.lines],
             "verified": self.ok,
         }
@@ -91,6 +93,14 @@ def publish(
     cosign.sign(pinned, key)
     cosign.attest(pinned, key, sbom, SBOM)
     cosign.attest(pinned, key, prov, PROVENANCE)
+    buildx = []  # where buildx built the image: its own provenance, one per platform
+    for number, predicate in enumerate(
+        buildx_provenance(registry, release.repository.path, release.digest), start=1
+    ):
+        path = build_dir / "provenance" / f"{name}.buildx-{number}.slsa02.json"
+        path.write_bytes(predicate)
+        cosign.attest(pinned, key, path, BUILDX_PROVENANCE_TYPE)
+        buildx.append(path)
     public = cosign.public_key(key, build_dir / "sign" / "cosign.pub")
     result = verify(release.ref, str(public), cosign, factory)
-    return Published(sbom, prov, public, result.lines)
+    return Published(sbom, prov, public, result.lines, tuple(buildx))
