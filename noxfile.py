@@ -17,6 +17,7 @@ import nox
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))  # buildkit.args is stdlib-only: usable before any install
 from buildkit.args import parse  # noqa: E402
+from buildkit.checks import commands  # noqa: E402
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -26,7 +27,7 @@ nox.options.error_on_missing_interpreters = True
 PYTHON = "3.11"
 SERVICES = ("orchestrator", "toolman", "mcp_wrapper")
 NATIVE_PLATFORM = "linux/arm64" if platform.machine() in ("aarch64", "arm64") else "linux/amd64"
-CHECKED = ("buildkit", "tests", "noxfile.py", "bench")
+CHECKED = commands.CHECKED
 
 
 def install_buildkit(session: nox.Session, extras: str = "dev") -> None:
@@ -95,12 +96,15 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check and mypy --strict on buildkit, tests and noxfile, then on each service
-    (args go to `buildkit lint`, e.g. --services toolman)."""
+    """ruff check and mypy --strict on buildkit, tests and noxfile; actionlint and zizmor on
+    the workflows, shellcheck on the scripts, hadolint on the Dockerfiles; then ruff and
+    mypy on each service (args go to `buildkit lint`, e.g. --services toolman)."""
     check_args("lint", session.posargs)
     install_buildkit(session, "dev,e2e")
     session.run("ruff", "check", *CHECKED)
     session.run("mypy", *CHECKED)
+    for argv in commands.non_python_lint(ROOT):
+        session.run(*argv)
     buildkit(
         session, "lint", "--keep-going", "--report", "build/report-lint.json", *session.posargs
     )
@@ -114,6 +118,26 @@ def fmt(session: nox.Session) -> None:
     fix = "--fix" in session.posargs
     session.run("ruff", "format", *([] if fix else ["--check"]), *CHECKED)
     buildkit(session, "fmt", "--keep-going", "--report", "build/report-fmt.json", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def ci(session: nox.Session) -> None:
+    """Every check of a release candidate, like ci-checks.sh: format, lint (Python,
+    workflows, scripts, Dockerfiles), wheels, tests, pip-audit of each service's
+    environment, the TODO/FIXME count; one table, one exit code (args go to pytest).
+    Needs PyPI for pip-audit's vulnerability data."""
+    install_buildkit(session, "dev,e2e")
+    session.install("pip-audit==2.10.1")
+    session.run("python", "-m", "buildkit.checks", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def verify(session: nox.Session) -> None:
+    """Check a pushed image: `nox -s verify -- REF --key cosign.pub` (signature, SBOM and
+    provenance attestations of that digest; needs cosign on PATH)."""
+    check_args("verify", session.posargs)
+    install_buildkit(session)
+    buildkit(session, "verify", *session.posargs)
 
 
 @nox.session(python=PYTHON)

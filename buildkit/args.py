@@ -97,6 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     version = commands.add_parser("version", help="print the version computed from git")
     version.add_argument("--json", action="store_true", help="commit, dirty, tag and version")
+
+    verify = commands.add_parser(
+        "verify",
+        usage="python -m buildkit verify REF --key PUBLIC_KEY",
+        formatter_class=Formatter,
+        help="check a pushed image's signature, SBOM and provenance",
+        description="Resolve REF in its registry, then check that the key signed this "
+        "digest, and that a CycloneDX SBOM and an SLSA provenance attestation, both signed "
+        "by the key, are about this digest, the SBOM describing it and the provenance naming "
+        "the commit of its revision label. One line per check; exit 0 only if all hold.",
+    )
+    verify.add_argument("ref", metavar="REF", help="the image: registry/path:tag or @sha256:…")
+    verify.add_argument(
+        "--key",
+        metavar="PUBLIC_KEY",
+        required=True,
+        help="cosign public key: a file (cosign.pub), or env://VAR",
+    )
     return parser
 
 
@@ -115,6 +133,18 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
         "--push",
         action="store_true",
         help="push images to the registry after building, and verify them",
+    )
+    parser.add_argument(
+        "--sign",
+        action="store_true",
+        help="with --push: sign each pushed digest with cosign, attach its SBOM and SLSA "
+        "provenance as attestations, then run `verify` on it",
+    )
+    parser.add_argument(
+        "--sign-key",
+        metavar="KEY",
+        help="cosign private key for --sign: a file or env://VAR (env BUILDKIT_SIGN_KEY; "
+        "its password in COSIGN_PASSWORD)",
     )
     parser.add_argument(
         "--claude-image",

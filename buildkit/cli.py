@@ -42,6 +42,7 @@ from buildkit.registry import credentials, reference
 from buildkit.report import Report, write_report
 from buildkit.stages.context import Context
 from buildkit.stages.image import backend as image_backend
+from buildkit.supplychain import signing
 from buildkit.tags import version_mismatch
 from buildkit.ui import TerminalUI
 
@@ -61,9 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ui = TerminalUI(debug=getattr(args, "debug", False))
     try:
-        if args.command == "version":
-            return print_version(args.json)
-        return run_build(args, ui)
+        return run_command(args, ui)
     except UsageError as exc:
         ui.error(str(exc))
         subcommand_parser(parser, args.command).print_usage(sys.stderr)
@@ -74,6 +73,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.error("interrupted")
         return 130
+
+
+def run_command(args: argparse.Namespace, ui: TerminalUI) -> int:
+    if args.command == "version":
+        return print_version(args.json)
+    if args.command == "verify":
+        return run_verify(args.ref, args.key)
+    return run_build(args, ui)
+
+
+def run_verify(ref: str, key: str) -> int:
+    """`verify REF --key KEY`: one line per check on stdout; 0 only if every one holds."""
+    from buildkit.registry.client import RegistryClient
+    from buildkit.supplychain.cosign import Cosign
+    from buildkit.supplychain.verify import check_public_key, split_ref, verify
+
+    split_ref(ref)  # a malformed REF or key is a usage error before anything runs
+    check_public_key(key)
+
+    def registry(domain: str) -> RegistryClient:
+        return RegistryClient(domain, credentials.resolve(domain, os.environ))
+
+    result = verify(ref, key, Cosign(Runner()), registry)
+    for line in result.lines:
+        print(line.render(), flush=True)
+    print(f"{ref}: {'verified' if result.ok else 'NOT verified'}")
+    return 0 if result.ok else 1
 
 
 def print_version(as_json: bool) -> int:
@@ -128,7 +154,9 @@ def resolve_options(args: argparse.Namespace, project_root: Path) -> tuple[Optio
         image_backend=getattr(args, "image_backend", None) or project.image_backend,
         builder=getattr(args, "builder", None) or project.builder,
         jobs=args.jobs or os.cpu_count() or 1,
-    )
+        sign_key=signing.key_of(getattr(args, "sign", False), getattr(args, "sign_key", None),
+                                env, push=getattr(args, "push", False)),
+    )  # fmt: skip
     if options.claude_image and project.claude is None:
         raise UsageError(
             "--claude-image: this project has no [tool.buildkit.claude_image]",

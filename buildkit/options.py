@@ -25,6 +25,7 @@ ENV_VARS = {
     "BUILDKIT_REGISTRY_USERNAME": "registry user for --push",
     "BUILDKIT_REGISTRY_PASSWORD": "registry password or token for --push",
     "BUILDKIT_REQUIRE_ALL": "1 makes tests fail instead of skip when a prerequisite is missing",
+    "BUILDKIT_SIGN_KEY": "cosign private key for --sign: a file or env://VAR (like --sign-key)",
 }
 
 
@@ -49,6 +50,7 @@ class Options:
     image_backend: str = "engine"  # resolved: buildx or engine
     builder: str = ""
     jobs: int = 1
+    sign_key: str = ""  # --sign: the cosign key (a file or env://VAR); "" signs nothing
 
     @property
     def builds_images(self) -> bool:
@@ -74,6 +76,7 @@ class Options:
             "image_backend": self.image_backend,
             "builder": self.builder,
             "jobs": self.jobs,
+            "sign": bool(self.sign_key),
         }
 
 

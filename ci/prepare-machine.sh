@@ -144,4 +144,5 @@ fi
 if [ -f "$ROOT/ci/install-mcp-peers.sh" ]; then
   bash "$ROOT/ci/install-mcp-peers.sh"
 fi
+bash "$ROOT/ci/release-tools.sh"  # cosign (Debian 13), for signing and verify
 log "machine ready"

@@ -22,6 +22,16 @@ SEAMS = {
     "registry": {"client", "reference", "credentials", "manifests", "blobs", "oci_export"},
     "deps": {"envs", "wheelhouse", "claude_code"},
     "stages/image": {"inputs", "artifacts", "backend", "engine", "buildx"},
+    "checks": {"commands", "plan", "audit", "run"},
+    "supplychain": {
+        "cosign",
+        "statements",
+        "sbom",
+        "image_contents",
+        "publish",
+        "signing",
+        "verify",
+    },
 }
 
 

@@ -111,8 +111,9 @@ def install_for_platform(
     `platform` into `target`, from the cache.
 
     The tree is reproducible: bytecode is compiled with source hashes instead of times
-    (`unchecked-hash`: the image never changes underneath it) and every file gets `mtime`,
-    so an unchanged rebuild gives identical layers.
+    (`unchecked-hash`: the image never changes underneath it) and file names relative to
+    the tree, no file records the host path, and every file gets `mtime`, so the same
+    commit gives identical layers in any clone.
     """
     fetch_dependencies(
         wheel, platform=platform, cache=cache, offline=offline, runner=runner, siblings=siblings
@@ -145,6 +146,8 @@ def install_for_platform(
                 "0",
                 "--invalidation-mode",
                 "unchecked-hash",
+                "-s",  # file names in the bytecode relative to the tree: not this clone's path
+                str(target),
                 str(target),
             ]
         )
@@ -154,8 +157,22 @@ def install_for_platform(
                 command=compiled.command,
                 output=compiled.tail(),
             )
+    drop_direct_urls(target)
     for path in (target, *target.rglob("*")):
         os.utime(path, (mtime, mtime), follow_symlinks=False)
+
+
+def drop_direct_urls(target: Path) -> None:
+    """pip records where it installed a wheel file from (`direct_url.json`: a path on this
+    machine, different in every clone); the image has no use for it, so it goes, and its
+    line in RECORD with it."""
+    for direct_url in target.glob("*.dist-info/direct_url.json"):
+        record = direct_url.parent / "RECORD"
+        name = f"{direct_url.parent.name}/direct_url.json,"
+        if record.is_file():
+            lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
+            record.write_text("".join(x for x in lines if not x.startswith(name)), "utf-8")
+        direct_url.unlink()
 
 
 def prepare_context(

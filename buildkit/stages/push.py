@@ -23,9 +23,13 @@ from buildkit.registry.blobs import LayerStore
 from buildkit.registry.by_digest import push_platforms
 from buildkit.registry.client import RegistryClient
 from buildkit.registry.manifests import verify
+from buildkit.registry.reference import Repository
 from buildkit.stages.context import Context
 from buildkit.stages.image.artifacts import IMAGE, BuiltImage
 from buildkit.stages.protocol import Stage
+from buildkit.supplychain.cosign import Cosign
+from buildkit.supplychain.publish import Published, Release, publish
+from buildkit.supplychain.statements import BuildFacts
 
 
 @dataclass
@@ -35,6 +39,7 @@ class PushRecord:
     platforms: dict[str, str] = field(default_factory=dict)  # platform -> manifest digest
     digest: str = ""
     verified: bool = False
+    signed: dict[str, object] = field(default_factory=dict)  # --sign: paths, verify lines
 
     def artifact(self, name: str) -> Artifact:
         return Artifact(
@@ -46,6 +51,7 @@ class PushRecord:
                 "platforms": self.platforms,
                 "pushed": [{"ref": ref, "digest": value} for ref, value in self.pushed.items()],
                 "not_pushed": [ref for ref in self.refs if ref not in self.pushed],
+                **({"signed": self.signed} if self.signed else {}),
             },
         )
 
@@ -102,6 +108,15 @@ def run(step: Step, ctx: Context) -> Outcome:
             ]
             record.platforms = dict(checked[-1].platforms)
             record.verified = True
+            if ctx.options.sign_key:
+                signed = sign(step, ctx, registry=registry, image=image, repo=repo, record=record)
+                if not signed.ok:
+                    return Outcome(
+                        Status.FAILED,
+                        f"{repo.name}@{record.digest} was signed, but verify refused it: "
+                        + "; ".join(line.render() for line in signed.lines if not line.ok),
+                        artifacts=(record.artifact(repo.name),),
+                    )
     except Cancelled:
         raise  # the executor reports it as cancelled, not failed
     except BuildkitError as exc:  # the registry's refusal, or an image that cannot be read
@@ -121,11 +136,54 @@ def run(step: Step, ctx: Context) -> Outcome:
     )
 
 
+def sign(
+    step: Step,
+    ctx: Context,
+    *,
+    registry: RegistryClient,
+    image: BuiltImage,
+    repo: Repository,
+    record: PushRecord,
+) -> Published:
+    """--sign: sign the pushed digest, attach its SBOM and provenance, verify them."""
+    target = ctx.target(step)
+    release = Release(
+        repository=repo,
+        digest=record.digest,
+        ref=record.refs[0],
+        wheel_distribution=target.distribution,
+        wheel_sha256=image.labels.get("dev.buildkit.wheel-sha256", ""),
+        facts=BuildFacts(
+            image=repo.name,
+            digest=record.digest,
+            source_url=ctx.project.source_url,
+            commit=ctx.git.commit,
+            tag=ctx.options.tag,
+            backend=image.backend,
+            builder_id=f"{ctx.project.source_url}/buildkit@{ctx.git.commit}",
+        ),
+    )
+    published = publish(
+        release,
+        key=ctx.options.sign_key,
+        cosign=Cosign(ctx.runner),
+        registry=registry,
+        factory=lambda domain: ctx.registry(domain, ctx.credentials(domain)),
+        build_dir=ctx.build_dir,
+        dist_dir=ctx.dist_dir,
+    )
+    record.signed = published.details(ctx.root)
+    for line in published.lines:
+        ctx.runner.on_output(line.render())
+    return published
+
+
 def key_inputs(key: Hasher, step: Step, ctx: Context) -> bool:
     image = built_image(step, ctx)
     platforms = [p.to_json() for p in image.platforms]
     staged = image.staged.digest if image.staged else ""  # buildx: what the bake pushed
     key.add("image", [image.id, staged, platforms, list(image.tags), ctx.options.registry])
+    key.add("sign", ctx.options.sign_key)
     return True
 
 

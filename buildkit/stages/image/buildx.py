@@ -34,6 +34,7 @@ from buildkit.stages.image.inputs import (
     image_refs,
     make_context,
     oci_labels,
+    source_date_epoch,
     target_platforms,
 )
 
@@ -67,7 +68,10 @@ def bake(step: Step, ctx: Context) -> Outcome:
         targets.append(buildx.BakeTarget(
             name=target_name(service), context=context_dir, platforms=platforms,
             tags=(staging,) if ctx.options.push else refs, labels=labels,
-            args=build_args(ctx.options.base_image, ctx.options.debug), cache_ref=cache,
+            args={**build_args(ctx.options.base_image, ctx.options.debug),
+                  # BuildKit stamps the config and its history with this, not the build time
+                  "SOURCE_DATE_EPOCH": str(source_date_epoch(service, ctx))},
+            cache_ref=cache,
         ))  # fmt: skip
         staged.append(
             Staged(service.name, refs, staging if ctx.options.push else refs[0], "", labels)

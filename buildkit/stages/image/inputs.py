@@ -35,6 +35,11 @@ def created_time(service: Service, ctx: Context) -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def source_date_epoch(service: Service, ctx: Context) -> int:
+    """The time every timestamp of the image gets: `created_time` in seconds."""
+    return int(datetime.fromisoformat(created_time(service, ctx)).timestamp())
+
+
 def oci_labels(service: Service, ctx: Context, wheel_sha256: str) -> dict[str, str]:
     return {
         f"{OCI}.title": service.image,
@@ -78,7 +83,7 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
     """build/image-context/<service>/ for `platforms`, and the wheel's sha256."""
     wheel, sha = checked_wheel(service.wheel_owner, ctx)
     context_dir = ctx.build_dir / "image-context" / service.name
-    mtime = int(datetime.fromisoformat(created_time(service, ctx)).timestamp())
+    mtime = source_date_epoch(service, ctx)
     prepare_context(
         context=context_dir,
         dockerfile=service.dockerfile,

@@ -1,0 +1,123 @@
+"""pip-audit of a service's exact environment, and the verdict on what it found.
+
+The environment's packages are frozen (`uv pip freeze`, the repository's own services
+left out: an unrelated `toolman` is on PyPI and its advisories are not ours) and audited
+with `pip-audit -r FILE --no-deps --disable-pip`, whose vulnerability data comes from PyPI.
+A finding with a fixed version available fails the run unless `ci/audit-ignore.toml`
+lists its id with a reason; a finding with no fix yet is reported and does not fail it.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buildkit.errors import ConfigError
+
+IGNORE_FILE = Path("ci") / "audit-ignore.toml"
+
+
+@dataclass(frozen=True)
+class Finding:
+    package: str
+    version: str
+    id: str
+    aliases: tuple[str, ...]
+    fix_versions: tuple[str, ...]
+
+    @property
+    def fixable(self) -> bool:
+        return bool(self.fix_versions)
+
+    def names(self) -> set[str]:
+        return {self.id, *self.aliases}
+
+    def line(self) -> str:
+        fix = f"fixed in {', '.join(self.fix_versions)}" if self.fixable else "no fix yet"
+        return f"{self.package} {self.version}: {self.id} ({fix})"
+
+
+@dataclass(frozen=True)
+class Ignored:
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    audited: int  # packages
+    failing: tuple[Finding, ...]  # fixable and not ignored
+    reported: tuple[Finding, ...]  # no fix yet, or ignored with a reason
+
+    @property
+    def ok(self) -> bool:
+        return not self.failing
+
+    def summary(self) -> str:
+        if not self.failing and not self.reported:
+            return f"{self.audited} packages, no known vulnerability"
+        parts = [f"{self.audited} packages"]
+        if self.failing:
+            parts.append(
+                f"{len(self.failing)} fixable: " + "; ".join(f.line() for f in self.failing)
+            )
+        if self.reported:
+            parts.append(
+                f"{len(self.reported)} accepted: " + "; ".join(f.line() for f in self.reported)
+            )
+        return ", ".join(parts)
+
+
+def read_ignored(path: Path) -> tuple[Ignored, ...]:
+    """The accepted findings; each needs an id and a non-empty reason."""
+    if not path.is_file():
+        return ()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    entries: list[Ignored] = []
+    for number, entry in enumerate(data.get("ignore", []), start=1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: [[ignore]] entry {number} is not a table")
+        vuln_id, reason = entry.get("id"), entry.get("reason")
+        if not isinstance(vuln_id, str) or not vuln_id:
+            raise ConfigError(f"{path}: [[ignore]] entry {number} has no id", hint='id = "GHSA-…"')
+        if not isinstance(reason, str) or not reason.strip():
+            raise ConfigError(
+                f"{path}: {vuln_id} is ignored without a reason",
+                hint='add reason = "why this finding does not apply or cannot be fixed yet"',
+            )
+        entries.append(Ignored(vuln_id, reason))
+    return tuple(entries)
+
+
+def findings(report: dict[str, Any]) -> tuple[int, tuple[Finding, ...]]:
+    """pip-audit's JSON (`-f json`): how many packages it audited, and what it found."""
+    dependencies = report.get("dependencies", [])
+    found = tuple(
+        Finding(
+            package=str(dep["name"]),
+            version=str(dep.get("version", "")),
+            id=str(vuln["id"]),
+            aliases=tuple(str(a) for a in vuln.get("aliases", [])),
+            fix_versions=tuple(str(v) for v in vuln.get("fix_versions", [])),
+        )
+        for dep in dependencies
+        for vuln in dep.get("vulns", [])
+    )
+    return len(dependencies), found
+
+
+def judge(report_text: str, ignored: tuple[Ignored, ...]) -> Verdict:
+    try:
+        report = json.loads(report_text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"pip-audit wrote no JSON report: {exc}") from None
+    audited, found = findings(report)
+    accepted = {entry.id for entry in ignored}
+    failing = tuple(f for f in found if f.fixable and not f.names() & accepted)
+    return Verdict(audited, failing, tuple(f for f in found if f not in failing))

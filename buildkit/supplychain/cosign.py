@@ -1,0 +1,122 @@
+"""The cosign seam (cosign 2.x, Debian 13's 2.5 here): every call goes through the
+injected Runner, argument lists only. A key is a path or `env://VAR` (cosign reads the key
+from that variable); its password comes from COSIGN_PASSWORD, never from buildkit."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from buildkit.errors import StageFailed
+from buildkit.proc import CallResult, Runner
+from buildkit.supplychain.statements import Statement, lookup
+
+SBOM = "cyclonedx"
+PROVENANCE = "slsaprovenance1"
+BUILDX_PROVENANCE_TYPE = "slsaprovenance"  # SLSA v0.2, what buildx 0.13 writes
+PREDICATE_TYPES = {
+    SBOM: "https://cyclonedx.org/bom",
+    PROVENANCE: "https://slsa.dev/provenance/v1",
+}
+NO_TLOG = "no transparency log (offline): checked against the key alone"
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What `cosign verify` accepted: the digests the valid signatures name."""
+
+    ok: bool
+    digests: tuple[str, ...]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Cosign:
+    runner: Runner
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 120.0
+
+    def _call(self, *args: str) -> CallResult:
+        return self.runner.call(["cosign", *args], env=dict(self.env), timeout=self.timeout)
+
+    def _must(self, result: CallResult, what: str) -> None:
+        if not result.ok:
+            raise StageFailed(
+                f"cosign could not {what}", command=result.command, output=result.tail()
+            )
+
+    def sign(self, image: str, key: str) -> None:
+        """Sign `image` (repository@digest) with the private key."""
+        self._must(
+            self._call("sign", "--key", key, "--tlog-upload=false", "--yes", image), f"sign {image}"
+        )
+
+    def attest(self, image: str, key: str, predicate: Path, kind: str) -> None:
+        """Attach `predicate` to `image` as a signed in-toto statement of type `kind`."""
+        self._must(
+            self._call("attest", "--key", key, "--tlog-upload=false", "--yes",
+                       "--type", kind, "--predicate", str(predicate), image),
+            f"attach the {kind} attestation to {image}",
+        )  # fmt: skip
+
+    def public_key(self, key: str, out: Path) -> Path:
+        """Write the public half of the private `key` to `out` (for verify)."""
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self._must(self._call("public-key", "--key", key, "--outfile", str(out)), "read the key")
+        return out
+
+    def verify(self, image: str, public_key: str) -> Verified:
+        result = self._call(
+            "verify", "--key", public_key, "--insecure-ignore-tlog", "--output", "json", image
+        )
+        if not result.ok:
+            return Verified(False, (), last_error(result))
+        digests = []
+        for item in json_lines(result.output):
+            for entry in item if isinstance(item, list) else [item]:
+                digest = lookup(entry, "critical", "image", "docker-manifest-digest")
+                if isinstance(digest, str):
+                    digests.append(digest)
+        return Verified(True, tuple(digests))
+
+    def attestations(self, image: str, public_key: str, kind: str) -> tuple[Statement, ...] | str:
+        """The statements of type `kind` signed by the key, or why there are none."""
+        result = self._call(
+            "verify-attestation",
+            "--key",
+            public_key,
+            "--insecure-ignore-tlog",
+            "--type",
+            kind,
+            image,
+        )
+        if not result.ok:
+            return last_error(result)
+        statements = []
+        for envelope in json_lines(result.output):
+            if isinstance(envelope, dict) and "payload" in envelope:
+                payload = json.loads(base64.b64decode(envelope["payload"]))
+                statements.append(Statement.from_json(payload))
+        return tuple(statements)
+
+
+def json_lines(output: str) -> list[object]:
+    """cosign prints its JSON results one per line, between its own log lines."""
+    found: list[object] = []
+    for line in output.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("{", "[")):
+            try:
+                found.append(json.loads(stripped))
+            except json.JSONDecodeError:
+                continue
+    return found
+
+
+def last_error(result: CallResult) -> str:
+    lines = [line.strip() for line in result.output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return (errors or lines or ["cosign failed without a message"])[-1]

@@ -1,0 +1,106 @@
+"""After a push with --sign: the pushed digest's SBOM (read from the image as the registry
+holds it) and SLSA provenance are written under build/, the digest is signed, both are
+attached as attestations signed by the same key, and `verify` checks the result exactly as
+a consumer would, with the key's public half."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from buildkit.registry.client import RegistryClient
+from buildkit.registry.reference import Repository
+from buildkit.supplychain.cosign import BUILDX_PROVENANCE_TYPE, PROVENANCE, SBOM, Cosign
+from buildkit.supplychain.image_contents import buildx_provenance, image_contents
+from buildkit.supplychain.sbom import ImageContents, PlatformContents, WheelFile, cyclonedx
+from buildkit.supplychain.statements import BuildFacts, provenance
+from buildkit.supplychain.verify import Line, RegistryFactory, verify
+
+
+@dataclass(frozen=True)
+class Release:
+    """What one pushed image is, for its SBOM and provenance."""
+
+    repository: Repository
+    digest: str
+    ref: str  # a tag just pushed, to verify through
+    wheel_distribution: str
+    wheel_sha256: str
+    facts: BuildFacts
+
+
+@dataclass(frozen=True)
+class Published:
+    sbom: Path
+    provenance: Path
+    public_key: Path
+    lines: tuple[Line, ...]
+    buildx_provenance: tuple[Path, ...] = ()  # buildx's own, attached as well
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.lines) and all(line.ok for line in self.lines)
+
+    def details(self, relative: Path) -> dict[str, object]:
+        return {
+            "sbom": str(self.sbom.relative_to(relative)),
+            "provenance": str(self.provenance.relative_to(relative)),
+            "public_key": str(self.public_key.relative_to(relative)),
+            "buildx_provenance": [str(p.relative_to(relative)) for p in self.buildx_provenance],
+            "verify": [line.render() for line in self.lines],
+            "verified": self.ok,
+        }
+
+
+def wheel_of(release: Release, platforms: tuple[PlatformContents, ...], dist: Path) -> WheelFile:
+    """The service's wheel: its version as installed in the image, its file in dist/."""
+    wanted = release.wheel_distribution.lower().replace("_", "-")
+    version = next(
+        (
+            package.version
+            for platform in platforms
+            for package in platform.python
+            if package.name.lower().replace("_", "-") == wanted
+        ),
+        "",
+    )
+    stem = f"{wanted.replace('-', '_')}-{version}-"
+    files = sorted(dist.glob(f"{stem}*.whl")) if version else []
+    return WheelFile(release.wheel_distribution, version, files[0].name if files else "",
+                     release.wheel_sha256)  # fmt: skip
+
+
+def publish(
+    release: Release,
+    *,
+    key: str,
+    cosign: Cosign,
+    registry: RegistryClient,
+    factory: RegistryFactory,
+    build_dir: Path,
+    dist_dir: Path,
+) -> Published:
+    name = release.repository.path.rsplit("/", 1)[-1]
+    pinned = f"{release.repository.name}@{release.digest}"
+    platforms = image_contents(registry, release.repository.path, release.digest)
+    wheel = wheel_of(release, platforms, dist_dir)
+    contents = ImageContents(release.repository.name, release.digest, wheel, platforms)
+    sbom = build_dir / "sbom" / f"{name}.cdx.json"
+    prov = build_dir / "provenance" / f"{name}.slsa.json"
+    for path, text in ((sbom, cyclonedx(contents)), (prov, provenance(release.facts))):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    cosign.sign(pinned, key)
+    cosign.attest(pinned, key, sbom, SBOM)
+    cosign.attest(pinned, key, prov, PROVENANCE)
+    buildx = []  # where buildx built the image: its own provenance, one per platform
+    for number, predicate in enumerate(
+        buildx_provenance(registry, release.repository.path, release.digest), start=1
+    ):
+        path = build_dir / "provenance" / f"{name}.buildx-{number}.slsa02.json"
+        path.write_bytes(predicate)
+        cosign.attest(pinned, key, path, BUILDX_PROVENANCE_TYPE)
+        buildx.append(path)
+    public = cosign.public_key(key, build_dir / "sign" / "cosign.pub")
+    result = verify(release.ref, str(public), cosign, factory)
+    return Published(sbom, prov, public, result.lines, tuple(buildx))

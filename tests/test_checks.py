@@ -1,0 +1,135 @@
+"""`nox -s ci` (buildkit/checks): every check runs whatever the others did, one table at the
+end names each with its outcome, and the exit code is 0 only if none failed. pip-audit's
+verdict: a vulnerability with a fix fails the run unless accepted with a reason.
+
+pip-audit itself asks PyPI, which tests may not reach: its JSON report (the format
+pip-audit 2.x writes with `-f json`) is written here, and the verdict read from it."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from buildkit.checks import audit
+from buildkit.checks.plan import Check, Outcome, audit_check, commands_check, plan, todo_check
+from buildkit.checks.run import Row, exit_code, run_checks, table
+from buildkit.config import load_project
+from buildkit.errors import ConfigError
+from buildkit.proc import Runner
+from tests.helpers import ROOT, init_repo
+
+
+def pip_audit_report(*vulns: tuple[str, str, list[str]]) -> str:
+    """pip-audit's JSON: one package `jinja2 3.1.2` with the given (id, alias, fixes)."""
+    found = [
+        {"id": vid, "aliases": [alias], "fix_versions": fixes, "description": "..."}
+        for vid, alias, fixes in vulns
+    ]
+    dependencies = [
+        {"name": "jinja2", "version": "3.1.2", "vulns": found},
+        {"name": "anyio", "version": "4.16.0", "vulns": []},
+    ]
+    return json.dumps({"dependencies": dependencies, "fixes": []})
+
+
+def test_a_vulnerability_with_a_fix_fails_the_audit() -> None:
+    verdict = audit.judge(
+        pip_audit_report(("GHSA-h5c8-rqwp-cp95", "CVE-2024-22195", ["3.1.3"])), ()
+    )
+    assert not verdict.ok
+    assert "jinja2 3.1.2: GHSA-h5c8-rqwp-cp95 (fixed in 3.1.3)" in verdict.summary()
+
+
+def test_a_vulnerability_without_a_fix_is_reported_but_passes() -> None:
+    verdict = audit.judge(pip_audit_report(("PYSEC-2099-1", "CVE-2099-1", [])), ())
+    assert verdict.ok
+    assert "1 accepted: jinja2 3.1.2: PYSEC-2099-1 (no fix yet)" in verdict.summary()
+
+
+def test_an_accepted_finding_passes_by_id_or_alias(tmp_path: Path) -> None:
+    listed = tmp_path / "audit-ignore.toml"
+    listed.write_text('[[ignore]]\nid = "CVE-2024-22195"\nreason = "templates are ours"\n')
+    report = pip_audit_report(("GHSA-h5c8-rqwp-cp95", "CVE-2024-22195", ["3.1.3"]))
+    assert audit.judge(report, audit.read_ignored(listed)).ok
+
+
+def test_an_ignore_entry_without_a_reason_is_refused(tmp_path: Path) -> None:
+    listed = tmp_path / "audit-ignore.toml"
+    listed.write_text('[[ignore]]\nid = "GHSA-h5c8-rqwp-cp95"\nreason = " "\n')
+    with pytest.raises(ConfigError, match="GHSA-h5c8-rqwp-cp95 is ignored without a reason") as e:
+        audit.read_ignored(listed)
+    assert e.value.hint is not None
+    assert "reason =" in e.value.hint
+
+
+def test_the_repositorys_ignore_list_is_valid() -> None:
+    assert all(entry.reason for entry in audit.read_ignored(ROOT / audit.IGNORE_FILE))
+
+
+def python(code: str) -> tuple[str, ...]:
+    return (sys.executable, "-c", code)
+
+
+def render(rows: Sequence[Row]) -> str:
+    out = io.StringIO()
+    Console(width=200, file=out).print(table(rows))
+    return out.getvalue()
+
+
+def test_every_check_runs_and_the_table_names_each_outcome() -> None:
+    def missing_tool(runner: Runner) -> Outcome:
+        runner.call(["no-such-linter-here", "--check"])
+        return Outcome(True, "unreachable")
+
+    checks = [
+        commands_check("passes", [python("pass")]),
+        commands_check("fails", [python("raise SystemExit(3)"), python("pass")]),
+        Check("tool missing", missing_tool),
+        Check("a count", lambda _runner: Outcome(True, "7 TODO", informational=True)),
+        commands_check("after the failures", [python("pass")]),
+    ]
+    rows = run_checks(checks, Runner())
+    assert [row.status for row in rows] == ["ok", "FAILED", "FAILED", "info", "ok"]
+    assert exit_code(rows) == 1
+    text = render(rows)
+    assert "failed: python -c" in text
+    assert "'no-such-linter-here' is not installed" in text
+    assert exit_code([rows[0], rows[3], rows[4]]) == 0
+
+
+def test_an_audit_of_an_environment_not_made_yet_says_how_to_make_it(tmp_path: Path) -> None:
+    outcome = audit_check(tmp_path, "toolman").run(Runner())
+    assert not outcome.ok
+    assert "run `python -m buildkit test --services toolman`" in outcome.summary
+
+
+def test_the_todo_count_reads_the_files_git_sees(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    repo.write("a.py", "# TODO: one\nx = 1  # FIXME two\n# TODO three\n")
+    repo.write("build/ignored.py", "# TODO not counted\n")
+    repo.write(".gitignore", "build/\n")
+    repo.commit("files")
+    outcome = todo_check(repo.path).run(Runner())
+    assert (outcome.summary, outcome.informational) == ("2 TODO, 1 FIXME", True)
+
+
+def test_the_plan_audits_every_service_and_lints_what_nox_lint_does() -> None:
+    project = load_project(ROOT)
+    names = [check.name for check in plan(project)]
+    assert [n for n in names if n.startswith("pip-audit")] == [
+        f"pip-audit {service}" for service in project.service_names
+    ]
+    assert names[:5] == [
+        "format",
+        "lint: Python",
+        "lint: workflows",
+        "lint: scripts",
+        "lint: Dockerfiles",
+    ]
+    assert {"wheels", "tests", "lock files", "TODO/FIXME"} <= set(names)
