@@ -225,6 +225,26 @@ def test_http_level_refusals(http: httpx.Client, toolman: Toolman) -> None:
     still_serving(http, session)
 
 
+def test_a_local_page_reaches_a_local_toolman_and_a_rebinding_page_does_not(
+    http: httpx.Client,
+) -> None:
+    """Browser clients on this machine (the MCP Inspector) send a loopback Origin."""
+    session = open_session(http)
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+
+    def status(origin: str, host: str = "127.0.0.1") -> int:
+        headers = {**session, "origin": origin, "host": host}
+        return http.post("/mcp", json=ping, headers=headers).status_code
+
+    for origin in ("http://localhost:6274", "http://127.0.0.1", "https://[::1]:8080"):
+        assert status(origin) == 200, origin
+        assert status(origin, host="localhost:3000") == 200, origin
+    for origin in ("http://localhost.evil.example", "http://evil.example", "null"):
+        assert status(origin) == 403, origin
+    assert status("http://localhost:6274", host="evil.example") == 421
+    still_serving(http, session)
+
+
 def test_notifications_and_responses_get_202(http: httpx.Client) -> None:
     session = open_session(http)
     note = http.post(

@@ -16,6 +16,7 @@ from toolman.auth import Authenticator
 from toolman.catalog import KINDS, Catalog
 from toolman.config import Config
 from toolman.metrics import Gauge, Labels, Metrics
+from toolman.relayed import Relayed
 from toolman.sessions import SessionStore
 from toolman.settings import Settings
 from toolman.supervisor import State, Supervisor
@@ -36,6 +37,7 @@ class Gateway:
             idle_seconds=config.http.session_idle_seconds, limit=config.http.max_sessions
         )
         self.supervisors: dict[str, Supervisor] = {}
+        self.relayed = Relayed(self)
         self.started = asyncio.Event()
         self._rebuild_pending = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -68,7 +70,9 @@ class Gateway:
         ]
 
     def _add(self, name: str) -> None:
-        supervisor = Supervisor(self.config.servers[name], self.config.supervisor, self._changed)
+        supervisor = Supervisor(
+            self.config.servers[name], self.config.supervisor, self._changed, self.relayed.updated
+        )
         self.supervisors[name] = supervisor
         supervisor.start()
 
@@ -118,7 +122,11 @@ class Gateway:
         ordered = [
             self.supervisors[name] for name in self.config.servers if name in self.supervisors
         ]
+        before = self.catalog.clashes
         self.catalog.rebuild(ordered, self.config.rules, self.config.separator)
+        for clash in self.catalog.clashes:
+            if clash not in before:
+                log.error("config error: %s", clash, extra={"error": clash})
         for session in self.sessions:
             view = self.catalog.view(session.agent)
             for kind in KINDS:
@@ -158,7 +166,9 @@ class Gateway:
         }
         return {
             "ready": self.started.is_set(),
-            "degraded": any(info["state"] != "ready" for info in servers.values()),
+            "degraded": bool(self.catalog.clashes)
+            or any(info["state"] != "ready" for info in servers.values()),
             "sessions": len(self.sessions),
             "servers": servers,
+            "config_errors": list(self.catalog.clashes),
         }

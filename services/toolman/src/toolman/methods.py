@@ -48,16 +48,24 @@ def negotiate(requested: object) -> str:
     )
 
 
-def initialize_result(version: str) -> dict[str, Any]:
+def initialize_result(
+    version: str, extra: dict[str, Any] | None = None, *, subscribe: bool = False
+) -> dict[str, Any]:
+    """toolman's answer; ``extra`` and ``subscribe`` say what the agent's servers relay."""
+    resources: dict[str, Any] = {"listChanged": True}
+    if subscribe:
+        resources["subscribe"] = True
     return {
         "protocolVersion": version,
         "capabilities": {
             "tools": {"listChanged": True},
-            "resources": {"listChanged": True},
+            "resources": resources,
             "prompts": {"listChanged": True},
+            **(extra or {}),
         },
         "serverInfo": {"name": "toolman", "version": __version__},
-        "instructions": "Tools of several MCP servers, named <server>_<tool>.",
+        "instructions": "Tools of several MCP servers, named <server>_<tool> unless a server "
+        "is mounted without a prefix.",
     }
 
 
@@ -99,6 +107,10 @@ class Methods:
                 "resourceTemplates", lambda view: view.templates
             ),
             "resources/read": self._resources_read,
+            "logging/setLevel": self._relay(gateway.relayed.set_level),
+            "completion/complete": self._relay(gateway.relayed.complete),
+            "resources/subscribe": self._relay(gateway.relayed.subscribe),
+            "resources/unsubscribe": self._relay(gateway.relayed.unsubscribe),
         }
 
     async def call(self, session: Session, incoming: Incoming, emit: Emit) -> dict[str, Any]:
@@ -106,6 +118,15 @@ class Methods:
         if handler is None:
             raise RpcError(METHOD_NOT_FOUND, f"Method not found: {incoming.method}")
         return await handler(session, incoming.params, emit)
+
+    @staticmethod
+    def _relay(
+        method: Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]],
+    ) -> Handler:
+        async def handler(session: Session, params: dict[str, Any], _emit: Emit) -> dict[str, Any]:
+            return await method(session, params)
+
+        return handler
 
     async def _ping(
         self, _session: Session, _params: dict[str, Any], _emit: Emit

@@ -38,6 +38,12 @@ class Session:
     stream_open: bool = False
     pending: set[str] = field(default_factory=set)  # list_changed kinds owed to a future stream
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    log_level: str | None = None  # set by logging/setLevel
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        """A notification for the GET stream; dropped while none is open or the outbox is full."""
+        if self.stream_open and not self.outbox.full():
+            self.outbox.put_nowait({"jsonrpc": "2.0", "method": method, "params": params})
 
     def list_changed(self, kind: str) -> None:
         """Queue ``notifications/<kind>/list_changed``; coalesced while no stream is open."""

@@ -56,8 +56,10 @@ class Supervisor:
         config: ServerConfig,
         options: SupervisorOptions,
         on_change: Callable[[], None],
+        on_updated: Callable[[str, str], None] | None = None,
     ) -> None:
         self.config = config
+        self._on_updated = on_updated  # (server, uri) of notifications/resources/updated
         self.name = config.name
         self._options = options
         self._on_change = on_change
@@ -227,6 +229,10 @@ class Supervisor:
             self._dirty = True  # a refresh already running fetches again when it ends
             if self._refresh is None or self._refresh.done():
                 self._refresh = asyncio.create_task(self._refetch(), name=f"refresh-{self.name}")
+        elif method == "notifications/resources/updated" and self._on_updated is not None:
+            uri = params.get("uri")
+            if isinstance(uri, str):
+                self._on_updated(self.name, uri)
         elif method == "notifications/message":
             log.info("server log", extra={"server": self.name, "data": params.get("data")})
 

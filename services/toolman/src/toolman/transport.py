@@ -41,6 +41,10 @@ KNOWN = FORWARDED | {
     "prompts/list",
     "resources/list",
     "resources/templates/list",
+    "logging/setLevel",
+    "completion/complete",
+    "resources/subscribe",
+    "resources/unsubscribe",
 }
 BATCH_VERSION = "2025-03-26"  # the only revision with JSON-RPC batches
 MAX_BATCH = 100
@@ -194,7 +198,12 @@ class McpEndpoint:
         session.shown = dict(gateway.catalog.view(agent).fingerprints)
         gateway.metrics.requests.inc(method="initialize", outcome="ok")
         log.info("session started", extra={"agent": agent, "version": session.protocol_version})
-        answer = jsonrpc.result(incoming.id, initialize_result(session.protocol_version))
+        result = initialize_result(
+            session.protocol_version,
+            gateway.relayed.capabilities(agent),
+            subscribe=gateway.relayed.subscribable(agent),
+        )
+        answer = jsonrpc.result(incoming.id, result)
         await asgi.respond_json(send, 200, answer, {"mcp-session-id": session.id})
 
     def _notification(self, session: Session, incoming: Incoming) -> None:

