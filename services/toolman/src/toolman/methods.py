@@ -26,6 +26,7 @@ from toolman.errors import (
     RpcError,
 )
 from toolman.jsonrpc import Incoming, notification
+from toolman.related import CallChannel
 
 if TYPE_CHECKING:
     from toolman.catalog import View
@@ -36,6 +37,12 @@ SUPPORTED_VERSIONS = ("2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_VERSION = SUPPORTED_VERSIONS[-1]
 
 Emit = Callable[[dict[str, Any]], None]
+
+
+def no_stream(_message: dict[str, Any]) -> None:
+    """The Emit of a call answered as plain JSON: nothing can be sent before the answer."""
+
+
 Handler = Callable[["Session", dict[str, Any], Emit], Awaitable[dict[str, Any]]]
 
 
@@ -148,6 +155,12 @@ class Methods:
 
         return handler
 
+    @staticmethod
+    def _channel(session: Session, emit: Emit) -> CallChannel:
+        return CallChannel(
+            session.client_capabilities, session.outstanding, None if emit is no_stream else emit
+        )
+
     def _progress_relay(
         self, params: dict[str, Any], emit: Emit
     ) -> Callable[[dict[str, Any]], None] | None:
@@ -237,7 +250,9 @@ class Methods:
             name=name,
             server=entry.server,
             decision="allowed",
-            call=lambda: supervisor.call("tools/call", forwarded, relay),
+            call=lambda: supervisor.call(
+                "tools/call", forwarded, relay, self._channel(session, emit)
+            ),
         )
 
     async def _prompts_get(
@@ -260,7 +275,10 @@ class Methods:
             server=entry.server,
             decision="allowed",
             call=lambda: supervisor.call(
-                "prompts/get", forwarded, self._progress_relay(params, emit)
+                "prompts/get",
+                forwarded,
+                self._progress_relay(params, emit),
+                self._channel(session, emit),
             ),
         )
 
@@ -283,6 +301,9 @@ class Methods:
             server=server,
             decision="allowed",
             call=lambda: supervisor.call(
-                "resources/read", params, self._progress_relay(params, emit)
+                "resources/read",
+                params,
+                self._progress_relay(params, emit),
+                self._channel(session, emit),
             ),
         )

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolman.related import Outstanding
+
 OUTBOX_LIMIT = 256
 
 
@@ -39,6 +41,8 @@ class Session:
     pending: set[str] = field(default_factory=set)  # list_changed kinds owed to a future stream
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     log_level: str | None = None  # set by logging/setLevel
+    client_capabilities: dict[str, Any] = field(default_factory=dict)  # from initialize
+    outstanding: Outstanding = field(default_factory=Outstanding)  # toolman's asks of the client
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         """A notification for the GET stream; dropped while none is open or the outbox is full."""
@@ -67,6 +71,7 @@ class Session:
 
     def end(self) -> None:
         self.ended.set()
+        self.outstanding.cancel_all()
         for task in self.in_flight.values():
             task.cancel()
 

@@ -21,6 +21,7 @@ from typing import Any
 from toolman import __version__
 from toolman.config import SupervisorOptions
 from toolman.downstream import Connection, HttpConnection, ProgressHandler, StdioConnection
+from toolman.downstream.base import Related
 from toolman.errors import DownstreamUnavailable, RpcError, ToolmanError
 from toolman.servers import HttpServer, ServerConfig, StdioServer
 
@@ -93,13 +94,21 @@ class Supervisor:
         self.catalog = None
 
     async def call(
-        self, method: str, params: dict[str, Any], on_progress: ProgressHandler | None = None
+        self,
+        method: str,
+        params: dict[str, Any],
+        on_progress: ProgressHandler | None = None,
+        related: Related | None = None,
     ) -> dict[str, Any]:
         connection = self._connection
         if self.state is not State.READY or connection is None:
             raise DownstreamUnavailable(self.name, self.last_error or self.state.value)
         return await connection.request(
-            method, params, timeout=self.config.timeout_seconds, on_progress=on_progress
+            method,
+            params,
+            timeout=self.config.timeout_seconds,
+            on_progress=on_progress,
+            related=related,
         )
 
     async def unavailable(self) -> dict[str, Any]:
@@ -176,7 +185,8 @@ class Supervisor:
             "initialize",
             {
                 "protocolVersion": CLIENT_VERSION,
-                "capabilities": {},
+                # Relayed to the client of the call that asks (toolman.related).
+                "capabilities": {"sampling": {}, "elicitation": {"form": {}}},
                 "clientInfo": {"name": "toolman", "version": __version__},
             },
             timeout=timeout,

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from toolman import asgi, jsonrpc
+from toolman import asgi, jsonrpc, streaming
 from toolman.asgi import Receive, Scope, Send
 from toolman.auth import check_request
 from toolman.errors import (
@@ -28,7 +28,14 @@ from toolman.errors import (
 )
 from toolman.gateway import Gateway
 from toolman.jsonrpc import Incoming, RequestId
-from toolman.methods import SUPPORTED_VERSIONS, Emit, Methods, initialize_result, negotiate
+from toolman.methods import (
+    SUPPORTED_VERSIONS,
+    Emit,
+    Methods,
+    initialize_result,
+    negotiate,
+    no_stream,
+)
 from toolman.sessions import Session
 
 log = logging.getLogger("toolman.transport")
@@ -49,7 +56,6 @@ KNOWN = FORWARDED | {
 BATCH_VERSION = "2025-03-26"  # the only revision with JSON-RPC batches
 MAX_BATCH = 100
 KEEPALIVE_SECONDS = 15.0
-PROGRESS_BACKLOG = 1000
 INITIALIZE_WAIT_SECONDS = 30.0
 SESSIONS_FULL_RETRY_SECONDS = 5
 
@@ -58,10 +64,6 @@ def _reject(
     status: int, message: str, code: int = INVALID_REQUEST, request_id: RequestId | None = None
 ) -> HttpReject:
     return HttpReject(status, RpcError(code, message), request_id=request_id)
-
-
-def _noop(_message: dict[str, Any]) -> None:
-    """Progress has nowhere to go on a JSON answer."""
 
 
 class McpEndpoint:
@@ -164,10 +166,14 @@ class McpEndpoint:
         wants_progress = isinstance(incoming.params.get("_meta"), dict) and (
             "progressToken" in incoming.params["_meta"]
         )
-        if sse_ok and (wants_progress or not json_ok):
-            await self._answer_sse(send, session, incoming)
+        if sse_ok and (wants_progress or not json_ok or incoming.method in FORWARDED):
+            await streaming.answer(
+                send,
+                lambda emit: self._answer(session, incoming, emit),
+                lazy=json_ok and not wants_progress,
+            )
         else:
-            await asgi.respond_json(send, 200, await self._answer(session, incoming, _noop))
+            await asgi.respond_json(send, 200, await self._answer(session, incoming, no_stream))
 
     async def _initialize(self, send: Send, incoming: Incoming, agent: str) -> None:
         requested = incoming.params.get("protocolVersion")
@@ -196,6 +202,8 @@ class McpEndpoint:
                 headers={"retry-after": str(SESSIONS_FULL_RETRY_SECONDS)},
             )
         session.shown = dict(gateway.catalog.view(agent).fingerprints)
+        capabilities = incoming.params.get("capabilities")
+        session.client_capabilities = capabilities if isinstance(capabilities, dict) else {}
         gateway.metrics.requests.inc(method="initialize", outcome="ok")
         log.info("session started", extra={"agent": agent, "version": session.protocol_version})
         result = initialize_result(
@@ -207,7 +215,9 @@ class McpEndpoint:
         await asgi.respond_json(send, 200, answer, {"mcp-session-id": session.id})
 
     def _notification(self, session: Session, incoming: Incoming) -> None:
-        if incoming.kind == "notification" and incoming.method == "notifications/cancelled":
+        if incoming.kind == "response":
+            session.outstanding.answered(incoming.id, incoming.params)
+        elif incoming.method == "notifications/cancelled":
             task = session.in_flight.get(incoming.params.get("requestId"))
             if task is not None:
                 task.cancel()
@@ -251,30 +261,6 @@ class McpEndpoint:
             if session.in_flight.get(incoming.id) is task:
                 del session.in_flight[incoming.id]
 
-    async def _answer_sse(self, send: Send, session: Session, incoming: Incoming) -> None:
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-        def emit(message: dict[str, Any]) -> None:
-            if queue.qsize() < PROGRESS_BACKLOG:  # a flood of progress is dropped, never the answer
-                queue.put_nowait(message)
-
-        async def run() -> None:
-            try:
-                queue.put_nowait(await self._answer(session, incoming, emit))
-            finally:
-                queue.put_nowait(None)
-
-        task = asyncio.create_task(run())
-        try:
-            await asgi.start_sse(send)
-            while (message := await queue.get()) is not None:
-                await asgi.send_event(send, message)
-            await asgi.end_stream(send)
-        finally:
-            if not task.done():
-                task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
     async def _batch(self, send: Send, messages: list[Any], session: Session) -> None:
         if session.protocol_version != BATCH_VERSION:
             raise _reject(
@@ -300,7 +286,7 @@ class McpEndpoint:
                 )
             else:
                 requests.append(incoming)
-        answers += await asyncio.gather(*(self._answer(session, r, _noop) for r in requests))
+        answers += await asyncio.gather(*(self._answer(session, r, no_stream) for r in requests))
         if answers:
             await asgi.respond_json(send, 200, answers)
         else:
