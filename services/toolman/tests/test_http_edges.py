@@ -185,19 +185,22 @@ def test_protocol_versions_are_negotiated_and_checked(http: httpx.Client) -> Non
     assert rpc_error(no_version)["code"] == -32602
 
 
-def test_server_discover_probe_gets_a_legacy_answer(http: httpx.Client) -> None:
-    """A 2026-07-28 client's probe: 400 with a plain error, never the modern -32022/-32004."""
-    probe = {
-        "jsonrpc": "2.0", "id": 1, "method": "server/discover",
-        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
-    }  # fmt: skip
-    response = http.post("/mcp", json=probe, headers={"mcp-protocol-version": "2026-07-28"})
-    assert response.status_code == 400
-    error = rpc_error(response)
-    assert error["code"] == -32600
-    assert "initialize" in error["message"]
+def test_server_discover_is_the_2026_era_and_no_session_is_minted(http: httpx.Client) -> None:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    probe = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}}
+    headers = {"mcp-protocol-version": "2026-07-28", "mcp-method": "server/discover"}
+    response = http.post("/mcp", json=probe, headers=headers)
+    assert response.status_code == 200, response.text
+    assert "mcp-session-id" not in response.headers
+    result = response.json()["result"]
+    assert result["supportedVersions"] == ["2026-07-28"]
+    assert result["resultType"] == "complete"
+    assert "tools" in result["capabilities"]
     session = open_session(http)
-    in_session = call(http, session, "server/discover", {})
+    in_session = call(http, session, "server/discover", {})  # a 2025 session has no discover
     assert rpc_error(in_session)["code"] == -32601
 
 

@@ -17,7 +17,7 @@ from toolman.catalog import KINDS, Catalog
 from toolman.config import Config
 from toolman.metrics import Gauge, Labels, Metrics
 from toolman.relayed import Relayed
-from toolman.sessions import SessionStore
+from toolman.sessions import Session, SessionStore
 from toolman.settings import Settings
 from toolman.supervisor import State, Supervisor
 
@@ -38,6 +38,7 @@ class Gateway:
         )
         self.supervisors: dict[str, Supervisor] = {}
         self.relayed = Relayed(self)
+        self.listeners: set[Session] = set()  # open 2026-07-28 subscriptions/listen streams
         self.started = asyncio.Event()
         self._rebuild_pending = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -127,7 +128,7 @@ class Gateway:
         for clash in self.catalog.clashes:
             if clash not in before:
                 log.error("config error: %s", clash, extra={"error": clash})
-        for session in self.sessions:
+        for session in [*self.sessions, *self.listeners]:
             view = self.catalog.view(session.agent)
             for kind in KINDS:
                 if session.shown.get(kind, view.fingerprints[kind]) != view.fingerprints[kind]:

@@ -120,6 +120,9 @@ class Methods:
             "resources/unsubscribe": self._relay(gateway.relayed.unsubscribe),
         }
 
+    def serves(self, method: str) -> bool:
+        return method in self._table
+
     async def call(self, session: Session, incoming: Incoming, emit: Emit) -> dict[str, Any]:
         handler = self._table.get(incoming.method)
         if handler is None:
@@ -157,6 +160,8 @@ class Methods:
 
     @staticmethod
     def _channel(session: Session, emit: Emit) -> CallChannel:
+        if session.modern:  # nothing to answer toolman's requests on; input_required is not relayed
+            return CallChannel({}, session.outstanding, None)
         return CallChannel(
             session.client_capabilities, session.outstanding, None if emit is no_stream else emit
         )

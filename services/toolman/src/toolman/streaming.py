@@ -23,10 +23,21 @@ PROGRESS_BACKLOG = 1000  # a flood of related messages is dropped, never the ans
 Item = tuple[bool, dict[str, Any]]  # (is the answer, message)
 
 
+def _ok(_answer: dict[str, Any]) -> int:
+    return 200
+
+
 async def answer(
-    send: Send, run: Callable[[Emit], Awaitable[dict[str, Any]]], *, lazy: bool
+    send: Send,
+    run: Callable[[Emit], Awaitable[dict[str, Any]]],
+    *,
+    lazy: bool,
+    status: Callable[[dict[str, Any]], int] = _ok,
 ) -> None:
-    """Run ``run(emit)`` and send what it emits, then its answer (a JSON-RPC response)."""
+    """Run ``run(emit)`` and send what it emits, then its answer (a JSON-RPC response).
+
+    ``status`` is the HTTP status of an answer sent as plain JSON (a stream is 200).
+    """
     queue: asyncio.Queue[Item | None] = asyncio.Queue()
 
     def emit(message: dict[str, Any]) -> None:
@@ -41,11 +52,14 @@ async def answer(
 
     task = asyncio.create_task(work())
     try:
+        if not lazy:
+            await asgi.start_sse(send)  # the client sees its stream open at once
         item = await queue.get()
-        if lazy and item is not None and item[0]:
-            await asgi.respond_json(send, 200, item[1])
-            return
-        await asgi.start_sse(send)
+        if lazy:
+            if item is not None and item[0]:
+                await asgi.respond_json(send, status(item[1]), item[1])
+                return
+            await asgi.start_sse(send)
         while item is not None:
             await asgi.send_event(send, item[1])
             item = await queue.get()

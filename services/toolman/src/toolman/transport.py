@@ -5,7 +5,10 @@ Order of checks for every request: Host and Origin (421/403), bearer token
 JSON (400, -32700), JSON-RPC shape (400, -32600), MCP-Protocol-Version (400),
 Mcp-Session-Id (400 missing, 404 unknown or ended). A request that passes all
 of them is answered with HTTP 200 and a JSON-RPC result or error, as JSON, or
-as SSE when it asked for progress. Notifications and responses get 202.
+as SSE when it asked for progress or something must precede the answer.
+Notifications and responses get 202. A single POST of the 2026-07-28 era (see
+toolman.modern.is_modern) leaves here after the body is parsed, for
+toolman.modern, which checks its envelope instead of a session.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from toolman.methods import (
     negotiate,
     no_stream,
 )
+from toolman.modern import ModernEndpoint, is_modern
 from toolman.sessions import Session
 
 log = logging.getLogger("toolman.transport")
@@ -70,6 +74,7 @@ class McpEndpoint:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.methods = Methods(gateway)
+        self.modern = ModernEndpoint(gateway, self.methods)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = asgi.headers_of(scope)
@@ -150,6 +155,9 @@ class McpEndpoint:
             raise HttpReject(400, exc) from None
         if isinstance(message, list):
             await self._batch(send, message, self._session(headers, agent))
+            return
+        if is_modern(headers, message):
+            await self.modern.post(receive, send, headers, agent, message)
             return
         try:
             incoming = jsonrpc.classify(message)

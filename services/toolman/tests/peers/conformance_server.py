@@ -202,6 +202,20 @@ async def test_elicitation_sep1330_enums(ctx: Context) -> str:
     return "Elicitation completed: " + await _elicit(ctx, "Enums test", schema)
 
 
+@server.tool()
+async def test_logging_tool(ctx: Context) -> str:
+    """Writes a log line (a 2026-07-28 client without a logLevel must not receive it)."""
+    await ctx.info("test_logging_tool ran")
+    return "logged"
+
+
+@server.tool()
+async def test_streaming_elicitation(ctx: Context) -> str:
+    """Asks the user a question, streaming on the call's own response."""
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    return "Elicitation completed: " + await _elicit(ctx, "Streaming test", schema)
+
+
 @server.resource("test://static-text", mime_type="text/plain", description="Static text")
 def static_text() -> str:
     return "This is the content of the static text resource."
