@@ -53,6 +53,7 @@ CACHEABLE = frozenset(
     {"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"}
 )
 CACHE_TTL_MS = 0  # list_changed (subscriptions/listen) is the signal to refetch
+WATCH_AFTER_SECONDS = 0.05
 
 
 def is_modern(headers: dict[str, str], message: object) -> bool:
@@ -228,20 +229,36 @@ def _server_info() -> dict[str, str]:
 
 
 async def _until_disconnect(run: Coroutine[Any, Any, None], receive: Receive) -> None:
-    """Run the answer; a client that closes the connection first cancels it (and its call)."""
+    """Run the answer here; a client that closes the connection first cancels it (and its call).
 
-    async def gone() -> None:
+    Most answers take well under WATCH_AFTER_SECONDS: only a longer one pays for a task
+    that waits for the disconnect.
+    """
+    current = asyncio.current_task()
+    assert current is not None  # called from the ASGI request's task
+    watcher: asyncio.Future[None] | None = None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
         while (await receive())["type"] != "http.disconnect":
             pass
+        gone = True
+        current.cancel()
 
-    answer = asyncio.ensure_future(run)
-    watcher = asyncio.ensure_future(gone())
+    def start_watching() -> None:
+        nonlocal watcher
+        watcher = asyncio.ensure_future(watch())
+
+    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_SECONDS, start_watching)
     try:
-        await asyncio.wait({answer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await run
+    except asyncio.CancelledError:
+        if not gone:
+            raise  # toolman itself is stopping
+        current.uncancel()  # the client left: nothing more to send
     finally:
-        for task in (answer, watcher):
-            task.cancel()
-        await asyncio.gather(answer, watcher, return_exceptions=True)
-    failure = answer.exception() if answer.done() and not answer.cancelled() else None
-    if failure is not None:
-        raise failure
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)

@@ -20,8 +20,6 @@ from toolman.methods import Emit
 
 PROGRESS_BACKLOG = 1000  # a flood of related messages is dropped, never the answer
 
-Item = tuple[bool, dict[str, Any]]  # (is the answer, message)
-
 
 def _ok(_answer: dict[str, Any]) -> int:
     return 200
@@ -37,33 +35,61 @@ async def answer(
     """Run ``run(emit)`` and send what it emits, then its answer (a JSON-RPC response).
 
     ``status`` is the HTTP status of an answer sent as plain JSON (a stream is 200).
+    Lazily, the call runs in the caller's task and nothing else is created unless
+    something is emitted: the common case costs no more than a plain JSON answer.
     """
-    queue: asyncio.Queue[Item | None] = asyncio.Queue()
+    if not lazy:
+        await _stream_from_start(send, run)
+        return
+    queue: asyncio.Queue[dict[str, Any] | None] | None = None
+    pump: asyncio.Future[None] | None = None
+
+    def emit(message: dict[str, Any]) -> None:
+        nonlocal queue, pump
+        if queue is None:
+            queue = asyncio.Queue()
+            pump = asyncio.ensure_future(_pump(send, queue))
+        if queue.qsize() < PROGRESS_BACKLOG:
+            queue.put_nowait(message)
+
+    try:
+        result = await run(emit)
+    except BaseException:
+        if pump is not None:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+        raise
+    if queue is None or pump is None:
+        await asgi.respond_json(send, status(result), result)
+        return
+    queue.put_nowait(result)
+    queue.put_nowait(None)
+    await pump
+
+
+async def _pump(send: Send, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+    await asgi.start_sse(send)
+    while (message := await queue.get()) is not None:
+        await asgi.send_event(send, message)
+    await asgi.end_stream(send)
+
+
+async def _stream_from_start(send: Send, run: Callable[[Emit], Awaitable[dict[str, Any]]]) -> None:
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
     def emit(message: dict[str, Any]) -> None:
         if queue.qsize() < PROGRESS_BACKLOG:
-            queue.put_nowait((False, message))
+            queue.put_nowait(message)
 
     async def work() -> None:
         try:
-            queue.put_nowait((True, await run(emit)))
+            queue.put_nowait(await run(emit))
         finally:
             queue.put_nowait(None)
 
     task = asyncio.create_task(work())
     try:
-        if not lazy:
-            await asgi.start_sse(send)  # the client sees its stream open at once
-        item = await queue.get()
-        if lazy:
-            if item is not None and item[0]:
-                await asgi.respond_json(send, status(item[1]), item[1])
-                return
-            await asgi.start_sse(send)
-        while item is not None:
-            await asgi.send_event(send, item[1])
-            item = await queue.get()
-        await asgi.end_stream(send)
+        await _pump(send, queue)
     finally:
         if not task.done():
             task.cancel()
