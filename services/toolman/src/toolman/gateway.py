@@ -16,7 +16,9 @@ from toolman.auth import Authenticator
 from toolman.catalog import KINDS, Catalog
 from toolman.config import Config
 from toolman.metrics import Gauge, Labels, Metrics
+from toolman.pool import Pool
 from toolman.relayed import Relayed
+from toolman.servers import StdioServer
 from toolman.sessions import Session, SessionStore
 from toolman.settings import Settings
 from toolman.supervisor import State, Supervisor
@@ -71,9 +73,12 @@ class Gateway:
         ]
 
     def _add(self, name: str) -> None:
-        supervisor = Supervisor(
-            self.config.servers[name], self.config.supervisor, self._changed, self.relayed.updated
-        )
+        config, options = self.config.servers[name], self.config.supervisor
+        supervisor: Supervisor
+        if isinstance(config, StdioServer) and config.instances > 1:
+            supervisor = Pool(config, options, self._changed, self.relayed.updated)
+        else:
+            supervisor = Supervisor(config, options, self._changed, self.relayed.updated)
         self.supervisors[name] = supervisor
         supervisor.start()
 
@@ -162,6 +167,7 @@ class Gateway:
                 "tools": len(s.catalog.tools) if s.catalog else 0,
                 "restarts": s.restarts,
                 "last_error": s.last_error,
+                **({"pids": s.pids} if isinstance(s, Pool) else {}),
             }
             for name, s in self.supervisors.items()
         }

@@ -24,6 +24,7 @@ STDIO_KEYS = (
     "startup_timeout_seconds",
     "enabled",
     "prefix",
+    "instances",
 )
 HTTP_KEYS = ("url", "headers", "timeout_seconds", "startup_timeout_seconds", "enabled", "prefix")
 
@@ -38,6 +39,7 @@ class StdioServer:
     timeout_seconds: float = 60.0
     startup_timeout_seconds: float = 30.0
     prefix: bool = True  # False: its tools and prompts keep their own names (passthrough)
+    instances: int = 1  # >1: a pool of identical stateless processes (toolman.pool)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ def _stdio_server(
         ),
         cwd=schema.string(spec["cwd"], schema.join(path, "cwd")) if "cwd" in spec else None,
         prefix=_prefix(spec, path),
+        instances=schema.integer(
+            spec.get("instances", 1), schema.join(path, "instances"), minimum=1, maximum=32
+        ),
         **_timeouts(spec, path),
     )
     return server if _enabled(spec, path) else None
