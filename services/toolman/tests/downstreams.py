@@ -1,4 +1,5 @@
-"""The conformance scenario server (peers/conformance_server.py) as a fixture.
+"""The conformance scenario server (peers/conformance_server.py) as a fixture, and toolman
+in front of it.
 
 Imported by the test modules that use it, so pytest finds the fixture there.
 """
@@ -7,11 +8,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TESTS, free_port, wait_until
+from conftest import TESTS, Toolman, free_port, stop_process, wait_until
 
 SCENARIO_SERVER = TESTS / "peers" / "conformance_server.py"
 
@@ -39,9 +40,15 @@ def scenario_server_url(peer_python: Path) -> Iterator[str]:
         )
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
+
+
+def passthrough(toolman_factory: Callable[..., Toolman], url: str) -> Toolman:
+    """toolman mounting the scenario server at ``url`` without a prefix, once it is ready."""
+    toolman = toolman_factory({"servers": {"scenarios": {"url": url, "prefix": False}}})
+    wait_until(
+        lambda: toolman.server_state("scenarios")["state"] == "ready",
+        timeout=30,
+        what="the scenario server ready behind toolman",
+    )
+    return toolman

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import PEERS_DIR, TESTS, Toolman, missing, wait_until
-from downstreams import scenario_server_url
+from conftest import PEERS_DIR, TESTS, Toolman, missing
+from downstreams import passthrough, scenario_server_url
 
 __all__ = ["scenario_server_url"]  # the fixture, imported for pytest
 
@@ -45,16 +45,6 @@ def run_suite(url: str, revision: str, baseline: Path | None = None) -> tuple[in
         cwd=CONFORMANCE.parent,
     )
     return done.returncode, done.stdout + done.stderr
-
-
-def passthrough(toolman_factory: Callable[..., Toolman], url: str) -> Toolman:
-    toolman = toolman_factory({"servers": {"scenarios": {"url": url, "prefix": False}}})
-    wait_until(
-        lambda: toolman.server_state("scenarios")["state"] == "ready",
-        timeout=30,
-        what="toolman's downstream to be ready",
-    )
-    return toolman
 
 
 @pytest.mark.parametrize("revision", ["2025-11-25", "2026-07-28"])

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import mcp_types as types
 import pytest
-from conftest import Toolman, initialize, wait_until
-from downstreams import scenario_server_url
+from conftest import Toolman, initialize
+from downstreams import passthrough, scenario_server_url
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
@@ -28,16 +28,6 @@ from mcp.shared.exceptions import MCPError
 __all__ = ["scenario_server_url"]  # the fixture, imported for pytest
 
 Factory = Callable[..., Toolman]
-
-
-def passthrough(toolman_factory: Factory, url: str) -> Toolman:
-    toolman = toolman_factory({"servers": {"scenarios": {"url": url, "prefix": False}}})
-    wait_until(
-        lambda: toolman.server_state("scenarios")["state"] == "ready",
-        timeout=30,
-        what="the scenario server ready behind toolman",
-    )
-    return toolman
 
 
 @asynccontextmanager

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import TYPE_CHECKING, Any
 
-from toolman import asgi
+from toolman import asgi, streaming
 from toolman.asgi import Receive, Send
 from toolman.errors import INVALID_PARAMS, RpcError
 from toolman.jsonrpc import RequestId, notification
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from toolman.sessions import Session
 
 SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
-KEEPALIVE_SECONDS = 15.0
 FLAGS = {
     "toolsListChanged": "tools",
     "promptsListChanged": "prompts",
@@ -84,22 +82,8 @@ async def listen(
 
 
 async def _stream(session: Session, receive: Receive, send: Send) -> None:
-    async def disconnected() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-    gone = asyncio.ensure_future(disconnected())
+    gone = asyncio.ensure_future(streaming.wait_disconnect(receive))
     try:
-        while not gone.done():
-            getter = asyncio.ensure_future(session.outbox.get())
-            done, _ = await asyncio.wait(
-                {getter, gone}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            if getter in done:
-                await asgi.send_event(send, getter.result())
-                continue
-            getter.cancel()
-            if not done:
-                await asgi.send_comment(send, f"keepalive {int(time.time())}")
+        await streaming.pump_outbox(send, session.outbox, {gone})
     finally:
         gone.cancel()

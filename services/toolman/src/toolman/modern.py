@@ -241,8 +241,7 @@ async def _until_disconnect(run: Coroutine[Any, Any, None], receive: Receive) ->
 
     async def watch() -> None:
         nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
+        await streaming.wait_disconnect(receive)
         gone = True
         current.cancel()
 

@@ -11,14 +11,16 @@ stream as soon as a related message does.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from toolman import asgi
-from toolman.asgi import Send
+from toolman.asgi import Receive, Send
 from toolman.methods import Emit
 
 PROGRESS_BACKLOG = 1000  # a flood of related messages is dropped, never the answer
+KEEPALIVE_SECONDS = 15.0
 
 
 def _ok(_answer: dict[str, Any]) -> int:
@@ -94,3 +96,27 @@ async def _stream_from_start(send: Send, run: Callable[[Emit], Awaitable[dict[st
         if not task.done():
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def wait_disconnect(receive: Receive) -> None:
+    """Return once the client has closed its connection."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def pump_outbox(
+    send: Send, outbox: asyncio.Queue[dict[str, Any]], stops: set[asyncio.Future[Any]]
+) -> None:
+    """A long-lived stream (the GET stream, subscriptions/listen): the outbox's messages as
+    SSE events, a keep-alive comment every KEEPALIVE_SECONDS, until one of ``stops`` is done."""
+    while not any(stop.done() for stop in stops):
+        getter = asyncio.ensure_future(outbox.get())
+        done, _ = await asyncio.wait(
+            {getter, *stops}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+        )
+        if getter in done:
+            await asgi.send_event(send, getter.result())
+            continue
+        getter.cancel()
+        if not done:
+            await asgi.send_comment(send, f"keepalive {int(time.time())}")

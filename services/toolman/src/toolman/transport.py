@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from toolman import asgi, jsonrpc, streaming
@@ -59,7 +58,6 @@ KNOWN = FORWARDED | {
 }
 BATCH_VERSION = "2025-03-26"  # the only revision with JSON-RPC batches
 MAX_BATCH = 100
-KEEPALIVE_SECONDS = 15.0
 INITIALIZE_WAIT_SECONDS = 30.0
 SESSIONS_FULL_RETRY_SECONDS = 5
 
@@ -307,31 +305,14 @@ class McpEndpoint:
         if session.stream_open:
             raise _reject(409, "Conflict: this session already has a GET stream open")
         session.open_stream()
-        disconnected = asyncio.ensure_future(_wait_disconnect(receive))
+        disconnected = asyncio.ensure_future(streaming.wait_disconnect(receive))
         ended = asyncio.ensure_future(session.ended.wait())
         try:
             await asgi.start_sse(send, {"mcp-session-id": session.id})
-            while not (ended.done() or disconnected.done()):
-                getter = asyncio.ensure_future(session.outbox.get())
-                done, _ = await asyncio.wait(
-                    {getter, ended, disconnected},
-                    timeout=KEEPALIVE_SECONDS,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if getter in done:
-                    await asgi.send_event(send, getter.result())
-                    continue
-                getter.cancel()
-                if not done:
-                    await asgi.send_comment(send, f"keepalive {int(time.time())}")
+            await streaming.pump_outbox(send, session.outbox, {ended, disconnected})
             if not disconnected.done():
                 await asgi.end_stream(send)
         finally:
             session.stream_open = False
             for task in (disconnected, ended):
                 task.cancel()
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
