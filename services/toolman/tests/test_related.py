@@ -31,14 +31,16 @@ Factory = Callable[..., Toolman]
 
 
 @asynccontextmanager
-async def answering_client(url: str, log: list[str], **callbacks: Any) -> AsyncIterator[Client]:
+async def answering_client(
+    url: str, log: list[str], mode: str = "legacy", **callbacks: Any
+) -> AsyncIterator[Client]:
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         log.append(str(params.data))
 
     async with create_mcp_http_client() as http:
         transport = streamable_http_client(url, http_client=http)
         async with Client(
-            transport, mode="legacy", logging_callback=on_log, read_timeout_seconds=60, **callbacks
+            transport, mode=mode, logging_callback=on_log, read_timeout_seconds=60, **callbacks
         ) as client:
             yield client
 
@@ -124,3 +126,57 @@ def test_a_client_that_cannot_answer_gets_an_error_at_once_and_toolman_serves_on
         assert "cannot carry sampling/createMessage" in answer.json()["error"]["message"]
         ping = {"jsonrpc": "2.0", "id": 8, "method": "ping"}
         assert http.post("/mcp", json=ping, headers=session).json()["result"] == {}
+
+
+def test_a_2026_client_answers_the_downstreams_questions_as_input_required(
+    toolman_factory: Factory, scenario_server_url: str
+) -> None:
+    """The SDK client in auto mode drives input_required itself: same answers as 2025."""
+    toolman = passthrough(toolman_factory, scenario_server_url)
+
+    async def scenario() -> tuple[str, str, str]:
+        async with answering_client(
+            toolman.mcp_url, [], mode="auto", sampling_callback=sample, elicitation_callback=elicit
+        ) as client:
+            sampled = await client.call_tool("test_sampling", {"prompt": "hello"})
+            elicited = await client.call_tool("test_elicitation", {"message": "who?"})
+            return client.protocol_version, text_of(sampled), text_of(elicited)
+
+    version, sampled, elicited = asyncio.run(scenario())
+    assert version == "2026-07-28"
+    assert sampled == "LLM response: echo of hello"
+    assert elicited.startswith("User response: action=accept")
+
+
+def test_request_state_is_checked_and_an_unanswered_question_is_asked_again(
+    toolman_factory: Factory, scenario_server_url: str
+) -> None:
+    toolman = passthrough(toolman_factory, scenario_server_url)
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+    }
+    headers = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call",
+               "mcp-name": "test_sampling", "accept": "application/json"}  # fmt: skip
+
+    def call(**extra: Any) -> dict[str, Any]:
+        params = {"name": "test_sampling", "arguments": {"prompt": "hi"}, "_meta": meta, **extra}
+        body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": params}
+        with httpx.Client(base_url=toolman.base_url, timeout=30) as http:
+            answer: dict[str, Any] = http.post("/mcp", json=body, headers=headers).json()
+        return answer
+
+    first = call()["result"]
+    assert first["resultType"] == "input_required"
+    [(key, question)] = first["inputRequests"].items()
+    assert question["method"] == "sampling/createMessage"
+    state = first["requestState"]
+    assert call(requestState=state)["result"]["inputRequests"] == {key: question}  # again
+    tampered = state[:-4] + ("AAAA" if not state.endswith("AAAA") else "BBBB")
+    assert call(requestState=tampered)["error"]["code"] == -32602
+    assert call(requestState="not even base64!")["error"]["code"] == -32602
+    reply = {"role": "assistant", "model": "m", "content": {"type": "text", "text": "fine"}}
+    done = call(requestState=state, inputResponses={key: reply})["result"]
+    assert done["resultType"] == "complete"
+    assert done["content"][0]["text"] == "LLM response: fine"
+    assert call(requestState=state)["error"]["code"] == -32602  # finished: nothing waits

@@ -22,6 +22,7 @@ from toolman.servers import StdioServer
 from toolman.sessions import Session, SessionStore
 from toolman.settings import Settings
 from toolman.supervisor import State, Supervisor
+from toolman.suspended import Waiting
 
 log = logging.getLogger("toolman.gateway")
 
@@ -41,6 +42,7 @@ class Gateway:
         self.supervisors: dict[str, Supervisor] = {}
         self.relayed = Relayed(self)
         self.listeners: set[Session] = set()  # open 2026-07-28 subscriptions/listen streams
+        self.waiting = Waiting()  # 2026-07-28 calls waiting for input_required answers
         self.started = asyncio.Event()
         self._rebuild_pending = False
         self._tasks: list[asyncio.Task[None]] = []

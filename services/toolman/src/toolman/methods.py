@@ -160,8 +160,10 @@ class Methods:
 
     @staticmethod
     def _channel(session: Session, emit: Emit) -> CallChannel:
-        if session.modern:  # nothing to answer toolman's requests on; input_required is not relayed
-            return CallChannel({}, session.outstanding, None)
+        if session.modern:  # questions become input_required results (toolman.suspended)
+            return CallChannel(
+                session.client_capabilities, session.outstanding, None, session.asker
+            )
         return CallChannel(
             session.client_capabilities, session.outstanding, None if emit is no_stream else emit
         )

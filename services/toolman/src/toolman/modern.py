@@ -33,6 +33,7 @@ from toolman.errors import RESOURCE_NOT_FOUND, HttpReject, RpcError
 from toolman.jsonrpc import Incoming
 from toolman.methods import LATEST_VERSION, SUPPORTED_VERSIONS, Emit, Methods, no_stream
 from toolman.sessions import Session
+from toolman.suspended import Suspended
 
 if TYPE_CHECKING:
     from toolman.gateway import Gateway
@@ -54,6 +55,7 @@ CACHEABLE = frozenset(
 )
 CACHE_TTL_MS = 0  # list_changed (subscriptions/listen) is the signal to refetch
 WATCH_AFTER_SECONDS = 0.05
+RETRY_KEYS = frozenset({"inputResponses", "requestState"})
 
 
 def is_modern(headers: dict[str, str], message: object) -> bool:
@@ -180,15 +182,37 @@ class ModernEndpoint:
             result = self.discover(session.agent)
         elif method in REMOVED or not self.methods.serves(method):
             raise RpcError(-32601, f"Method not found: {method}")
+        elif method in FORWARDED:
+            result = dict(await self._interactive(session, incoming, emit))
         else:
             result = dict(await self.methods.call(session, incoming, emit))
-        result["resultType"] = "complete"
+        result.setdefault("resultType", "complete")
         if method in CACHEABLE or method == "server/discover":
             result["ttlMs"] = CACHE_TTL_MS
             result["cacheScope"] = "public" if self._same_for_everyone() else "private"
         meta = result.get("_meta")
         result["_meta"] = {**(meta if isinstance(meta, dict) else {}), SERVER_INFO: _server_info()}
         return result
+
+    async def _interactive(
+        self, session: Session, incoming: Incoming, emit: Emit
+    ) -> dict[str, Any]:
+        """A call that may need input: started, or resumed by its ``requestState``."""
+        waiting = self.gateway.waiting
+        state = incoming.params.get("requestState")
+        if state is not None:
+            call = waiting.resume(state, session.agent)
+            call.answer(incoming.params.get("inputResponses"))
+            return await waiting.run(call, None)
+        call = Suspended(session.agent)
+        session.asker = call.ask
+        forwarded = Incoming(
+            incoming.kind,
+            incoming.id,
+            incoming.method,
+            {k: v for k, v in incoming.params.items() if k not in RETRY_KEYS},
+        )
+        return await waiting.run(call, lambda: self.methods.call(session, forwarded, emit))
 
     def _same_for_everyone(self) -> bool:
         """Lists are shared only when no agent has a policy of its own."""

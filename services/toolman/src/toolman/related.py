@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,10 +63,12 @@ class CallChannel:
         capabilities: Message,
         outstanding: Outstanding,
         emit: Callable[[Message], None] | None,
+        asker: Callable[[str, Message], Awaitable[Message]] | None = None,
     ) -> None:
         self._capabilities = capabilities
         self._outstanding = outstanding
         self._emit = emit  # None: the call is answered as plain JSON, nothing can go first
+        self._asker = asker  # 2026-07-28: questions become input_required (toolman.suspended)
 
     def notify(self, message: Message) -> None:
         if self._emit is not None and message.get("method") in RELAYED_NOTIFICATIONS:
@@ -79,6 +81,8 @@ class CallChannel:
             raise RpcError(METHOD_NOT_FOUND, f"toolman does not relay {method}")
         if capability not in self._capabilities:
             raise RpcError(METHOD_NOT_FOUND, f"the client did not declare {capability}")
+        if self._asker is not None:
+            return await self._asker(method, params)
         if self._emit is None:
             raise RpcError(METHOD_NOT_FOUND, f"the client's call cannot carry {method}")
         request_id = self._outstanding.new_id()

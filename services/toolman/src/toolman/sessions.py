@@ -17,7 +17,7 @@ import asyncio
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ class Session:
     modern: bool = False
     kinds: frozenset[str] = frozenset({"tools", "prompts", "resources"})
     stamp: dict[str, Any] | None = None
+    asker: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
     outstanding: Outstanding = field(default_factory=Outstanding)  # toolman's asks of the client
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
