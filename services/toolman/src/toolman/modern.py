@@ -56,6 +56,7 @@ CACHEABLE = frozenset(
 CACHE_TTL_MS = 0  # list_changed (subscriptions/listen) is the signal to refetch
 WATCH_AFTER_SECONDS = 0.05
 RETRY_KEYS = frozenset({"inputResponses", "requestState"})
+ASKABLE = frozenset({"sampling", "elicitation"})  # client capabilities input_required serves
 
 
 def is_modern(headers: dict[str, str], message: object) -> bool:
@@ -204,6 +205,9 @@ class ModernEndpoint:
             call = waiting.resume(state, session.agent)
             call.answer(incoming.params.get("inputResponses"))
             return await waiting.run(call, None)
+        if not ASKABLE & session.client_capabilities.keys():
+            # Nothing could be asked of this client: the call runs as a plain one.
+            return await self.methods.call(session, incoming, emit)
         call = Suspended(session.agent)
         session.asker = call.ask
         forwarded = Incoming(
