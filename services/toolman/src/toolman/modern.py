@@ -147,6 +147,8 @@ class ModernEndpoint:
             await listen.listen(self.gateway, session, request, receive, send)
             return
         json_ok, sse_ok = asgi.accepts(headers.get("accept"))
+        response = _Tracked(send)
+        send = response.send
         wants_progress = "progressToken" in incoming.params.get("_meta", {})
         if sse_ok and (wants_progress or not json_ok or incoming.method in FORWARDED):
             run = streaming.answer(
@@ -157,7 +159,7 @@ class ModernEndpoint:
             )
         else:
             run = self._json(send, session, incoming, label)
-        await _until_disconnect(run, receive)
+        await _until_disconnect(run, receive, response)
 
     async def _json(self, send: Send, session: Session, incoming: Incoming, label: str) -> None:
         answer = await self._answer(session, incoming, no_stream, label)
@@ -256,11 +258,27 @@ def _server_info() -> dict[str, str]:
     return {"name": "toolman", "version": __version__}
 
 
-async def _until_disconnect(run: Coroutine[Any, Any, None], receive: Receive) -> None:
+class _Tracked:
+    """The ASGI ``send`` of one response, knowing when its last byte went out."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.complete = False
+
+    async def send(self, message: asgi.Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.complete = True  # before sending: the server reports "disconnect" after it
+        await self._send(message)
+
+
+async def _until_disconnect(
+    run: Coroutine[Any, Any, None], receive: Receive, response: _Tracked
+) -> None:
     """Run the answer here; a client that closes the connection first cancels it (and its call).
 
     Most answers take well under WATCH_AFTER_SECONDS: only a longer one pays for a task
-    that waits for the disconnect.
+    that waits for the disconnect. Once the response is complete, the server's
+    ``http.disconnect`` means only that, and cancels nothing.
     """
     current = asyncio.current_task()
     assert current is not None  # called from the ASGI request's task
@@ -270,8 +288,9 @@ async def _until_disconnect(run: Coroutine[Any, Any, None], receive: Receive) ->
     async def watch() -> None:
         nonlocal gone
         await streaming.wait_disconnect(receive)
-        gone = True
-        current.cancel()
+        if not response.complete:
+            gone = True
+            current.cancel()
 
     def start_watching() -> None:
         nonlocal watcher
