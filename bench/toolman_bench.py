@@ -17,6 +17,12 @@ medians over rounds:
   stdio/sdk  direct: SDK stdio client; toolman: SDK Streamable HTTP client -> toolman -> stdio
   http/raw   minimal HTTP client -> the server over HTTP, directly or through toolman
   http/sdk   SDK Streamable HTTP client -> the server over HTTP, directly or through toolman
+  stdio/2026 the 2026-07-28 path: stateless raw HTTP requests (envelope in _meta, routing
+             headers, no session) -> toolman -> the server over stdio; its "direct" is
+             stdio/raw's, so both toolman paths are compared with the same baseline
+  stdio/pool the stdio/raw client -> toolman -> a pool of POOL_INSTANCES copies of the
+             server ("instances" in the config); compared with stdio/raw's direct row,
+             and with stdio/raw's toolman row (one process) in the pool table
 
 The raw rows isolate toolman's own cost: the minimal clients cost a few
 microseconds, the SDK's clients close to a millisecond. stdio/sdk also
@@ -49,6 +55,7 @@ PEERS = Path(os.environ.get("MCP_PEERS_DIR") or REPO / "build" / "mcp-peers")
 PEER_PYTHON = PEERS / "venv" / "bin" / "python"
 SDK_SERVER = REPO / "services" / "toolman" / "tests" / "peers" / "sdk_server.py"
 ROUND_DEADLINE_SECONDS = 120.0
+POOL_INSTANCES = 2  # this machine has 2 cores; toolman itself needs some of them
 ARGUMENTS = {"text": "x" * 64}
 INIT = {
     "protocolVersion": "2025-11-25",
@@ -126,16 +133,29 @@ def rss_mb(pid: int) -> float:
 # --- minimal clients ---------------------------------------------------------
 
 
-class RawHttp:
-    """One keep-alive HTTP/1.1 connection speaking JSON-RPC with JSON answers."""
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+}
 
-    def __init__(self, port: int) -> None:
+
+class RawHttp:
+    """One keep-alive HTTP/1.1 connection speaking JSON-RPC with JSON answers.
+
+    ``modern``: 2026-07-28 requests (no session; envelope and routing headers each time).
+    """
+
+    def __init__(self, port: int, *, modern: bool = False) -> None:
         self.port = port
         self.ids = itertools.count(1)
         self.session: bytes = b""
+        self.modern = modern
 
     async def open(self) -> RawHttp:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        if self.modern:
+            return self
         headers, _ = await self.post(
             {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INIT}
         )
@@ -144,13 +164,16 @@ class RawHttp:
         await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return self
 
-    async def post(self, message: dict[str, Any]) -> tuple[dict[bytes, bytes], bytes]:
+    async def post(
+        self, message: dict[str, Any], routing: bytes = b""
+    ) -> tuple[dict[bytes, bytes], bytes]:
         body = json.dumps(message).encode()
         self.writer.write(
             b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:" + str(self.port).encode() + b"\r\n"
             b"content-type: application/json\r\n"
             b"accept: application/json, text/event-stream\r\n"
             + self.session
+            + routing
             + b"content-length: "
             + str(len(body)).encode()
             + b"\r\n\r\n"
@@ -168,15 +191,18 @@ class RawHttp:
         return headers, data
 
     def caller(self, tool: str) -> Call:
-        async def call() -> None:
-            await self.post(
-                {
-                    "jsonrpc": "2.0",
-                    "id": next(self.ids),
-                    "method": "tools/call",
-                    "params": {"name": tool, "arguments": ARGUMENTS},
-                }
+        params: dict[str, Any] = {"name": tool, "arguments": ARGUMENTS}
+        routing = b""
+        if self.modern:
+            params["_meta"] = MODERN_META
+            routing = (
+                b"mcp-protocol-version: 2026-07-28\r\nmcp-method: tools/call\r\n"
+                b"mcp-name: " + tool.encode() + b"\r\n"
             )
+
+        async def call() -> None:
+            message = {"jsonrpc": "2.0", "id": next(self.ids), "method": "tools/call"}
+            await self.post({**message, "params": params}, routing)
 
         return call
 
@@ -290,11 +316,11 @@ async def measure(
     )
 
 
-def raw_http(port: int, tool: str) -> Opener:
+def raw_http(port: int, tool: str, *, modern: bool = False) -> Opener:
     async def opener(stack: AsyncExitStack, clients: int) -> list[Call]:
         calls = []
         for _ in range(clients):
-            client = await RawHttp(port).open()
+            client = await RawHttp(port, modern=modern).open()
             stack.push_async_callback(client.close)
             calls.append(client.caller(tool))
         return calls
@@ -350,10 +376,18 @@ async def bench(quick: bool) -> dict[str, Any]:
     rounds, calls = (3, 200) if quick else (5, 800)
     toolman = str(Path(sys.executable).with_name("toolman"))
     down_port, via_http_port, via_stdio_port = free_port(), free_port(), free_port()
+    via_pool_port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         configs = {
             "http": {"bench": {"url": f"http://127.0.0.1:{down_port}/mcp"}},
             "stdio": {"bench": {"command": str(PEER_PYTHON), "args": [str(SDK_SERVER)]}},
+            "pool": {
+                "bench": {
+                    "command": str(PEER_PYTHON),
+                    "args": [str(SDK_SERVER)],
+                    "instances": POOL_INSTANCES,
+                }
+            },
         }
         paths = {}
         for name, servers in configs.items():
@@ -368,16 +402,20 @@ async def bench(quick: bool) -> dict[str, Any]:
             started(down_argv) as downstream,
             started(toolman_argv(paths["http"], via_http_port)) as via_http,
             started(toolman_argv(paths["stdio"], via_stdio_port)) as via_stdio,
+            started(toolman_argv(paths["pool"], via_pool_port)) as via_pool,
         ):
             wait_for_port(down_port, downstream)
             wait_ready(via_http_port, via_http)
             wait_ready(via_stdio_port, via_stdio)
+            wait_ready(via_pool_port, via_pool)
             await asyncio.sleep(1.0)  # let start-up settle before the idle reading
             memory = {"idle_rss_mb": {"stdio": rss_mb(via_stdio.pid), "http": rss_mb(via_http.pid)}}
             down_url = f"http://127.0.0.1:{down_port}/mcp"
             plan: list[tuple[str, str, Opener]] = [
                 ("stdio/raw", "direct", raw_stdio("echo")),
                 ("stdio/raw", "toolman", raw_http(via_stdio_port, "bench_echo")),
+                ("stdio/2026", "toolman", raw_http(via_stdio_port, "bench_echo", modern=True)),
+                ("stdio/pool", "toolman", raw_http(via_pool_port, "bench_echo")),
                 ("http/raw", "direct", raw_http(down_port, "echo")),
                 ("http/raw", "toolman", raw_http(via_http_port, "bench_echo")),
                 ("stdio/sdk", "direct", sdk_stdio("echo")),
@@ -417,9 +455,10 @@ async def bench(quick: bool) -> dict[str, Any]:
 def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = {(r["scenario"], r["route"], r["clients"]): r for r in result["rows"]}
     table = []
-    for scenario in ("stdio/raw", "http/raw", "stdio/sdk", "http/sdk"):
+    for scenario in ("stdio/raw", "stdio/2026", "stdio/pool", "http/raw", "stdio/sdk", "http/sdk"):
+        baseline = "stdio/raw" if scenario in ("stdio/2026", "stdio/pool") else scenario
         for clients in (1, 8, 32):
-            direct, via = rows[(scenario, "direct", clients)], rows[(scenario, "toolman", clients)]
+            direct, via = rows[(baseline, "direct", clients)], rows[(scenario, "toolman", clients)]
             table.append(
                 {
                     "scenario": scenario,
@@ -464,6 +503,22 @@ def print_table(table: list[dict[str, Any]], result: dict[str, Any]) -> None:
         figures += [f"{line['direct_calls_per_second']:>15.0f}"]
         figures += [f"{line['toolman_calls_per_second']:>15.0f}", f"{line['p50_ratio']:>15.2f}"]
         print(f"{line['scenario']:<10} {line['clients']:<10} " + " ".join(figures))
+    rows = {(r["scenario"], r["route"], r["clients"]): r for r in result["rows"]}
+    print("\nthrough toolman, side by side (same run): calls/s and p50 ms")
+    for clients in (1, 8, 32):
+        legacy, modern = (
+            rows[("stdio/raw", "toolman", clients)],
+            rows[("stdio/2026", "toolman", clients)],
+        )
+        pool = rows[("stdio/pool", "toolman", clients)]
+        print(
+            f"{clients:>3} clients: "
+            f"2025 {legacy['calls_per_second']:>6.0f}/s {legacy['p50_ms']:.3f}"
+            f" | 2026 {modern['calls_per_second']:>6.0f}/s {modern['p50_ms']:.3f}"
+            f" (x{modern['calls_per_second'] / legacy['calls_per_second']:.2f})"
+            f" | pool of {POOL_INSTANCES} {pool['calls_per_second']:>6.0f}/s {pool['p50_ms']:.3f}"
+            f" (x{pool['calls_per_second'] / legacy['calls_per_second']:.2f})"
+        )
     idle, load = result["memory"]["idle_rss_mb"], result["memory"]["load_rss_mb"]
     print(
         f"\ntoolman RSS (MB): idle {idle['stdio']:.1f} (stdio downstream), "

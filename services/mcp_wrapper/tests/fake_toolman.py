@@ -205,7 +205,7 @@ class FakeToolman:
             await self._answer(
                 send,
                 message["id"],
-                {"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]},
+                {"tools": [{"name": "echo", "inputSchema": {"type": "object"}}, REGIONAL]},
             )
         elif method == "tools/call":
             await self._tool(send, message)
@@ -219,6 +219,8 @@ class FakeToolman:
         self.tool_calls.append(name)
         if name == "echo":
             await self._answer(send, request_id, _text(arguments.get("text", "")))
+        elif name == "regional":
+            await self._answer(send, request_id, _text(f"regional {arguments.get('region')}"))
         elif name == "slow":
             await asyncio.sleep(float(arguments.get("seconds", 1)))
             await self._answer(send, request_id, _text("slow done"))
@@ -287,6 +289,23 @@ class FakeToolman:
     async def _error(self, send: Send, request_id: Any, code: int, text: str) -> None:
         message = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": text}}
         await _body(send, 200, "application/json", json.dumps(message).encode())
+
+
+# A tool whose arguments a 2026-era call also carries as Mcp-Param-* headers.
+REGIONAL = {
+    "name": "regional",
+    "inputSchema": {
+        "type": "object",
+        "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "limits": {
+                "type": "object",
+                "properties": {"max": {"type": "integer", "x-mcp-header": "Max"}},
+            },
+            "note": {"type": "string"},
+        },
+    },
+}
 
 
 def _text(text: str) -> dict[str, Any]:

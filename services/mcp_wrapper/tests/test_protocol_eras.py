@@ -35,6 +35,44 @@ def test_modern_requests_carry_their_routing_headers(fake: FakeToolman, spawn: A
     assert encoded.headers["mcp-name"] == "=?base64?w7xuw69jb2RlIHRvb2w=?="
 
 
+def modern(request_id: int, method: str, **params: Any) -> dict[str, Any]:
+    params["_meta"] = {MODERN_KEY: "2026-07-28"}
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+
+def test_arguments_marked_x_mcp_header_travel_as_mcp_param_headers(
+    fake: FakeToolman, spawn: Any
+) -> None:
+    wrapper = spawn()
+    wrapper.send(modern(1, "tools/list"))
+    assert "regional" in [tool["name"] for tool in wrapper.read_answer(1)["result"]["tools"]]
+    arguments = {"region": "eu-west 1", "limits": {"max": 5}, "note": "not a header"}
+    wrapper.send(modern(2, "tools/call", name="regional", arguments=arguments))
+    assert wrapper.read_answer(2)["result"]["content"][0]["text"] == "regional eu-west 1"
+    wrapper.send(modern(3, "tools/call", name="regional", arguments={"region": "zürich"}))
+    wrapper.read_answer(3)
+    first, second = fake.messages("tools/call")
+    assert first.headers["mcp-param-region"] == "eu-west 1"
+    assert first.headers["mcp-param-max"] == "5"
+    assert not any(name.startswith("mcp-param-note") for name in first.headers)
+    assert second.headers["mcp-param-region"] == "=?base64?esO8cmljaA==?="
+    assert "mcp-param-max" not in second.headers
+
+
+def test_a_modern_request_after_a_session_carries_no_session(fake: FakeToolman, spawn: Any) -> None:
+    wrapper = spawn()
+    wrapper.initialize()
+    wrapper.call_tool(1, "echo", text="in the session")
+    wrapper.read_answer(1)
+    wrapper.send(modern_call(2, "echo", text="stateless"))
+    assert wrapper.read_answer(2)["result"]["content"][0]["text"] == "stateless"
+    in_session, stateless = fake.messages("tools/call")
+    assert "mcp-session-id" in in_session.headers
+    assert "mcp-session-id" not in stateless.headers
+    assert stateless.headers["mcp-protocol-version"] == "2026-07-28"
+    assert not any(name.startswith("mcp-param-") for name in in_session.headers)
+
+
 def test_handshake_requests_do_not_get_modern_headers(fake: FakeToolman, spawn: Any) -> None:
     wrapper = spawn()
     wrapper.initialize()

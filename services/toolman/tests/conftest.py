@@ -138,6 +138,16 @@ def git_server(peer_python: Path, git_repo: Path) -> dict[str, Any]:
     return {"command": str(peer_python), "args": ["-m", "mcp_server_git", "-r", str(git_repo)]}
 
 
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s; always reaped."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 def descendants(pid: int) -> set[int]:
     """Every live process below ``pid``, from /proc."""
     parents: dict[int, int] = {}
@@ -350,9 +360,4 @@ def running_toolman() -> Iterator[Running]:
         wait_until(up, timeout=20, what="toolman /health")
         yield Running(process, base_url)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)

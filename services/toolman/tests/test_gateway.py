@@ -86,7 +86,7 @@ def test_each_agent_lists_exactly_what_its_policy_allows(gateway: Toolman) -> No
     seen = asyncio.run(scenario())
     git = {"git_git_status", "git_git_log", "git_git_diff", "git_git_diff_staged"}
     git |= {"git_git_diff_unstaged", "git_git_show", "git_git_branch"}
-    test_tools = {"test_echo", "test_add", "test_pid", "test_sleep", "test_count"}
+    test_tools = {"test_echo", "test_add", "test_pid", "test_sleep", "test_sleep_pid", "test_count"}
     assert set(seen["reviewer"]) == git | test_tools  # test_fail blocked, git_commit not exposed
     assert set(seen["coder"]) == {
         "time_get_current_time", "time_convert_time",
@@ -203,13 +203,14 @@ def test_resources_and_prompts_follow_the_server_policy(gateway: Toolman) -> Non
             out["prompts"] = [p.name for p in (await reviewer.list_prompts()).prompts]
             prompt = await reviewer.get_prompt("test_greet", {"name": "Ada"})
             out["prompt"] = prompt.messages[0].content
-        async with mcp_client(gateway.mcp_url, GUEST) as guest:
-            out["guest_resources"] = (await guest.list_resources()).resources
-            with pytest.raises(MCPError) as read_error:
-                await guest.read_resource("test://greeting")
-            with pytest.raises(MCPError) as prompt_error:
-                await guest.get_prompt("test_greet", {"name": "Ada"})
-            out["guest_errors"] = (read_error.value.code, prompt_error.value.code)
+        for mode in ("legacy", "auto"):
+            async with mcp_client(gateway.mcp_url, GUEST, mode=mode) as guest:
+                out["guest_resources"] = (await guest.list_resources()).resources
+                with pytest.raises(MCPError) as read_error:
+                    await guest.read_resource("test://greeting")
+                with pytest.raises(MCPError) as prompt_error:
+                    await guest.get_prompt("test_greet", {"name": "Ada"})
+                out[mode] = (read_error.value.code, prompt_error.value.code)
         return out
 
     out = asyncio.run(scenario())
@@ -219,7 +220,8 @@ def test_resources_and_prompts_follow_the_server_policy(gateway: Toolman) -> Non
     assert out["prompts"] == ["test_greet"]
     assert "Ada" in out["prompt"].text
     assert out["guest_resources"] == []
-    assert out["guest_errors"] == (-32002, -32602)
+    assert out["legacy"] == (-32002, -32602)
+    assert out["auto"] == (-32602, -32602)  # 2026-07-28: a missing resource is -32602 (SEP-2164)
 
 
 def test_tokens_are_required_and_sessions_belong_to_their_agent(gateway: Toolman) -> None:
@@ -254,10 +256,16 @@ def test_tokens_are_required_and_sessions_belong_to_their_agent(gateway: Toolman
     assert own.json() == {"jsonrpc": "2.0", "id": 2, "result": {}}
 
 
-def test_a_2026_client_probing_server_discover_falls_back_to_initialize(gateway: Toolman) -> None:
-    async def scenario() -> tuple[str, int]:
-        async with mcp_client(gateway.mcp_url, GUEST, mode="auto") as client:
+def test_the_sdk_client_gets_the_same_view_in_auto_2026_and_in_legacy_mode(
+    gateway: Toolman,
+) -> None:
+    async def scenario(mode: str) -> tuple[str, list[str]]:
+        async with mcp_client(gateway.mcp_url, GUEST, mode=mode) as client:
             tools = await client.list_tools()
-            return client.protocol_version, len(tools.tools)
+            return client.protocol_version, sorted(tool.name for tool in tools.tools)
 
-    assert asyncio.run(scenario()) == ("2025-11-25", 2)
+    modern, legacy = asyncio.run(scenario("auto")), asyncio.run(scenario("legacy"))
+    assert modern[0] == "2026-07-28"
+    assert legacy[0] == "2025-11-25"
+    assert modern[1] == legacy[1]
+    assert len(modern[1]) == 2

@@ -185,19 +185,22 @@ def test_protocol_versions_are_negotiated_and_checked(http: httpx.Client) -> Non
     assert rpc_error(no_version)["code"] == -32602
 
 
-def test_server_discover_probe_gets_a_legacy_answer(http: httpx.Client) -> None:
-    """A 2026-07-28 client's probe: 400 with a plain error, never the modern -32022/-32004."""
-    probe = {
-        "jsonrpc": "2.0", "id": 1, "method": "server/discover",
-        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
-    }  # fmt: skip
-    response = http.post("/mcp", json=probe, headers={"mcp-protocol-version": "2026-07-28"})
-    assert response.status_code == 400
-    error = rpc_error(response)
-    assert error["code"] == -32600
-    assert "initialize" in error["message"]
+def test_server_discover_is_the_2026_era_and_no_session_is_minted(http: httpx.Client) -> None:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    probe = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}}
+    headers = {"mcp-protocol-version": "2026-07-28", "mcp-method": "server/discover"}
+    response = http.post("/mcp", json=probe, headers=headers)
+    assert response.status_code == 200, response.text
+    assert "mcp-session-id" not in response.headers
+    result = response.json()["result"]
+    assert result["supportedVersions"] == ["2026-07-28"]
+    assert result["resultType"] == "complete"
+    assert "tools" in result["capabilities"]
     session = open_session(http)
-    in_session = call(http, session, "server/discover", {})
+    in_session = call(http, session, "server/discover", {})  # a 2025 session has no discover
     assert rpc_error(in_session)["code"] == -32601
 
 
@@ -222,6 +225,26 @@ def test_http_level_refusals(http: httpx.Client, toolman: Toolman) -> None:
     assert rebinding.status_code == 421
     assert get_html.status_code == 406
     assert 'toolman_http_rejections_total{status="421"}' in http.get("/metrics").text
+    still_serving(http, session)
+
+
+def test_a_local_page_reaches_a_local_toolman_and_a_rebinding_page_does_not(
+    http: httpx.Client,
+) -> None:
+    """Browser clients on this machine (the MCP Inspector) send a loopback Origin."""
+    session = open_session(http)
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+
+    def status(origin: str, host: str = "127.0.0.1") -> int:
+        headers = {**session, "origin": origin, "host": host}
+        return http.post("/mcp", json=ping, headers=headers).status_code
+
+    for origin in ("http://localhost:6274", "http://127.0.0.1", "https://[::1]:8080"):
+        assert status(origin) == 200, origin
+        assert status(origin, host="localhost:3000") == 200, origin
+    for origin in ("http://localhost.evil.example", "http://evil.example", "null"):
+        assert status(origin) == 403, origin
+    assert status("http://localhost:6274", host="evil.example") == 421
     still_serving(http, session)
 
 

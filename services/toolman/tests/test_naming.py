@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from toolman.naming import MAX_LENGTH, assign, is_valid
+from toolman.naming import MAX_LENGTH, assign, assign_names, is_valid
 
 
 def test_plain_names_are_server_separator_tool() -> None:
@@ -47,3 +47,17 @@ def test_the_mapping_is_invertible() -> None:
     back = {exposed: original for original, exposed in names.items()}
     assert len(back) == len(originals)
     assert all(back[names[o]] == o for o in originals)
+
+
+def test_unprefixed_servers_keep_their_names_and_a_clash_names_both() -> None:
+    originals = [("a", "echo"), ("b", "echo"), ("a", "only_a"), ("c", "echo"), ("x", "y")]
+    names = assign_names([*originals, ("a", "x_y")], "_", unprefixed={"a", "b"})
+    assert names.exposed[("a", "only_a")] == "only_a"
+    assert names.exposed[("c", "echo")] == "c_echo"
+    assert ("a", "echo") not in names.exposed
+    assert ("b", "echo") not in names.exposed
+    assert ("a", "x_y") not in names.exposed
+    assert ("x", "y") not in names.exposed
+    clashes = {clash.name: clash.originals for clash in names.clashes}
+    assert clashes == {"echo": (("a", "echo"), ("b", "echo")), "x_y": (("a", "x_y"), ("x", "y"))}
+    assert "tool 'echo' of server 'a' and tool 'echo' of server 'b'" in names.clashes[0].describe()

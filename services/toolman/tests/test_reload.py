@@ -50,7 +50,7 @@ def test_sighup_applies_a_new_config_without_dropping_the_session(
     notes = Notes()
 
     async def scenario() -> None:
-        async with mcp_client(toolman.mcp_url, message_handler=notes) as client:
+        async with mcp_client(toolman.mcp_url, message_handler=notes, mode="legacy") as client:
             assert "test_add" in await names(client)
             pid = toolman.server_state("test")["pid"]
 
@@ -98,7 +98,7 @@ def test_a_changed_file_is_reloaded_and_removed_servers_are_reaped(
     notes = Notes()
 
     async def scenario() -> None:
-        async with mcp_client(toolman.mcp_url, message_handler=notes) as client:
+        async with mcp_client(toolman.mcp_url, message_handler=notes, mode="legacy") as client:
             assert "time_get_current_time" in await names(client)
             toolman.write_config({**config, "servers": {"test": sdk_server}})
             await notes.wait(1)

@@ -85,7 +85,7 @@ def test_a_remote_server_is_listed_called_and_reconnected(
         updates.append(progress)
 
     async def scenario() -> None:
-        async with mcp_client(toolman.mcp_url, message_handler=on_message) as client:
+        async with mcp_client(toolman.mcp_url, message_handler=on_message, mode="legacy") as client:
             names = {tool.name for tool in (await client.list_tools()).tools}
             assert {"remote_echo", "remote_count"} <= names
             echoed = await client.call_tool("remote_echo", {"text": "over http"})

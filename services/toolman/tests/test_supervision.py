@@ -59,7 +59,7 @@ def test_a_killed_downstream_vanishes_fails_fast_and_returns(
     changes = ListChanges()
 
     async def scenario() -> None:
-        async with mcp_client(toolman.mcp_url, message_handler=changes) as client:
+        async with mcp_client(toolman.mcp_url, message_handler=changes, mode="legacy") as client:
             assert {"test_echo", "time_get_current_time"} <= await tool_names(client)
             first = (await client.call_tool("test_pid", {})).structured_content
             assert first is not None

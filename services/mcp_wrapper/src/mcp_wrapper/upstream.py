@@ -28,6 +28,7 @@ from mcp_wrapper.errors import (
 from mcp_wrapper.events import EventStreamReader, listen
 from mcp_wrapper.headers import HEADER_SAFE, modern_headers
 from mcp_wrapper.http11 import HttpClient, Response
+from mcp_wrapper.params import ParamHeaders
 from mcp_wrapper.replies import error_reply, parse_message, status_error
 from mcp_wrapper.settings import Settings
 
@@ -53,6 +54,7 @@ class Upstream:
         self._reinit_ids = itertools.count(1)
         self._listener: asyncio.Task[None] | None = None
         self._closing = False
+        self._params = ParamHeaders()  # Mcp-Param-* marks from 2026-era tools/list answers
 
     # -- the two things a client sends ------------------------------------------------
 
@@ -64,6 +66,8 @@ class Upstream:
             async with await self._post(message) as response:
                 if not self._expired(response, sent_session, message, attempt):
                     answer = await self._answer(message, response)
+                    if message.get("method") == "tools/list" and jsonrpc.modern_version(message):
+                        self._params.learn(answer)
                     log.debug(
                         "<- id=%s HTTP %d %s in %.2f ms",
                         message["id"],
@@ -121,14 +125,18 @@ class Upstream:
             headers = {"Accept": "text/event-stream"}
         if self._settings.token:
             headers["Authorization"] = f"Bearer {self._settings.token}"
+        if message is not None and (modern := jsonrpc.modern_version(message)):
+            # 2026-era requests are stateless: no session, their version and routing
+            # headers mirrored from the body, and the arguments a tool marked as headers.
+            headers.update(modern_headers(message, modern))
+            if message.get("method") == "tools/call":
+                headers.update(self._params.for_call(message))
+            return headers
         if self.session_id:
             headers["Mcp-Session-Id"] = self.session_id
         method = message.get("method") if message else None
         if self.protocol_version and method != "initialize":
             headers["MCP-Protocol-Version"] = self.protocol_version
-        if message is not None and (modern := jsonrpc.modern_version(message)):
-            # 2026-era requests carry their version per request, mirrored into routing headers.
-            headers.update(modern_headers(message, modern))
         return headers
 
     def _expired(

@@ -4,7 +4,10 @@ With tokens in the config, every request must carry ``Authorization: Bearer
 <token>``; the token's SHA-256 picks the agent. Without tokens (the sidecar
 case) every request is the agent named by ``AGENT_NAME``. Origin, when a
 browser sends one, must be allow-listed (403), and Host must match the
-allow-list (421) so that DNS rebinding cannot reach a local toolman.
+allow-list (421) so that DNS rebinding cannot reach a local toolman. A
+loopback Origin (``http://localhost:6274``, the MCP Inspector's) is served
+without listing when the request's Host is itself a loopback name: the page
+then runs on this machine, and a rebinding page would carry its own Host.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from toolman.errors import AuthError
 from toolman.secrets import sha256_hex
 
 REALM = 'Bearer realm="toolman"'
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def host_name(host: str) -> str:
@@ -45,10 +49,20 @@ def host_allowed(host: str | None, allowed: Sequence[str]) -> bool:
     )
 
 
-def origin_allowed(origin: str | None, allowed: Sequence[str]) -> bool:
+def is_loopback_origin(origin: str) -> bool:
+    """``http(s)://localhost``, ``127.0.0.1`` or ``[::1]``, any port, nothing after it."""
+    scheme, sep, rest = origin.partition("://")
+    if not sep or scheme not in ("http", "https") or "/" in rest or "@" in rest:
+        return False
+    return host_name(rest) in LOOPBACK
+
+
+def origin_allowed(origin: str | None, allowed: Sequence[str], host: str | None = None) -> bool:
     if origin is None:
         return True  # not a browser: nothing to validate
     origin = origin.lower().rstrip("/")
+    if host is not None and host_name(host) in LOOPBACK and is_loopback_origin(origin):
+        return True
     return any(fnmatchcase(origin, pattern.lower().rstrip("/")) for pattern in allowed)
 
 
@@ -91,5 +105,5 @@ def check_request(
     """Host and Origin checks, before anything else is read."""
     if not host_allowed(headers.get("host"), allowed_hosts):
         raise AuthError(421, "Host header not allowed; add it to http.allowed_hosts")
-    if not origin_allowed(headers.get("origin"), allowed_origins):
+    if not origin_allowed(headers.get("origin"), allowed_origins, headers.get("host")):
         raise AuthError(403, "Origin not allowed; add it to http.allowed_origins")

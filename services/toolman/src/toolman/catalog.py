@@ -38,6 +38,7 @@ class View:
     resource_index: dict[str, str] = field(default_factory=dict)  # uri -> server
     templates: list[dict[str, Any]] = field(default_factory=list)
     template_patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    template_index: dict[str, str] = field(default_factory=dict)  # uriTemplate -> server
     fingerprints: dict[str, int] = field(default_factory=dict)
 
     def server_for_uri(self, uri: str) -> str | None:
@@ -48,6 +49,9 @@ class View:
             if pattern.fullmatch(uri):
                 return candidate
         return None
+
+    def server_for_template(self, uri_template: str) -> str | None:
+        return self.template_index.get(uri_template)
 
 
 def template_pattern(template: str) -> re.Pattern[str]:
@@ -78,19 +82,29 @@ class Catalog:
         self._tool_originals: dict[str, naming.Original] = {}  # exposed -> (server, tool)
         self._prompt_names: dict[naming.Original, str] = {}
         self._views: dict[str, View] = {}
+        self.clashes: tuple[str, ...] = ()  # config errors: unprefixed names claimed twice
 
     def rebuild(
         self, supervisors: Sequence[Supervisor], rules: PolicyRules, separator: str
     ) -> None:
         self._supervisors = tuple(supervisors)
         self._rules = rules
-        self._tool_names = naming.assign(
-            ((s.name, tool) for s in supervisors for tool in _names(s.last_tools)), separator
+        unprefixed = frozenset(s.name for s in supervisors if not s.config.prefix)
+        tools = naming.assign_names(
+            ((s.name, tool) for s in supervisors for tool in _names(s.last_tools)),
+            separator,
+            unprefixed,
         )
-        self._tool_originals = {exposed: original for original, exposed in self._tool_names.items()}
-        self._prompt_names = naming.assign(
+        prompts = naming.assign_names(
             ((s.name, p) for s in supervisors if s.catalog for p in _names(s.catalog.prompts)),
             separator,
+            unprefixed,
+        )
+        self._tool_names, self._prompt_names = tools.exposed, prompts.exposed
+        self._tool_originals = {exposed: original for original, exposed in self._tool_names.items()}
+        self.clashes = tuple(
+            [clash.describe("tool") for clash in tools.clashes]
+            + [clash.describe("prompt") for clash in prompts.clashes]
         )
         self._views = {}
 
@@ -137,6 +151,7 @@ class Catalog:
                 if isinstance(uri_template, str):
                     view.templates.append(template)
                     view.template_patterns.append((template_pattern(uri_template), server))
+                    view.template_index.setdefault(uri_template, server)
         view.fingerprints = {
             "tools": hash(tuple(view.tool_index)),
             "prompts": hash(tuple(view.prompt_index)),

@@ -16,9 +16,13 @@ from toolman.auth import Authenticator
 from toolman.catalog import KINDS, Catalog
 from toolman.config import Config
 from toolman.metrics import Gauge, Labels, Metrics
-from toolman.sessions import SessionStore
+from toolman.pool import Pool
+from toolman.relayed import Relayed
+from toolman.servers import StdioServer
+from toolman.sessions import Session, SessionStore
 from toolman.settings import Settings
 from toolman.supervisor import State, Supervisor
+from toolman.suspended import Waiting
 
 log = logging.getLogger("toolman.gateway")
 
@@ -36,6 +40,9 @@ class Gateway:
             idle_seconds=config.http.session_idle_seconds, limit=config.http.max_sessions
         )
         self.supervisors: dict[str, Supervisor] = {}
+        self.relayed = Relayed(self)
+        self.listeners: set[Session] = set()  # open 2026-07-28 subscriptions/listen streams
+        self.waiting = Waiting()  # 2026-07-28 calls waiting for input_required answers
         self.started = asyncio.Event()
         self._rebuild_pending = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -68,7 +75,12 @@ class Gateway:
         ]
 
     def _add(self, name: str) -> None:
-        supervisor = Supervisor(self.config.servers[name], self.config.supervisor, self._changed)
+        config, options = self.config.servers[name], self.config.supervisor
+        supervisor: Supervisor
+        if isinstance(config, StdioServer) and config.instances > 1:
+            supervisor = Pool(config, options, self._changed, self.relayed.updated)
+        else:
+            supervisor = Supervisor(config, options, self._changed, self.relayed.updated)
         self.supervisors[name] = supervisor
         supervisor.start()
 
@@ -118,8 +130,12 @@ class Gateway:
         ordered = [
             self.supervisors[name] for name in self.config.servers if name in self.supervisors
         ]
+        before = self.catalog.clashes
         self.catalog.rebuild(ordered, self.config.rules, self.config.separator)
-        for session in self.sessions:
+        for clash in self.catalog.clashes:
+            if clash not in before:
+                log.error("config error: %s", clash, extra={"error": clash})
+        for session in [*self.sessions, *self.listeners]:
             view = self.catalog.view(session.agent)
             for kind in KINDS:
                 if session.shown.get(kind, view.fingerprints[kind]) != view.fingerprints[kind]:
@@ -153,12 +169,15 @@ class Gateway:
                 "tools": len(s.catalog.tools) if s.catalog else 0,
                 "restarts": s.restarts,
                 "last_error": s.last_error,
+                **({"pids": s.pids} if isinstance(s, Pool) else {}),
             }
             for name, s in self.supervisors.items()
         }
         return {
             "ready": self.started.is_set(),
-            "degraded": any(info["state"] != "ready" for info in servers.values()),
+            "degraded": bool(self.catalog.clashes)
+            or any(info["state"] != "ready" for info in servers.values()),
             "sessions": len(self.sessions),
             "servers": servers,
+            "config_errors": list(self.catalog.clashes),
         }

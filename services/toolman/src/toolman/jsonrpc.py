@@ -44,7 +44,9 @@ def classify(message: object) -> Incoming:
     method = message.get("method")
     if method is None:
         if has_id and ("result" in message) != ("error" in message):
-            return Incoming("response", request_id, "", {})
+            # A client's answer to a request of toolman's: its result or error as params.
+            payload = {key: message[key] for key in ("result", "error") if key in message}
+            return Incoming("response", request_id, "", payload)
         raise RpcError(INVALID_REQUEST, 'Invalid Request: no "method"')
     if not isinstance(method, str) or not method:
         raise RpcError(INVALID_REQUEST, 'Invalid Request: "method" must be a non-empty string')

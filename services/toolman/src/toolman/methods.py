@@ -26,6 +26,7 @@ from toolman.errors import (
     RpcError,
 )
 from toolman.jsonrpc import Incoming, notification
+from toolman.related import CallChannel
 
 if TYPE_CHECKING:
     from toolman.catalog import View
@@ -36,6 +37,12 @@ SUPPORTED_VERSIONS = ("2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_VERSION = SUPPORTED_VERSIONS[-1]
 
 Emit = Callable[[dict[str, Any]], None]
+
+
+def no_stream(_message: dict[str, Any]) -> None:
+    """The Emit of a call answered as plain JSON: nothing can be sent before the answer."""
+
+
 Handler = Callable[["Session", dict[str, Any], Emit], Awaitable[dict[str, Any]]]
 
 
@@ -48,16 +55,24 @@ def negotiate(requested: object) -> str:
     )
 
 
-def initialize_result(version: str) -> dict[str, Any]:
+def initialize_result(
+    version: str, extra: dict[str, Any] | None = None, *, subscribe: bool = False
+) -> dict[str, Any]:
+    """toolman's answer; ``extra`` and ``subscribe`` say what the agent's servers relay."""
+    resources: dict[str, Any] = {"listChanged": True}
+    if subscribe:
+        resources["subscribe"] = True
     return {
         "protocolVersion": version,
         "capabilities": {
             "tools": {"listChanged": True},
-            "resources": {"listChanged": True},
+            "resources": resources,
             "prompts": {"listChanged": True},
+            **(extra or {}),
         },
         "serverInfo": {"name": "toolman", "version": __version__},
-        "instructions": "Tools of several MCP servers, named <server>_<tool>.",
+        "instructions": "Tools of several MCP servers, named <server>_<tool> unless a server "
+        "is mounted without a prefix.",
     }
 
 
@@ -99,13 +114,29 @@ class Methods:
                 "resourceTemplates", lambda view: view.templates
             ),
             "resources/read": self._resources_read,
+            "logging/setLevel": self._relay(gateway.relayed.set_level),
+            "completion/complete": self._relay(gateway.relayed.complete),
+            "resources/subscribe": self._relay(gateway.relayed.subscribe),
+            "resources/unsubscribe": self._relay(gateway.relayed.unsubscribe),
         }
+
+    def serves(self, method: str) -> bool:
+        return method in self._table
 
     async def call(self, session: Session, incoming: Incoming, emit: Emit) -> dict[str, Any]:
         handler = self._table.get(incoming.method)
         if handler is None:
             raise RpcError(METHOD_NOT_FOUND, f"Method not found: {incoming.method}")
         return await handler(session, incoming.params, emit)
+
+    @staticmethod
+    def _relay(
+        method: Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]],
+    ) -> Handler:
+        async def handler(session: Session, params: dict[str, Any], _emit: Emit) -> dict[str, Any]:
+            return await method(session, params)
+
+        return handler
 
     async def _ping(
         self, _session: Session, _params: dict[str, Any], _emit: Emit
@@ -126,6 +157,16 @@ class Methods:
             return page
 
         return handler
+
+    @staticmethod
+    def _channel(session: Session, emit: Emit) -> CallChannel:
+        if session.modern:  # questions become input_required results (toolman.suspended)
+            return CallChannel(
+                session.client_capabilities, session.outstanding, None, session.asker
+            )
+        return CallChannel(
+            session.client_capabilities, session.outstanding, None if emit is no_stream else emit
+        )
 
     def _progress_relay(
         self, params: dict[str, Any], emit: Emit
@@ -216,7 +257,9 @@ class Methods:
             name=name,
             server=entry.server,
             decision="allowed",
-            call=lambda: supervisor.call("tools/call", forwarded, relay),
+            call=lambda: supervisor.call(
+                "tools/call", forwarded, relay, self._channel(session, emit)
+            ),
         )
 
     async def _prompts_get(
@@ -239,7 +282,10 @@ class Methods:
             server=entry.server,
             decision="allowed",
             call=lambda: supervisor.call(
-                "prompts/get", forwarded, self._progress_relay(params, emit)
+                "prompts/get",
+                forwarded,
+                self._progress_relay(params, emit),
+                self._channel(session, emit),
             ),
         )
 
@@ -262,6 +308,9 @@ class Methods:
             server=server,
             decision="allowed",
             call=lambda: supervisor.call(
-                "resources/read", params, self._progress_relay(params, emit)
+                "resources/read",
+                params,
+                self._progress_relay(params, emit),
+                self._channel(session, emit),
             ),
         )

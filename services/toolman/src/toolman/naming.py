@@ -1,5 +1,9 @@
 """Exposed names: ``<server><sep><tool>``, always valid for clients, mapped back exactly.
 
+A server mounted without a prefix (``"prefix": false`` in its config) exposes
+its own names. Two originals that would then share one exact name are a
+configuration error: neither is exposed, and ``assign`` reports the pair.
+
 Clients accept 1-64 characters of ``[A-Za-z0-9_.-]``. A name that already fits
 is used as is. Otherwise characters outside the set become ``_`` and, if the
 result is still too long or two originals end up with the same name, the name
@@ -13,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 
 MAX_LENGTH = 64
 INVALID = re.compile(r"[^A-Za-z0-9_.-]")
@@ -22,8 +27,37 @@ VALID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 Original = tuple[str, str]  # (server, tool)
 
 
-def candidate(server: str, tool: str, separator: str) -> str:
-    return INVALID.sub("_", f"{server}{separator}{tool}")
+@dataclass(frozen=True)
+class Clash:
+    """One exact name claimed by several originals, at least one of them unprefixed."""
+
+    name: str
+    originals: tuple[Original, ...]
+
+    def describe(self, kind: str = "tool") -> str:
+        owners = " and ".join(
+            f"{kind} {tool!r} of server {server!r}" for server, tool in self.originals
+        )
+        return (
+            f"name clash: {owners} would both be exposed as {self.name!r}; "
+            'set "prefix": true on one of the servers (neither is exposed until then)'
+        )
+
+
+@dataclass(frozen=True)
+class Names:
+    """The exposed name of every original that got one, and the clashes that got none."""
+
+    exposed: dict[Original, str] = field(default_factory=dict)
+    clashes: tuple[Clash, ...] = ()
+
+
+def exact(server: str, tool: str, separator: str, unprefixed: Collection[str] = ()) -> str:
+    return tool if server in unprefixed else f"{server}{separator}{tool}"
+
+
+def candidate(server: str, tool: str, separator: str, unprefixed: Collection[str] = ()) -> str:
+    return INVALID.sub("_", exact(server, tool, separator, unprefixed))
 
 
 def _digest(original: Original, length: int) -> str:
@@ -37,21 +71,34 @@ def _hashed(base: str, original: Original, length: int) -> str:
 
 
 def assign(originals: Iterable[Original], separator: str) -> dict[Original, str]:
-    """Map every (server, tool) to a unique valid exposed name."""
+    """Map every (server, tool) to a unique valid exposed name (every server prefixed)."""
+    return assign_names(originals, separator).exposed
+
+
+def assign_names(
+    originals: Iterable[Original], separator: str, unprefixed: Collection[str] = ()
+) -> Names:
+    """Map every (server, tool) to a unique valid exposed name; report exact-name clashes."""
     by_candidate: dict[str, list[Original]] = defaultdict(list)
     for original in set(originals):
-        by_candidate[candidate(*original, separator)].append(original)
+        by_candidate[candidate(*original, separator, unprefixed)].append(original)
 
     names: dict[Original, str] = {}
     to_hash: list[tuple[str, Original]] = []
-    for base, group in by_candidate.items():
-        exact = [o for o in group if f"{o[0]}{separator}{o[1]}" == base]
+    clashes: list[Clash] = []
+    for base, claimants in by_candidate.items():
+        group = claimants
+        exacts = [o for o in group if exact(*o, separator, unprefixed) == base]
+        if len(exacts) > 1 and any(o[0] in unprefixed for o in exacts):
+            clashes.append(Clash(base, tuple(sorted(exacts))))
+            group = [o for o in group if o not in exacts]
+            exacts = []
         if len(group) == 1 and len(base) <= MAX_LENGTH:
             names[group[0]] = base
-        elif len(exact) == 1 and len(base) <= MAX_LENGTH:
+        elif len(exacts) == 1 and len(base) <= MAX_LENGTH:
             # The one original that needed no rewriting keeps its readable name.
-            names[exact[0]] = base
-            to_hash.extend((base, o) for o in group if o is not exact[0])
+            names[exacts[0]] = base
+            to_hash.extend((base, o) for o in group if o is not exacts[0])
         else:
             to_hash.extend((base, o) for o in group)
 
@@ -64,7 +111,7 @@ def assign(originals: Iterable[Original], separator: str) -> dict[Original, str]
             name = _hashed(base, original, length)
         names[original] = name
         taken.add(name)
-    return names
+    return Names(names, tuple(sorted(clashes, key=lambda clash: clash.name)))
 
 
 def is_valid(name: str) -> bool:

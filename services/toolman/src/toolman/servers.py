@@ -23,8 +23,10 @@ STDIO_KEYS = (
     "timeout_seconds",
     "startup_timeout_seconds",
     "enabled",
+    "prefix",
+    "instances",
 )
-HTTP_KEYS = ("url", "headers", "timeout_seconds", "startup_timeout_seconds", "enabled")
+HTTP_KEYS = ("url", "headers", "timeout_seconds", "startup_timeout_seconds", "enabled", "prefix")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class StdioServer:
     cwd: str | None = None
     timeout_seconds: float = 60.0
     startup_timeout_seconds: float = 30.0
+    prefix: bool = True  # False: its tools and prompts keep their own names (passthrough)
+    instances: int = 1  # >1: a pool of identical stateless processes (toolman.pool)
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class HttpServer:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     timeout_seconds: float = 60.0
     startup_timeout_seconds: float = 30.0
+    prefix: bool = True
 
 
 ServerConfig = StdioServer | HttpServer
@@ -79,6 +84,10 @@ def _enabled(spec: Mapping[str, Any], path: str) -> bool:
     return schema.boolean(spec.get("enabled", True), schema.join(path, "enabled"))
 
 
+def _prefix(spec: Mapping[str, Any], path: str) -> bool:
+    return schema.boolean(spec.get("prefix", True), schema.join(path, "prefix"))
+
+
 def _stdio_server(
     name: str, spec: Mapping[str, Any], path: str, environ: Mapping[str, str]
 ) -> StdioServer | None:
@@ -93,6 +102,10 @@ def _stdio_server(
             for key, value in env.items()
         ),
         cwd=schema.string(spec["cwd"], schema.join(path, "cwd")) if "cwd" in spec else None,
+        prefix=_prefix(spec, path),
+        instances=schema.integer(
+            spec.get("instances", 1), schema.join(path, "instances"), minimum=1, maximum=32
+        ),
         **_timeouts(spec, path),
     )
     return server if _enabled(spec, path) else None
@@ -117,6 +130,7 @@ def _http_server(
             (key, resolve_secret(value, schema.join(schema.join(path, "headers"), key), environ))
             for key, value in headers.items()
         ),
+        prefix=_prefix(spec, path),
         **_timeouts(spec, path),
     )
     return server if _enabled(spec, path) else None

@@ -17,9 +17,11 @@ import asyncio
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from toolman.related import Outstanding
 
 OUTBOX_LIMIT = 256
 
@@ -38,13 +40,33 @@ class Session:
     stream_open: bool = False
     pending: set[str] = field(default_factory=set)  # list_changed kinds owed to a future stream
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    log_level: str | None = None  # set by logging/setLevel
+    client_capabilities: dict[str, Any] = field(default_factory=dict)  # from initialize
+    # A 2026-07-28 request or subscriptions/listen stream, never stored: its kinds of
+    # list_changed, and the _meta (subscription id) stamped on what it is sent.
+    modern: bool = False
+    kinds: frozenset[str] = frozenset({"tools", "prompts", "resources"})
+    stamp: dict[str, Any] | None = None
+    asker: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    outstanding: Outstanding = field(default_factory=Outstanding)  # toolman's asks of the client
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        """A notification for the GET stream; dropped while none is open or the outbox is full."""
+        if self.stamp is not None:
+            params = {**params, "_meta": self.stamp}
+        if self.stream_open and not self.outbox.full():
+            self.outbox.put_nowait({"jsonrpc": "2.0", "method": method, "params": params})
 
     def list_changed(self, kind: str) -> None:
         """Queue ``notifications/<kind>/list_changed``; coalesced while no stream is open."""
+        if kind not in self.kinds:
+            return
         if not self.stream_open:
             self.pending.add(kind)
             return
-        message = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
+        if self.stamp is not None:
+            message["params"] = {"_meta": self.stamp}
         if not self.outbox.full():
             self.outbox.put_nowait(message)
 
@@ -61,6 +83,7 @@ class Session:
 
     def end(self) -> None:
         self.ended.set()
+        self.outstanding.cancel_all()
         for task in self.in_flight.values():
             task.cancel()
 

@@ -21,6 +21,7 @@ from typing import Any
 from toolman import __version__
 from toolman.config import SupervisorOptions
 from toolman.downstream import Connection, HttpConnection, ProgressHandler, StdioConnection
+from toolman.downstream.base import Related
 from toolman.errors import DownstreamUnavailable, RpcError, ToolmanError
 from toolman.servers import HttpServer, ServerConfig, StdioServer
 
@@ -56,8 +57,10 @@ class Supervisor:
         config: ServerConfig,
         options: SupervisorOptions,
         on_change: Callable[[], None],
+        on_updated: Callable[[str, str], None] | None = None,
     ) -> None:
         self.config = config
+        self._on_updated = on_updated  # (server, uri) of notifications/resources/updated
         self.name = config.name
         self._options = options
         self._on_change = on_change
@@ -91,13 +94,21 @@ class Supervisor:
         self.catalog = None
 
     async def call(
-        self, method: str, params: dict[str, Any], on_progress: ProgressHandler | None = None
+        self,
+        method: str,
+        params: dict[str, Any],
+        on_progress: ProgressHandler | None = None,
+        related: Related | None = None,
     ) -> dict[str, Any]:
         connection = self._connection
         if self.state is not State.READY or connection is None:
             raise DownstreamUnavailable(self.name, self.last_error or self.state.value)
         return await connection.request(
-            method, params, timeout=self.config.timeout_seconds, on_progress=on_progress
+            method,
+            params,
+            timeout=self.config.timeout_seconds,
+            on_progress=on_progress,
+            related=related,
         )
 
     async def unavailable(self) -> dict[str, Any]:
@@ -174,7 +185,8 @@ class Supervisor:
             "initialize",
             {
                 "protocolVersion": CLIENT_VERSION,
-                "capabilities": {},
+                # Relayed to the client of the call that asks (toolman.related).
+                "capabilities": {"sampling": {}, "elicitation": {"form": {}}},
                 "clientInfo": {"name": "toolman", "version": __version__},
             },
             timeout=timeout,
@@ -227,6 +239,10 @@ class Supervisor:
             self._dirty = True  # a refresh already running fetches again when it ends
             if self._refresh is None or self._refresh.done():
                 self._refresh = asyncio.create_task(self._refetch(), name=f"refresh-{self.name}")
+        elif method == "notifications/resources/updated" and self._on_updated is not None:
+            uri = params.get("uri")
+            if isinstance(uri, str):
+                self._on_updated(self.name, uri)
         elif method == "notifications/message":
             log.info("server log", extra={"server": self.name, "data": params.get("data")})
 

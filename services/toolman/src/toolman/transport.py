@@ -5,17 +5,19 @@ Order of checks for every request: Host and Origin (421/403), bearer token
 JSON (400, -32700), JSON-RPC shape (400, -32600), MCP-Protocol-Version (400),
 Mcp-Session-Id (400 missing, 404 unknown or ended). A request that passes all
 of them is answered with HTTP 200 and a JSON-RPC result or error, as JSON, or
-as SSE when it asked for progress. Notifications and responses get 202.
+as SSE when it asked for progress or something must precede the answer.
+Notifications and responses get 202. A single POST of the 2026-07-28 era (see
+toolman.modern.is_modern) leaves here after the body is parsed, for
+toolman.modern, which checks its envelope instead of a session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
-from toolman import asgi, jsonrpc
+from toolman import asgi, jsonrpc, streaming
 from toolman.asgi import Receive, Scope, Send
 from toolman.auth import check_request
 from toolman.errors import (
@@ -28,7 +30,15 @@ from toolman.errors import (
 )
 from toolman.gateway import Gateway
 from toolman.jsonrpc import Incoming, RequestId
-from toolman.methods import SUPPORTED_VERSIONS, Emit, Methods, initialize_result, negotiate
+from toolman.methods import (
+    SUPPORTED_VERSIONS,
+    Emit,
+    Methods,
+    initialize_result,
+    negotiate,
+    no_stream,
+)
+from toolman.modern import ModernEndpoint, is_modern
 from toolman.sessions import Session
 
 log = logging.getLogger("toolman.transport")
@@ -41,11 +51,13 @@ KNOWN = FORWARDED | {
     "prompts/list",
     "resources/list",
     "resources/templates/list",
+    "logging/setLevel",
+    "completion/complete",
+    "resources/subscribe",
+    "resources/unsubscribe",
 }
 BATCH_VERSION = "2025-03-26"  # the only revision with JSON-RPC batches
 MAX_BATCH = 100
-KEEPALIVE_SECONDS = 15.0
-PROGRESS_BACKLOG = 1000
 INITIALIZE_WAIT_SECONDS = 30.0
 SESSIONS_FULL_RETRY_SECONDS = 5
 
@@ -56,14 +68,11 @@ def _reject(
     return HttpReject(status, RpcError(code, message), request_id=request_id)
 
 
-def _noop(_message: dict[str, Any]) -> None:
-    """Progress has nowhere to go on a JSON answer."""
-
-
 class McpEndpoint:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.methods = Methods(gateway)
+        self.modern = ModernEndpoint(gateway, self.methods)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = asgi.headers_of(scope)
@@ -145,6 +154,9 @@ class McpEndpoint:
         if isinstance(message, list):
             await self._batch(send, message, self._session(headers, agent))
             return
+        if is_modern(headers, message):
+            await self.modern.post(receive, send, headers, agent, message)
+            return
         try:
             incoming = jsonrpc.classify(message)
         except RpcError as exc:
@@ -160,10 +172,14 @@ class McpEndpoint:
         wants_progress = isinstance(incoming.params.get("_meta"), dict) and (
             "progressToken" in incoming.params["_meta"]
         )
-        if sse_ok and (wants_progress or not json_ok):
-            await self._answer_sse(send, session, incoming)
+        if sse_ok and (wants_progress or not json_ok or incoming.method in FORWARDED):
+            await streaming.answer(
+                send,
+                lambda emit: self._answer(session, incoming, emit),
+                lazy=json_ok and not wants_progress,
+            )
         else:
-            await asgi.respond_json(send, 200, await self._answer(session, incoming, _noop))
+            await asgi.respond_json(send, 200, await self._answer(session, incoming, no_stream))
 
     async def _initialize(self, send: Send, incoming: Incoming, agent: str) -> None:
         requested = incoming.params.get("protocolVersion")
@@ -192,13 +208,22 @@ class McpEndpoint:
                 headers={"retry-after": str(SESSIONS_FULL_RETRY_SECONDS)},
             )
         session.shown = dict(gateway.catalog.view(agent).fingerprints)
+        capabilities = incoming.params.get("capabilities")
+        session.client_capabilities = capabilities if isinstance(capabilities, dict) else {}
         gateway.metrics.requests.inc(method="initialize", outcome="ok")
         log.info("session started", extra={"agent": agent, "version": session.protocol_version})
-        answer = jsonrpc.result(incoming.id, initialize_result(session.protocol_version))
+        result = initialize_result(
+            session.protocol_version,
+            gateway.relayed.capabilities(agent),
+            subscribe=gateway.relayed.subscribable(agent),
+        )
+        answer = jsonrpc.result(incoming.id, result)
         await asgi.respond_json(send, 200, answer, {"mcp-session-id": session.id})
 
     def _notification(self, session: Session, incoming: Incoming) -> None:
-        if incoming.kind == "notification" and incoming.method == "notifications/cancelled":
+        if incoming.kind == "response":
+            session.outstanding.answered(incoming.id, incoming.params)
+        elif incoming.method == "notifications/cancelled":
             task = session.in_flight.get(incoming.params.get("requestId"))
             if task is not None:
                 task.cancel()
@@ -242,30 +267,6 @@ class McpEndpoint:
             if session.in_flight.get(incoming.id) is task:
                 del session.in_flight[incoming.id]
 
-    async def _answer_sse(self, send: Send, session: Session, incoming: Incoming) -> None:
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-        def emit(message: dict[str, Any]) -> None:
-            if queue.qsize() < PROGRESS_BACKLOG:  # a flood of progress is dropped, never the answer
-                queue.put_nowait(message)
-
-        async def run() -> None:
-            try:
-                queue.put_nowait(await self._answer(session, incoming, emit))
-            finally:
-                queue.put_nowait(None)
-
-        task = asyncio.create_task(run())
-        try:
-            await asgi.start_sse(send)
-            while (message := await queue.get()) is not None:
-                await asgi.send_event(send, message)
-            await asgi.end_stream(send)
-        finally:
-            if not task.done():
-                task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
     async def _batch(self, send: Send, messages: list[Any], session: Session) -> None:
         if session.protocol_version != BATCH_VERSION:
             raise _reject(
@@ -291,7 +292,7 @@ class McpEndpoint:
                 )
             else:
                 requests.append(incoming)
-        answers += await asyncio.gather(*(self._answer(session, r, _noop) for r in requests))
+        answers += await asyncio.gather(*(self._answer(session, r, no_stream) for r in requests))
         if answers:
             await asgi.respond_json(send, 200, answers)
         else:
@@ -304,31 +305,14 @@ class McpEndpoint:
         if session.stream_open:
             raise _reject(409, "Conflict: this session already has a GET stream open")
         session.open_stream()
-        disconnected = asyncio.ensure_future(_wait_disconnect(receive))
+        disconnected = asyncio.ensure_future(streaming.wait_disconnect(receive))
         ended = asyncio.ensure_future(session.ended.wait())
         try:
             await asgi.start_sse(send, {"mcp-session-id": session.id})
-            while not (ended.done() or disconnected.done()):
-                getter = asyncio.ensure_future(session.outbox.get())
-                done, _ = await asyncio.wait(
-                    {getter, ended, disconnected},
-                    timeout=KEEPALIVE_SECONDS,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if getter in done:
-                    await asgi.send_event(send, getter.result())
-                    continue
-                getter.cancel()
-                if not done:
-                    await asgi.send_comment(send, f"keepalive {int(time.time())}")
+            await streaming.pump_outbox(send, session.outbox, {ended, disconnected})
             if not disconnected.done():
                 await asgi.end_stream(send)
         finally:
             session.stream_open = False
             for task in (disconnected, ended):
                 task.cancel()
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass

@@ -55,6 +55,13 @@ async def sleep(seconds: float) -> str:
 
 
 @server.tool()
+async def sleep_pid(seconds: float) -> int:
+    """Sleep, then answer with this process's id (which pool member served the call)."""
+    await asyncio.sleep(seconds)
+    return os.getpid()
+
+
+@server.tool()
 async def count(steps: int, ctx: Context) -> str:
     """Report progress once per step, then answer."""
     for step in range(1, steps + 1):

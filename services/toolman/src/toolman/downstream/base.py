@@ -3,7 +3,9 @@
 A Connection numbers requests, matches answers to them, enforces the per-call
 timeout, tells the server about abandoned requests (``notifications/cancelled``),
 rewrites progress tokens so two clients' tokens can never clash on one
-server, and answers the few requests a server may send its client.
+server, and answers the few requests a server may send its client. Messages a
+transport can tie to one request (a remote server's SSE stream for that
+request) go to that request's ``Related`` handler: the client of the call.
 Subclasses only move bytes: ``_send`` one message, and feed every message
 that arrives to ``_receive``.
 """
@@ -15,7 +17,7 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from toolman.errors import (
     INTERNAL_ERROR,
@@ -33,6 +35,14 @@ ProgressHandler = Callable[[dict[str, Any]], None]
 Message = dict[str, Any]
 
 
+class Related(Protocol):
+    """Where a request's related messages go (toolman.related.CallChannel)."""
+
+    def notify(self, message: Message) -> None: ...
+
+    async def ask(self, method: str, params: Message) -> Message: ...
+
+
 class Connection(ABC):
     """One live connection to one downstream server."""
 
@@ -41,6 +51,7 @@ class Connection(ABC):
         self._on_notification = on_notification
         self._pending: dict[int, asyncio.Future[Message]] = {}
         self._progress: dict[str, ProgressHandler] = {}
+        self._related: dict[int, Related] = {}
         self._next_id = 0
         self.closed = asyncio.Event()
         self.close_reason = ""
@@ -71,6 +82,7 @@ class Connection(ABC):
         *,
         timeout: float,
         on_progress: ProgressHandler | None = None,
+        related: Related | None = None,
     ) -> Message:
         """Send a request and return its ``result``; RpcError for an ``error`` answer."""
         if self.closed.is_set():
@@ -85,6 +97,8 @@ class Connection(ABC):
             message["params"] = params
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        if related is not None:
+            self._related[request_id] = related
         try:
             async with asyncio.timeout(timeout):
                 await self._send(message)
@@ -101,6 +115,7 @@ class Connection(ABC):
             ) from None
         finally:
             self._pending.pop(request_id, None)
+            self._related.pop(request_id, None)
             if token is not None:
                 self._progress.pop(token, None)
         error = answer.get("error")
@@ -138,8 +153,8 @@ class Connection(ABC):
         task = asyncio.ensure_future(self.notify("notifications/cancelled", params))
         task.add_done_callback(_ignore_result)
 
-    def _receive(self, message: object) -> None:
-        """Route one message from the server."""
+    def _receive(self, message: object, related_to: object = None) -> None:
+        """Route one message from the server; ``related_to``: our request it came with."""
         if not isinstance(message, dict):
             log.warning("ignoring a non-object message", extra={"server": self.server})
             return
@@ -151,17 +166,37 @@ class Connection(ABC):
             return
         params = message.get("params")
         params = params if isinstance(params, dict) else {}
+        related = self._related.get(related_to) if isinstance(related_to, int) else None
         if "id" in message:
-            self._answer_server_request(message["id"], method)
+            if related is not None and isinstance(method, str):
+                task = asyncio.ensure_future(self._relay(related, message["id"], method, params))
+                task.add_done_callback(_ignore_result)
+            else:
+                self._answer_server_request(message["id"], method)
         elif method == "notifications/progress":
             handler = self._progress.get(str(params.get("progressToken")))
             if handler is not None:
                 handler(params)
         else:
+            if related is not None:
+                related.notify(message)
             self._on_notification(method, params)
 
+    async def _relay(
+        self, related: Related, request_id: object, method: str, params: Message
+    ) -> None:
+        """A server request made during one of our requests: the client of that call answers."""
+        answer: Message = {"jsonrpc": "2.0", "id": request_id}
+        try:
+            answer["result"] = await related.ask(method, params)
+        except RpcError as exc:
+            answer["error"] = exc.to_json()
+        if not self.closed.is_set():
+            await self._send(answer)
+
     def _answer_server_request(self, request_id: object, method: object) -> None:
-        # toolman declares no client capabilities downstream, so only ping is expected.
+        # Not tied to a call (stdio, or a remote server's GET stream): only ping is answered;
+        # sampling and elicitation are relayed only from within a call (toolman.related).
         answer: Message = {"jsonrpc": "2.0", "id": request_id}
         if method == "ping":
             answer["result"] = {}

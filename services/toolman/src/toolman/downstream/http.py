@@ -93,7 +93,7 @@ class HttpConnection(Connection):
             raise TransportClosed(self.close_reason)
         if response.headers.get("content-type", "").startswith("text/event-stream"):
             async for item in sse_messages(response):
-                self._receive(item)
+                self._receive(item, message.get("id"))
                 if (
                     isinstance(item, dict)
                     and "method" not in item
