@@ -90,7 +90,7 @@ def run_verify(ref: str, key: str) -> int:
     from buildkit.supplychain.verify import check_public_key, split_ref, verify
 
     split_ref(ref)  # a malformed REF or key is a usage error before anything runs
-    check_public_key(key)
+    check_public_key(key, os.environ)
 
     def registry(domain: str) -> RegistryClient:
         return RegistryClient(domain, credentials.resolve(domain, os.environ))

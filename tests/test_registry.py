@@ -134,6 +134,29 @@ def test_a_digest_that_does_not_match_the_body_is_caught() -> None:
         client.manifest("org/app", "v1")
 
 
+def test_a_pinned_reference_answered_with_another_manifest_is_refused() -> None:
+    """`verify REF@sha256:A` must never vouch for the manifest B a registry sent instead,
+    even when B is self-consistent (its header and body agree)."""
+    body = empty_index()
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            content=body,
+            headers={"Content-Type": INDEX, "Docker-Content-Digest": digest_of(body)},
+        )
+
+    asked = "sha256:" + "a" * 64
+    with (
+        RegistryClient(
+            "registry.example.test", client=httpx.Client(transport=httpx.MockTransport(registry))
+        ) as client,
+    ):
+        with pytest.raises(RegistryError, match=f"@{asked} with another manifest"):
+            client.manifest("org/app", asked)
+        assert client.manifest("org/app", digest_of(body)).digest == digest_of(body)
+
+
 @pytest.mark.parametrize(
     ("location", "expected"),
     [

@@ -6,13 +6,16 @@ itself, by digest, is what the document describes."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sysconfig
+import tarfile
 from pathlib import Path
 
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
+from buildkit.supplychain.image_contents import layer_members
 from buildkit.supplychain.sbom import (
     ImageContents,
     PlatformContents,
@@ -91,3 +94,14 @@ def test_the_document_is_valid_cyclonedx_and_describes_the_image() -> None:
     pythons = [c for c in document["components"] if c["purl"].startswith("pkg:pypi/")]
     assert len(pythons) == len(native.python) + 1  # and the wheel
     assert all(c["hashes"][0]["alg"] == "SHA-256" for c in pythons)
+
+
+def test_layer_member_names_keep_their_leading_dots() -> None:
+    """A root-level whiteout (`./.wh.x`) and a dot directory (`./.venv`) keep their names:
+    stripping every leading dot would hide a deleted file's whiteout and rename `.venv`."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as archive:
+        for name in ("./.wh.gone", "./.venv/pyvenv.cfg", "usr/lib/x", "/etc/y"):
+            archive.addfile(tarfile.TarInfo(name), io.BytesIO(b""))
+    names = [name for name, _, _ in layer_members(data.getvalue(), "a test layer")]
+    assert names == [".wh.gone", ".venv/pyvenv.cfg", "usr/lib/x", "etc/y"]

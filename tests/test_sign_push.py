@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from buildkit.engine.client import CLASSIC_STORE, CONTAINERD_STORE
@@ -106,3 +107,27 @@ def test_sign_without_push_is_a_usage_error(mini: GitRepo, tmp_path: Path) -> No
     result = run_buildkit("images", "--sign", "--sign-key", str(key), cwd=mini.path)
     assert result.returncode == 2
     assert "--sign without --push" in result.stderr
+
+
+def test_a_push_whose_signing_fails_moves_no_tag(key: Path, mini: GitRepo) -> None:
+    """The image reaches the registry by digest, cosign cannot sign it (the key's password
+    is wrong), and the stage fails with no tag naming the unsigned image."""
+    engine = require_buildx(CLASSIC_STORE)
+    require_shared_registry()
+    where = f"localhost:5000/s{uuid.uuid4().hex[:8]}"
+    result = run_buildkit(
+        "build-all", "--skip-tests", "--services", "alpha", "--image-backend", "engine",
+        "-t", "v3.0.0", "-r", where, "-p", "--platform", "linux/amd64",
+        "--sign", "--sign-key", str(key),
+        cwd=mini.path, env={"BUILDKIT_OFFLINE": "1", "COSIGN_PASSWORD": "wrong", **engine.env},
+    )  # fmt: skip
+    assert result.returncode != 0, result.stdout
+    assert step_result(read_report(mini), "alpha:push")["status"] == "failed"
+    tag = httpx.get(
+        f"http://127.0.0.1:5000/v2/{where.split('/', 1)[1]}/alpha/manifests/v3.0.0",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json, "
+                           "application/vnd.oci.image.manifest.v1+json, "
+                           "application/vnd.docker.distribution.manifest.v2+json"},
+        timeout=30,
+    )  # fmt: skip
+    assert tag.status_code == 404, tag.text

@@ -233,6 +233,18 @@ def test_a_malformed_reference_is_a_usage_error(tmp_path: Path) -> None:
     assert "usage: python -m buildkit verify" in result.stderr
 
 
+def test_a_key_variable_that_is_not_set_is_a_usage_error(tmp_path: Path) -> None:
+    """`--key env://VAR` with VAR unset names the variable before cosign runs, instead of
+    three cosign failures that read like a bad image."""
+    result = run_buildkit(
+        "verify", "127.0.0.1:5000/app:v1", "--key", "env://BUILDKIT_TEST_UNSET_KEY",
+        cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "BUILDKIT_TEST_UNSET_KEY is not set" in result.stderr
+    assert "resolve" not in result.stdout
+
+
 def test_release_tools_leave_an_installed_cosign_alone(tmp_path: Path) -> None:
     make_keys(tmp_path / "keys")  # cosign must be there (ci/prepare-machine.sh installs it)
     result = subprocess.run(

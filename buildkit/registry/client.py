@@ -100,6 +100,13 @@ class RegistryClient:
                 f"{self.domain} answered manifest {path}:{reference} with "
                 f"digest {digest} but its body hashes to {digest_of(body)}"
             )
+        if reference.startswith("sha256:") and digest != reference:
+            # A pinned reference is a promise about content: a registry (or a proxy) that
+            # answers another manifest must not make buildkit vouch for what it sent.
+            raise RegistryError(
+                f"{self.domain} answered manifest {path}@{reference} with another manifest, "
+                f"{digest}"
+            )
         media_type = response.headers.get("Content-Type", "").split(";")[0]
         return Manifest(digest, media_type or json.loads(body).get("mediaType", ""), body)
 

@@ -94,6 +94,17 @@ def run(step: Step, ctx: Context) -> Outcome:
                     store=LayerStore(ctx.build_dir / "blobs"),
                     stop=lambda: ctx.runner.cancelled,
                 )
+            record.digest = pushed
+            if ctx.options.sign_key:  # by digest, before any tag names the image
+                signed = sign(step, ctx, registry=registry, image=image, repo=repo, record=record)
+                if not signed.ok:
+                    return Outcome(
+                        Status.FAILED,
+                        f"{repo.name}@{record.digest} was signed, but verify refused it "
+                        "(no tag was moved): "
+                        + "; ".join(line.render() for line in signed.lines if not line.ok),
+                        artifacts=(record.artifact(repo.name),),
+                    )
             record.digest = promote(registry, repo.path, pushed, record)
             checked = [
                 verify(
@@ -108,15 +119,6 @@ def run(step: Step, ctx: Context) -> Outcome:
             ]
             record.platforms = dict(checked[-1].platforms)
             record.verified = True
-            if ctx.options.sign_key:
-                signed = sign(step, ctx, registry=registry, image=image, repo=repo, record=record)
-                if not signed.ok:
-                    return Outcome(
-                        Status.FAILED,
-                        f"{repo.name}@{record.digest} was signed, but verify refused it: "
-                        + "; ".join(line.render() for line in signed.lines if not line.ok),
-                        artifacts=(record.artifact(repo.name),),
-                    )
     except Cancelled:
         raise  # the executor reports it as cancelled, not failed
     except BuildkitError as exc:  # the registry's refusal, or an image that cannot be read
@@ -145,12 +147,13 @@ def sign(
     repo: Repository,
     record: PushRecord,
 ) -> Published:
-    """--sign: sign the pushed digest, attach its SBOM and provenance, verify them."""
+    """--sign: sign the pushed digest, attach its SBOM and provenance, verify them — all by
+    digest, so that a signing failure leaves every tag where it was."""
     target = ctx.target(step)
     release = Release(
         repository=repo,
         digest=record.digest,
-        ref=record.refs[0],
+        ref=f"{repo.name}@{record.digest}",
         wheel_distribution=target.distribution,
         wheel_sha256=image.labels.get("dev.buildkit.wheel-sha256", ""),
         facts=BuildFacts(

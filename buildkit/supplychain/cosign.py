@@ -6,13 +6,26 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildkit.errors import StageFailed
+from buildkit.errors import StageFailed, ToolMissingError
 from buildkit.proc import CallResult, Runner
 from buildkit.supplychain.statements import Statement, lookup
+
+
+def require_cosign(what: str) -> None:
+    """cosign on the PATH, else the error that says how to get it."""
+    if shutil.which("cosign") is None:
+        raise ToolMissingError(
+            f"{what}: cosign is not installed or not on PATH",
+            hint="bash ci/release-tools.sh installs Debian 13's cosign 2.5 (or see sigstore.dev)",
+        )
+
 
 SBOM = "cyclonedx"
 PROVENANCE = "slsaprovenance1"
@@ -65,7 +78,11 @@ class Cosign:
     def public_key(self, key: str, out: Path) -> Path:
         """Write the public half of the private `key` to `out` (for verify)."""
         out.parent.mkdir(parents=True, exist_ok=True)
-        self._must(self._call("public-key", "--key", key, "--outfile", str(out)), "read the key")
+        # Push steps run side by side and each writes this file: written aside, then
+        # renamed, so another step's verify never reads it half-written.
+        staged = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}")
+        self._must(self._call("public-key", "--key", key, "--outfile", str(staged)), "read the key")
+        os.replace(staged, out)
         return out
 
     def verify(self, image: str, public_key: str) -> Verified:

@@ -34,7 +34,7 @@ def layer_members(blob: bytes, what: str) -> Iterator[tuple[str, tarfile.TarFile
         raise RegistryError(f"{what} is not a tar layer buildkit can read: {exc}") from None
     with archive:
         for member in archive:
-            yield member.name.lstrip("./").lstrip("/"), archive, member
+            yield member.name.removeprefix("./").lstrip("/"), archive, member
 
 
 def read_files(client: RegistryClient, path: str, manifest: Manifest) -> dict[str, bytes]:

@@ -7,11 +7,11 @@ which cosign reads itself. No transparency log is written (`--tlog-upload=false`
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from buildkit.errors import ToolMissingError, UsageError
+from buildkit.errors import UsageError
+from buildkit.supplychain.cosign import require_cosign
 
 KEY_ENV = "BUILDKIT_SIGN_KEY"
 
@@ -33,11 +33,7 @@ def key_of(sign: bool, option: str | None, env: Mapping[str, str], *, push: bool
             hint="make one with `cosign generate-key-pair`, then --sign-key cosign.key "
             "(or env://VAR naming a variable that holds it)",
         )
-    if shutil.which("cosign") is None:
-        raise ToolMissingError(
-            "--sign: cosign is not installed or not on PATH",
-            hint="bash ci/release-tools.sh installs Debian 13's cosign 2.5 (or see sigstore.dev)",
-        )
+    require_cosign("--sign")
     source = "--sign-key" if option else KEY_ENV
     if key.startswith("env://"):
         variable = key.removeprefix("env://")

@@ -13,14 +13,14 @@ signature, or an SBOM written for another digest each fail their line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit.errors import RegistryError, UsageError
 from buildkit.registry.client import RegistryClient
 from buildkit.registry.reference import Repository, check_reference, parse_registry
-from buildkit.supplychain.cosign import PROVENANCE, SBOM, Cosign
+from buildkit.supplychain.cosign import PROVENANCE, SBOM, Cosign, require_cosign
 from buildkit.supplychain.statements import Statement, provenance_commit, sbom_digest
 
 REVISION = "org.opencontainers.image.revision"
@@ -58,12 +58,18 @@ class Verification:
         return bool(self.lines) and all(line.ok for line in self.lines)
 
 
-def check_public_key(key: str) -> None:
-    if not key.startswith("env://") and not Path(key).is_file():
+def check_public_key(key: str, env: Mapping[str, str]) -> None:
+    """The key `verify` checks with names something, and cosign is there to use it."""
+    if key.startswith("env://"):
+        variable = key.removeprefix("env://")
+        if not env.get(variable):
+            raise UsageError(f"--key {key}: {variable} is not set or empty")
+    elif not Path(key).is_file():
         raise UsageError(
             f"--key {key!r}: no such file",
             hint="give the public key cosign made (cosign.pub), or env://VAR holding it",
         )
+    require_cosign("verify")
 
 
 def split_ref(ref: str) -> tuple[Repository, str]:
