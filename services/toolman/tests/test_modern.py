@@ -122,6 +122,7 @@ def test_calls_are_stateless_and_carry_result_type_and_cache_hints(http: httpx.C
         ({"method": "ping"}, 404, -32601),
         ({"method": "logging/setLevel"}, 404, -32601),
         ({"method": "no/such/method"}, 404, -32601),
+        ({"method": "subscriptions/listen"}, 400, -32602),  # no "notifications" filter
     ],
 )
 def test_bad_envelopes_and_removed_methods_get_their_error_and_status(

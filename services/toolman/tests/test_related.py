@@ -175,6 +175,7 @@ def test_request_state_is_checked_and_an_unanswered_question_is_asked_again(
     tampered = state[:-4] + ("AAAA" if not state.endswith("AAAA") else "BBBB")
     assert call(requestState=tampered)["error"]["code"] == -32602
     assert call(requestState="not even base64!")["error"]["code"] == -32602
+    assert call(requestState=state + "\u00e9")["error"]["code"] == -32602  # not ASCII
     reply = {"role": "assistant", "model": "m", "content": {"type": "text", "text": "fine"}}
     done = call(requestState=state, inputResponses={key: reply})["result"]
     assert done["resultType"] == "complete"

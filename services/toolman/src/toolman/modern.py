@@ -144,7 +144,10 @@ class ModernEndpoint:
         if incoming.method == "subscriptions/listen":
             self.gateway.metrics.requests.inc(method="subscriptions/listen", outcome="ok")
             request = (incoming.id, incoming.params)
-            await listen.listen(self.gateway, session, request, receive, send)
+            try:
+                await listen.listen(self.gateway, session, request, receive, send)
+            except RpcError as exc:  # a listen the gateway cannot honour, before any answer
+                raise HttpReject(STATUS.get(exc.code, 400), exc, request_id=incoming.id) from None
             return
         json_ok, sse_ok = asgi.accepts(headers.get("accept"))
         response = _Tracked(send)

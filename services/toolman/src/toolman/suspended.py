@@ -82,7 +82,7 @@ class Waiting:
         invalid = RpcError(
             INVALID_PARAMS, "requestState is not valid (changed, foreign or expired)"
         )
-        if not isinstance(state, str):
+        if not isinstance(state, str) or not state.isascii():  # compare_digest wants ASCII
             raise invalid
         try:
             raw = base64.urlsafe_b64decode(state.encode())
