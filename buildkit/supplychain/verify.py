@@ -20,7 +20,7 @@ from pathlib import Path
 from buildkit.errors import RegistryError, UsageError
 from buildkit.registry.client import RegistryClient
 from buildkit.registry.reference import Repository, check_reference, parse_registry
-from buildkit.supplychain.cosign import PROVENANCE, SBOM, Cosign
+from buildkit.supplychain.cosign import KEYLESS, PROVENANCE, SBOM, Cosign
 from buildkit.supplychain.statements import Statement, provenance_commit, sbom_digest
 
 REVISION = "org.opencontainers.image.revision"
@@ -59,11 +59,13 @@ class Verification:
 
 
 def check_public_key(key: str) -> None:
-    if not key.startswith("env://") and not Path(key).is_file():
-        raise UsageError(
-            f"--key {key!r}: no such file",
-            hint="give the public key cosign made (cosign.pub), or env://VAR holding it",
-        )
+    if key.startswith(("env://", f"{KEYLESS}:")) or Path(key).is_file():
+        return
+    raise UsageError(
+        f"--key {key!r}: no such file",
+        hint="give the public key cosign made (cosign.pub), env://VAR holding it, or "
+        "keyless:<workflow identity> for a keyless signature made on GitHub Actions",
+    )
 
 
 def split_ref(ref: str) -> tuple[Repository, str]:
@@ -101,7 +103,12 @@ def signature_line(cosign: Cosign, image: Resolved, key: str) -> Line:
         return Line(
             "signature", False, f"the signatures name {verified.digests}, not {image.digest}"
         )
-    return Line("signature", True, f"signed by {key} (no transparency log checked)")
+    logged = (
+        "certificate and Rekor entry checked"
+        if key.startswith(f"{KEYLESS}:")
+        else ("no transparency log checked")
+    )
+    return Line("signature", True, f"signed by {key} ({logged})")
 
 
 def attested(cosign: Cosign, image: Resolved, key: str, kind: str) -> tuple[Statement, ...] | Line:
