@@ -50,10 +50,10 @@ for entry in "${SERVICES[@]}"; do                       # Stage 3: images
   cp "dockerfiles/$image.Dockerfile" "$ctx/Dockerfile"
   cp dockerfiles/.dockerignore "$ctx/"
   python -m pip install -q --disable-pip-version-check --no-index \
-    --find-links build/wheelhouse/linux-amd64 --target "$ctx/linux-amd64" --only-binary=:all: \
+    --find-links build/wheelhouse/linux-amd64 --target "$ctx/linux-amd64/opt/$image" --only-binary=:all: \
     --python-version 3.11 --implementation cp --abi cp311 "${PLATFORM_TAGS[@]}" \
     "$OUT"/dist/"$svc"/*.whl
-  sed -i '1s|^#!.*|#!/usr/bin/env python3|' "$ctx"/linux-amd64/bin/*  # the image's python3
+  sed -i '1s|^#!.*|#!/usr/bin/env python3|' "$ctx/linux-amd64/opt/$image"/bin/*  # the image's python3
   ref="$PREFIX/$image:$TAG"
   docker build -q -t "$ref" --build-arg TARGETOS=linux --build-arg TARGETARCH=amd64 "$ctx"
   if [ -n "$port" ]; then                               # smoke: /health must answer

@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--key",
         metavar="PUBLIC_KEY",
         required=True,
-        help="cosign public key: a file (cosign.pub), or env://VAR",
+        help="cosign public key: a file (cosign.pub), env://VAR, or keyless:IDENTITY "
+        "(a keyless signature by that GitHub Actions workflow@ref)",
     )
     return parser
 
@@ -144,7 +145,8 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
         "--sign-key",
         metavar="KEY",
         help="cosign private key for --sign: a file or env://VAR (env BUILDKIT_SIGN_KEY; "
-        "its password in COSIGN_PASSWORD)",
+        "its password in COSIGN_PASSWORD), or `keyless` in a GitHub Actions job with "
+        "id-token: write",
     )
     parser.add_argument(
         "--claude-image",

@@ -1,6 +1,6 @@
 # claude-code: Claude Code with mcp-wrapper (optional: --claude-image). Health on 8080.
-# Built by buildkit from build/image-context/claude-code/: <os>-<arch>/ holds mcp-wrapper's
-# exact wheel installed for that platform (with the claude-agent entrypoint),
+# Built by buildkit from build/image-context/claude-code/: <os>-<arch>/opt/mcp-wrapper/
+# holds mcp-wrapper's exact wheel installed for that platform (claude-agent entrypoint),
 # claude-<os>-<arch>/claude the native Claude Code binary fetched from npm, mcp.json the
 # MCP config that points Claude Code at toolman through mcp-wrapper. The build runs nothing.
 ARG BASE_IMAGE=python:3.11-slim
@@ -11,7 +11,9 @@ ARG TARGETARCH
 ARG PYTHONDEVMODE=
 ARG LOG_LEVEL=info
 ARG DEBUG=
-COPY ${TARGETOS}-${TARGETARCH}/ /opt/mcp-wrapper/
+# <os>-<arch>/ is shaped like the image's root (opt/<image>/...), every directory with the
+# commit's time: copied to / so that /opt and its subdirectory carry that time, not the build's.
+COPY ${TARGETOS}-${TARGETARCH}/ /
 COPY claude-${TARGETOS}-${TARGETARCH}/claude /usr/local/bin/claude
 COPY mcp.json /etc/claude-code/mcp.json
 COPY --chown=10001:10001 home/ /home/agent/

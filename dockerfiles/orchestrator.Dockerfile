@@ -1,6 +1,6 @@
 # orchestrator: the platform's task API and controller (port 8080).
 # Built by buildkit (`nox -s build_all`, `python -m buildkit images`) from
-# build/image-context/<service>/: <os>-<arch>/ holds the exact wheel of the wheel stage
+# build/image-context/<service>/: <os>-<arch>/opt/<image>/ holds the exact wheel of the wheel stage
 # (sha256-checked) with its dependencies, installed on the host for that platform. The
 # build runs nothing, so one stage is enough and linux/arm64 needs no emulation to build.
 ARG BASE_IMAGE=python:3.11-slim
@@ -11,10 +11,12 @@ ARG TARGETARCH
 ARG PYTHONDEVMODE=
 ARG LOG_LEVEL=info
 ARG DEBUG=
-COPY ${TARGETOS}-${TARGETARCH}/ /opt/orchestrator/
+# <os>-<arch>/ is shaped like the image's root (opt/<image>/...), every directory with the
+# commit's time: copied to / so that /opt and its subdirectory carry that time, not the build's.
+COPY ${TARGETOS}-${TARGETARCH}/ /
 # The state directory (tasks.db, kept logs), owned by the service's user: a volume mounted
 # here takes that owner. (COPY creates it; the build runs nothing.)
-COPY --chown=10001:10001 ${TARGETOS}-${TARGETARCH}/orchestrator/py.typed /var/lib/orchestrator/.keep
+COPY --chown=10001:10001 ${TARGETOS}-${TARGETARCH}/opt/orchestrator/orchestrator/py.typed /var/lib/orchestrator/.keep
 ENV PATH=/opt/orchestrator/bin:$PATH \
     PYTHONPATH=/opt/orchestrator \
     PYTHONUNBUFFERED=1 \

@@ -1,6 +1,6 @@
 # toolman: MCP gateway sidecar with tool filtering and per-agent access control (port 3000, /mcp).
 # Built by buildkit (`nox -s build_all`, `python -m buildkit images`) from
-# build/image-context/<service>/: <os>-<arch>/ holds the exact wheel of the wheel stage
+# build/image-context/<service>/: <os>-<arch>/opt/<image>/ holds the exact wheel of the wheel stage
 # (sha256-checked) with its dependencies, installed on the host for that platform. The
 # build runs nothing, so one stage is enough and linux/arm64 needs no emulation to build.
 ARG BASE_IMAGE=python:3.11-slim
@@ -11,7 +11,9 @@ ARG TARGETARCH
 ARG PYTHONDEVMODE=
 ARG LOG_LEVEL=info
 ARG DEBUG=
-COPY ${TARGETOS}-${TARGETARCH}/ /opt/toolman/
+# <os>-<arch>/ is shaped like the image's root (opt/<image>/...), every directory with the
+# commit's time: copied to / so that /opt and its subdirectory carry that time, not the build's.
+COPY ${TARGETOS}-${TARGETARCH}/ /
 ENV PATH=/opt/toolman/bin:$PATH \
     PYTHONPATH=/opt/toolman \
     PYTHONUNBUFFERED=1 \

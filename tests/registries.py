@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import httpx
@@ -94,6 +95,18 @@ def private_registry(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def registry_json(path: str, reference: str, kind: str = "manifests") -> dict[str, Any]:
+    """A manifest (or, with kind="blobs", a JSON blob) of the shared registry, as it holds it."""
+    response = httpx.get(
+        f"http://{SHARED_REGISTRY}/v2/{path}/{kind}/{reference}",
+        headers={"Accept": ", ".join(MANIFEST_TYPES)},
+        timeout=10,
+    )
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()
+    return data
 
 
 def manifest_digest(address: str, path: str, tag: str, auth: tuple[str, str] | None = None) -> str:

@@ -31,26 +31,15 @@ from tests.helpers import (
     step_result,
 )
 from tests.registries import (
-    MANIFEST_TYPES,
     SHARED_REGISTRY,
     manifest_digest,
+    registry_json,
     require_shared_registry,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 OFFLINE = {"BUILDKIT_OFFLINE": "1"}
 BOTH = "linux/amd64,linux/arm64"
-
-
-def registry_json(path: str, reference: str) -> dict[str, Any]:
-    response = httpx.get(
-        f"http://{SHARED_REGISTRY}/v2/{path}/manifests/{reference}",
-        headers={"Accept": ", ".join(MANIFEST_TYPES)},
-        timeout=10,
-    )
-    response.raise_for_status()
-    data: dict[str, Any] = response.json()
-    return data
 
 
 def tags_of(path: str) -> list[str]:
@@ -175,9 +164,7 @@ def test_a_buildkit_that_never_built_the_images_is_served_from_the_registry_cach
     try:
         assert result.returncode == 0, result.stdout + result.stderr
         steps = progress((repo.path / "build" / "logs" / "images-bake.log").read_text())
-        [copy] = [
-            lines for title, lines in steps.items() if "COPY linux-amd64/ /opt/alpha/" in title
-        ]
+        [copy] = [lines for title, lines in steps.items() if "COPY linux-amd64/ /" in title]
         assert copy[-1] == "CACHED", copy  # the COPY did not run
         pulled = [line.split()[1] for line in copy if line.startswith("pulling sha256:")]
         assert pulled, copy  # its layer came from a registry ...

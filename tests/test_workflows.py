@@ -22,7 +22,7 @@ CI_SECTION = README[
 ]
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
 COMMAND = re.compile(r"(?:sudo )?(?:nox|python -m buildkit|python -m pip|bash) [^)\n#]*")
-WRITE_SCOPES = {"release.yml": {"packages"}}
+WRITE_SCOPES = {"release.yml": {"packages", "id-token"}}
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
     build/image-context/<service>/
         Dockerfile, .dockerignore
-        linux-amd64/   the service's exact wheel and its dependencies, installed for
-        linux-arm64/   that platform (pip --target with --platform), scripts in bin/
+        linux-amd64/opt/<image>/   the exact wheel and its dependencies, installed for
+        linux-arm64/opt/<image>/   that platform (pip --target with --platform)
 
 Dependencies are fetched as wheels for each platform with pip's --platform options into
 a cache, build/wheelhouse/<platform>/, which is all an --offline run reads. Because
@@ -187,8 +187,12 @@ def prepare_context(
     offline: bool,
     runner: Runner,
     mtime: int = 0,
+    install_dir: str = "",
 ) -> None:
-    """Fill `context` with the Dockerfile and one install tree per platform."""
+    """Fill `context` with the Dockerfile and one install tree per platform, at
+    `<os>-<arch>/<install_dir>/`: the platform's directory is shaped like the image's root,
+    so a Dockerfile copies it to `/` and every directory in the layer (`/opt` included)
+    comes from the context with `mtime`, never with the time `COPY` created it."""
     if not dockerfile.is_file():
         raise UsageError(
             f"Dockerfile {dockerfile} does not exist",
@@ -196,17 +200,23 @@ def prepare_context(
         )
     shutil.rmtree(context, ignore_errors=True)
     context.mkdir(parents=True)
-    shutil.copy2(dockerfile, context / "Dockerfile")
+    shutil.copy(dockerfile, context / "Dockerfile")
+    os.utime(context / "Dockerfile", (mtime, mtime))  # not the checkout's time
     if dockerignore is not None and dockerignore.is_file():
-        shutil.copy2(dockerignore, context / ".dockerignore")
+        shutil.copy(dockerignore, context / ".dockerignore")
+        os.utime(context / ".dockerignore", (mtime, mtime))
     for platform in platforms:
         install_for_platform(
             wheel,
             platform=platform,
-            target=context / platform_slug(platform),
+            target=context / platform_slug(platform) / install_dir,
             cache=cache_root / platform_slug(platform),
             offline=offline,
             runner=runner,
             mtime=mtime,
             siblings=siblings,
         )
+        parent = (context / platform_slug(platform) / install_dir).parent
+        while parent != context:
+            os.utime(parent, (mtime, mtime), follow_symlinks=False)
+            parent = parent.parent

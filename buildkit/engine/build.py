@@ -12,7 +12,8 @@ from typing import Any
 
 from buildkit.config import Service
 from buildkit.deps.wheelhouse import platform_slug
-from buildkit.engine.client import CONTAINERD_STORE, Engine
+from buildkit.engine.client import CLASSIC_STORE, CONTAINERD_STORE, Engine
+from buildkit.engine.normalise import normalise
 from buildkit.engine.smoke import smoke_test
 from buildkit.engine.stores import copy_platform, has_platform
 from buildkit.errors import DockerError
@@ -182,8 +183,11 @@ def build_platforms(
     version: str,
     smoke_timeout: float,
     on_line: Callable[[str], None],
+    source_date_epoch: int | None = None,
 ) -> tuple[list[PlatformImage], PlatformImage]:
-    """Every platform's image, and the one the plain tags name locally."""
+    """Every platform's image, and the one the plain tags name locally. With
+    `source_date_epoch`, each image of the classic store gets that time in its config
+    before its smoke test (buildkit.engine.normalise)."""
     native = engine.platform()
     images = []
     for platform in platforms:
@@ -203,6 +207,8 @@ def build_platforms(
             pull=False,
             on_line=on_line,
         )
+        if source_date_epoch is not None and engine.store == CLASSIC_STORE:
+            image_id = normalise(engine, image_id, platform_ref, source_date_epoch)
         build_seconds = time.monotonic() - started
         info = engine.image(image_id)
         if info is None or info.platform != platform:

@@ -133,6 +133,19 @@ class Engine:
             if chunks is not None:
                 chunks.close()  # releases the engine's HTTP response
 
+    def load(self, archive: bytes) -> None:  # `docker load` (manifest.json, configs, layers)
+        try:
+            loading = self.client.api.load_image(archive, True)  # type: ignore[no-untyped-call]
+            errors = [e for chunk in loading if (e := stream_error(chunk))]
+        except (APIError, DockerException) as exc:
+            errors = [explain(exc)]
+        if errors:
+            raise DockerError(f"loading an image into the engine failed: {errors[0]}")
+
+    def remove_image(self, image_id: str) -> None:
+        with contextlib.suppress(APIError):  # gone already, or still tagged elsewhere: stays
+            self.client.api.remove_image(image_id)
+
     def images_labelled(self, label: str, value: str) -> list[ImageInfo]:
         summaries = self.client.api.images(filters={"label": f"{label}={value}"})
         found = [self.image(str(summary["Id"])) for summary in summaries]

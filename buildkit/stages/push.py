@@ -174,6 +174,7 @@ def sign(
         factory=lambda domain: ctx.registry(domain, ctx.credentials(domain)),
         build_dir=ctx.build_dir,
         dist_dir=ctx.dist_dir,
+        env=ctx.env,
     )
     record.signed = published.details(ctx.root)
     for line in published.lines:

@@ -1,6 +1,11 @@
 """The cosign seam (cosign 2.x, Debian 13's 2.5 here): every call goes through the
 injected Runner, argument lists only. A key is a path or `env://VAR` (cosign reads the key
-from that variable); its password comes from COSIGN_PASSWORD, never from buildkit."""
+from that variable); its password comes from COSIGN_PASSWORD, never from buildkit.
+
+Keyless: signing with the key `keyless` makes cosign take the ambient OIDC token (GitHub
+Actions' with `id-token: write`) for a short-lived Fulcio certificate, and log the
+signature in Rekor. Verifying with `keyless:<identity>` accepts only a certificate GitHub's
+token issuer gave that identity (a workflow file at a ref), checked against Rekor."""
 
 from __future__ import annotations
 
@@ -35,6 +40,30 @@ PREDICATE_TYPES = {
     PROVENANCE: "https://slsa.dev/provenance/v1",
 }
 NO_TLOG = "no transparency log (offline): checked against the key alone"
+KEYLESS = "keyless"
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def signing_args(key: str) -> list[str]:
+    """How `cosign sign`/`attest` is told who signs: a private key, without a transparency
+    log (offline); or, for KEYLESS, nothing: cosign uses the ambient OIDC identity."""
+    return [] if key == KEYLESS else ["--key", key, "--tlog-upload=false"]
+
+
+def verifying_args(key: str) -> list[str]:
+    """How `cosign verify` is told whom to trust: `keyless:<identity>` (a certificate for
+    that identity from GitHub's token issuer, and Rekor), else a public key (no log)."""
+    if key.startswith(f"{KEYLESS}:"):
+        identity = key.removeprefix(f"{KEYLESS}:")
+        return ["--certificate-identity", identity, "--certificate-oidc-issuer", GITHUB_ISSUER]
+    return ["--key", key, "--insecure-ignore-tlog"]
+
+
+def keyless_identity(env: Mapping[str, str]) -> str:
+    """The verifying key for what this GitHub Actions run signs keylessly: its workflow
+    file at its ref (`keyless:https://github.com/OWNER/REPO/.github/workflows/x.yml@REF`)."""
+    server = env.get("GITHUB_SERVER_URL", "https://github.com")
+    return f"{KEYLESS}:{server}/{env.get('GITHUB_WORKFLOW_REF', '')}"
 
 
 @dataclass(frozen=True)
@@ -63,14 +92,12 @@ class Cosign:
 
     def sign(self, image: str, key: str) -> None:
         """Sign `image` (repository@digest) with the private key."""
-        self._must(
-            self._call("sign", "--key", key, "--tlog-upload=false", "--yes", image), f"sign {image}"
-        )
+        self._must(self._call("sign", *signing_args(key), "--yes", image), f"sign {image}")
 
     def attest(self, image: str, key: str, predicate: Path, kind: str) -> None:
         """Attach `predicate` to `image` as a signed in-toto statement of type `kind`."""
         self._must(
-            self._call("attest", "--key", key, "--tlog-upload=false", "--yes",
+            self._call("attest", *signing_args(key), "--yes",
                        "--type", kind, "--predicate", str(predicate), image),
             f"attach the {kind} attestation to {image}",
         )  # fmt: skip
@@ -86,9 +113,7 @@ class Cosign:
         return out
 
     def verify(self, image: str, public_key: str) -> Verified:
-        result = self._call(
-            "verify", "--key", public_key, "--insecure-ignore-tlog", "--output", "json", image
-        )
+        result = self._call("verify", *verifying_args(public_key), "--output", "json", image)
         if not result.ok:
             return Verified(False, (), last_error(result))
         digests = []
@@ -102,13 +127,7 @@ class Cosign:
     def attestations(self, image: str, public_key: str, kind: str) -> tuple[Statement, ...] | str:
         """The statements of type `kind` signed by the key, or why there are none."""
         result = self._call(
-            "verify-attestation",
-            "--key",
-            public_key,
-            "--insecure-ignore-tlog",
-            "--type",
-            kind,
-            image,
+            "verify-attestation", *verifying_args(public_key), "--type", kind, image
         )
         if not result.ok:
             return last_error(result)

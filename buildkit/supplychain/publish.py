@@ -1,16 +1,25 @@
 """After a push with --sign: the pushed digest's SBOM (read from the image as the registry
 holds it) and SLSA provenance are written under build/, the digest is signed, both are
 attached as attestations signed by the same key, and `verify` checks the result exactly as
-a consumer would, with the key's public half."""
+a consumer would, with the key's public half (signed keylessly: with the identity of the
+GitHub Actions workflow that signed)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit.registry.client import RegistryClient
 from buildkit.registry.reference import Repository
-from buildkit.supplychain.cosign import BUILDX_PROVENANCE_TYPE, PROVENANCE, SBOM, Cosign
+from buildkit.supplychain.cosign import (
+    BUILDX_PROVENANCE_TYPE,
+    KEYLESS,
+    PROVENANCE,
+    SBOM,
+    Cosign,
+    keyless_identity,
+)
 from buildkit.supplychain.image_contents import buildx_provenance, image_contents
 from buildkit.supplychain.sbom import ImageContents, PlatformContents, WheelFile, cyclonedx
 from buildkit.supplychain.statements import BuildFacts, provenance
@@ -33,7 +42,7 @@ class Release:
 class Published:
     sbom: Path
     provenance: Path
-    public_key: Path
+    public_key: Path | None  # None when signed keylessly: the certificate says who signed
     lines: tuple[Line, ...]
     buildx_provenance: tuple[Path, ...] = ()  # buildx's own, attached as well
 
@@ -45,7 +54,7 @@ class Published:
         return {
             "sbom": str(self.sbom.relative_to(relative)),
             "provenance": str(self.provenance.relative_to(relative)),
-            "public_key": str(self.public_key.relative_to(relative)),
+            "public_key": str(self.public_key.relative_to(relative)) if self.public_key else "",
             "buildx_provenance": [str(p.relative_to(relative)) for p in self.buildx_provenance],
             "verify": [line.render() for line in self.lines],
             "verified": self.ok,
@@ -79,6 +88,7 @@ def publish(
     factory: RegistryFactory,
     build_dir: Path,
     dist_dir: Path,
+    env: Mapping[str, str],
 ) -> Published:
     name = release.repository.path.rsplit("/", 1)[-1]
     pinned = f"{release.repository.name}@{release.digest}"
@@ -101,6 +111,10 @@ def publish(
         path.write_bytes(predicate)
         cosign.attest(pinned, key, path, BUILDX_PROVENANCE_TYPE)
         buildx.append(path)
-    public = cosign.public_key(key, build_dir / "sign" / "cosign.pub")
-    result = verify(release.ref, str(public), cosign, factory)
+    if key == KEYLESS:  # verified as a consumer would: the workflow's identity
+        public, against = None, keyless_identity(env)
+    else:
+        public = cosign.public_key(key, build_dir / "sign" / "cosign.pub")
+        against = str(public)
+    result = verify(release.ref, against, cosign, factory)
     return Published(sbom, prov, public, result.lines, tuple(buildx))

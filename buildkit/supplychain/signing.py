@@ -3,7 +3,9 @@ the pushed digest, attaching its SBOM and provenance, and verifying all of it.
 
 The key is a cosign private key: `--sign-key`, else BUILDKIT_SIGN_KEY; a file, or
 `env://VAR` (cosign reads the key from that variable). Its password is COSIGN_PASSWORD,
-which cosign reads itself. No transparency log is written (`--tlog-upload=false`)."""
+which cosign reads itself. No transparency log is written (`--tlog-upload=false`).
+Or `keyless`, in a GitHub Actions job with `id-token: write`: cosign signs with a Fulcio
+certificate for the workflow's OIDC identity and logs the signature in Rekor."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from buildkit.errors import UsageError
-from buildkit.supplychain.cosign import require_cosign
+from buildkit.supplychain.cosign import KEYLESS, require_cosign
 
 KEY_ENV = "BUILDKIT_SIGN_KEY"
+OIDC_REQUEST = "ACTIONS_ID_TOKEN_REQUEST_URL"  # set in GitHub Actions jobs with id-token: write
 
 
 def key_of(sign: bool, option: str | None, env: Mapping[str, str], *, push: bool) -> str:
@@ -35,7 +38,14 @@ def key_of(sign: bool, option: str | None, env: Mapping[str, str], *, push: bool
         )
     require_cosign("--sign")
     source = "--sign-key" if option else KEY_ENV
-    if key.startswith("env://"):
+    if key == KEYLESS:
+        if not env.get(OIDC_REQUEST):
+            raise UsageError(
+                f"{source} {KEYLESS}: no OIDC token to sign with ({OIDC_REQUEST} is not set)",
+                hint="sign keylessly in a GitHub Actions job with `permissions: id-token: "
+                "write`; elsewhere give a private key",
+            )
+    elif key.startswith("env://"):
         variable = key.removeprefix("env://")
         if not env.get(variable):
             raise UsageError(f"{source} {key}: {variable} is not set or empty")

@@ -20,7 +20,7 @@ from pathlib import Path
 from buildkit.errors import RegistryError, UsageError
 from buildkit.registry.client import RegistryClient
 from buildkit.registry.reference import Repository, check_reference, parse_registry
-from buildkit.supplychain.cosign import PROVENANCE, SBOM, Cosign, require_cosign
+from buildkit.supplychain.cosign import KEYLESS, PROVENANCE, SBOM, Cosign, require_cosign
 from buildkit.supplychain.statements import Statement, provenance_commit, sbom_digest
 
 REVISION = "org.opencontainers.image.revision"
@@ -64,10 +64,11 @@ def check_public_key(key: str, env: Mapping[str, str]) -> None:
         variable = key.removeprefix("env://")
         if not env.get(variable):
             raise UsageError(f"--key {key}: {variable} is not set or empty")
-    elif not Path(key).is_file():
+    elif not key.startswith(f"{KEYLESS}:") and not Path(key).is_file():
         raise UsageError(
             f"--key {key!r}: no such file",
-            hint="give the public key cosign made (cosign.pub), or env://VAR holding it",
+            hint="give the public key cosign made (cosign.pub), env://VAR holding it, or "
+            "keyless:<workflow identity> for a keyless signature made on GitHub Actions",
         )
     require_cosign("verify")
 
@@ -107,7 +108,12 @@ def signature_line(cosign: Cosign, image: Resolved, key: str) -> Line:
         return Line(
             "signature", False, f"the signatures name {verified.digests}, not {image.digest}"
         )
-    return Line("signature", True, f"signed by {key} (no transparency log checked)")
+    logged = (
+        "certificate and Rekor entry checked"
+        if key.startswith(f"{KEYLESS}:")
+        else ("no transparency log checked")
+    )
+    return Line("signature", True, f"signed by {key} ({logged})")
 
 
 def attested(cosign: Cosign, image: Resolved, key: str, kind: str) -> tuple[Statement, ...] | Line:

@@ -26,6 +26,7 @@ from buildkit.stages.image.inputs import (
     image_refs,
     make_context,
     oci_labels,
+    source_date_epoch,
     target_platforms,
 )
 from buildkit.stages.inputs import sibling_wheel_digests
@@ -76,6 +77,7 @@ class EngineBackend:
                 version=ctx.version_of(service),
                 smoke_timeout=ctx.project.smoke_timeout,
                 on_line=ctx.runner.on_output,
+                source_date_epoch=source_date_epoch(service, ctx),
             )
         except BuildFailed as exc:
             return Outcome(

@@ -79,6 +79,12 @@ def target_platforms(ctx: Context) -> tuple[str, ...]:
     return (ctx.require_engine().platform(),)
 
 
+def install_dir(service: Service, ctx: Context) -> str:
+    """Where the image has its wheel's install tree: `opt/<image of the wheel's service>`
+    (the claude-code image has mcp-wrapper's at opt/mcp-wrapper), as its Dockerfile says."""
+    return f"opt/{ctx.project.target(service.wheel_owner).image}"
+
+
 def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> tuple[Path, str]:
     """build/image-context/<service>/ for `platforms`, and the wheel's sha256."""
     wheel, sha = checked_wheel(service.wheel_owner, ctx)
@@ -95,6 +101,7 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
         offline=ctx.options.offline,
         runner=ctx.runner,
         mtime=mtime,
+        install_dir=install_dir(service, ctx),
     )
     if service.name == CLAUDE_TARGET and ctx.project.claude is not None:
         claude_code.prepare(context_dir, ctx.project.claude, platforms,
