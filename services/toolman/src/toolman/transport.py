@@ -84,7 +84,7 @@ class McpEndpoint:
             if method == "POST":
                 await self._post(receive, send, headers, agent)
             elif method == "GET":
-                await self._get(receive, send, headers, agent)
+                await streaming.get(receive, send, headers, lambda: self._session(headers, agent))
             elif method == "DELETE":
                 self.gateway.sessions.end(self._session(headers, agent).id)
                 await asgi.respond(send, 204)
@@ -297,22 +297,3 @@ class McpEndpoint:
             await asgi.respond_json(send, 200, answers)
         else:
             await asgi.respond(send, 202)
-
-    async def _get(self, receive: Receive, send: Send, headers: dict[str, str], agent: str) -> None:
-        if not asgi.accepts(headers.get("accept"))[1]:
-            raise _reject(406, "Not Acceptable: the GET stream is text/event-stream")
-        session = self._session(headers, agent)
-        if session.stream_open:
-            raise _reject(409, "Conflict: this session already has a GET stream open")
-        session.open_stream()
-        disconnected = asyncio.ensure_future(streaming.wait_disconnect(receive))
-        ended = asyncio.ensure_future(session.ended.wait())
-        try:
-            await asgi.start_sse(send, {"mcp-session-id": session.id})
-            await streaming.pump_outbox(send, session.outbox, {ended, disconnected})
-            if not disconnected.done():
-                await asgi.end_stream(send)
-        finally:
-            session.stream_open = False
-            for task in (disconnected, ended):
-                task.cancel()
