@@ -6,9 +6,8 @@ JSON (400, -32700), JSON-RPC shape (400, -32600), MCP-Protocol-Version (400),
 Mcp-Session-Id (400 missing, 404 unknown or ended). A request that passes all
 of them is answered with HTTP 200 and a JSON-RPC result or error, as JSON, or
 as SSE when it asked for progress or something must precede the answer.
-Notifications and responses get 202. A single POST of the 2026-07-28 era (see
-toolman.modern.is_modern) leaves here after the body is parsed, for
-toolman.modern, which checks its envelope instead of a session.
+Notifications and responses get 202. A single 2026-07-28 POST (toolman.envelope)
+leaves here once parsed, for toolman.modern: its envelope instead of a session.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from typing import Any
 from toolman import asgi, jsonrpc, streaming
 from toolman.asgi import Receive, Scope, Send
 from toolman.auth import check_request
+from toolman.envelope import is_modern
 from toolman.errors import (
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -38,7 +38,7 @@ from toolman.methods import (
     negotiate,
     no_stream,
 )
-from toolman.modern import ModernEndpoint, is_modern
+from toolman.modern import ModernEndpoint
 from toolman.sessions import Session
 
 log = logging.getLogger("toolman.transport")
@@ -155,7 +155,8 @@ class McpEndpoint:
             await self._batch(send, message, self._session(headers, agent))
             return
         if is_modern(headers, message):
-            await self.modern.post(receive, send, headers, agent, message)
+            accepts = (json_ok, sse_ok)
+            await self.modern.post(receive, send, headers, agent, message, accepts=accepts)
             return
         try:
             incoming = jsonrpc.classify(message)
