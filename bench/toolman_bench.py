@@ -171,6 +171,9 @@ class RawHttp:
     async def post(
         self, message: dict[str, Any], routing: bytes = b""
     ) -> tuple[dict[bytes, bytes], bytes]:
+        if self.reader.at_eof():  # the server closed it while idle (alternating rounds)
+            self.writer.close()
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         body = json.dumps(message).encode()
         self.writer.write(
             b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:" + str(self.port).encode() + b"\r\n"
