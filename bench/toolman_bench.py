@@ -24,6 +24,10 @@ medians over rounds:
              server ("instances" in the config); compared with stdio/raw's direct row,
              and with stdio/raw's toolman row (one process) in the pool table
 
+stdio/raw (both routes), stdio/2026 and stdio/pool are measured in alternating
+rounds (one round of each in turn), so the load of a shared machine drifts
+under all of them alike; their ratio to the 2025 path is taken round by round.
+
 The raw rows isolate toolman's own cost: the minimal clients cost a few
 microseconds, the SDK's clients close to a millisecond. stdio/sdk also
 includes the difference between the SDK's HTTP and stdio client stacks.
@@ -167,6 +171,9 @@ class RawHttp:
     async def post(
         self, message: dict[str, Any], routing: bytes = b""
     ) -> tuple[dict[bytes, bytes], bytes]:
+        if self.reader.at_eof():  # the server closed it while idle (alternating rounds)
+            self.writer.close()
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         body = json.dumps(message).encode()
         self.writer.write(
             b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:" + str(self.port).encode() + b"\r\n"
@@ -316,6 +323,49 @@ async def measure(
     )
 
 
+async def measure_side_by_side(
+    entries: list[tuple[str, str, Opener]], clients: int, *, rounds: int, calls: int
+) -> tuple[list[Row], dict[str, float]]:
+    """Rows for several routes measured in alternating rounds (A B C A B C ...).
+
+    On a loaded machine the load drifts within seconds; alternating rounds puts
+    every route under the same drift. Also returns, per route, the median over
+    rounds of its calls/s divided by the first route's in the same round.
+    """
+    async with AsyncExitStack() as stack:
+        callers = [await opener(stack, clients) for _s, _r, opener in entries]
+        for calls_of in callers:
+            await run_round(calls_of, 5)
+        per_client = max(5, calls // clients)
+        samples: list[list[tuple[float, float, float]]] = [[] for _ in entries]
+        for _ in range(rounds):
+            for index, calls_of in enumerate(callers):
+                latencies, wall = await run_round(calls_of, per_client)
+                rate = len(latencies) / wall
+                samples[index].append(
+                    (percentile(latencies, 0.50), percentile(latencies, 0.99), rate)
+                )
+    rows = [
+        Row(
+            scenario,
+            route,
+            clients,
+            statistics.median(p50 for p50, _p99, _rate in taken),
+            statistics.median(p99 for _p50, p99, _rate in taken),
+            statistics.median(rate for _p50, _p99, rate in taken),
+        )
+        for (scenario, route, _opener), taken in zip(entries, samples, strict=True)
+    ]
+    reference = [rate for _p50, _p99, rate in samples[1]]  # the 2025 path through toolman
+    ratios = {
+        f"{scenario} {route}": statistics.median(
+            rate / base for (_p50, _p99, rate), base in zip(taken, reference, strict=True)
+        )
+        for (scenario, route, _opener), taken in zip(entries, samples, strict=True)
+    }
+    return rows, ratios
+
+
 def raw_http(port: int, tool: str, *, modern: bool = False) -> Opener:
     async def opener(stack: AsyncExitStack, clients: int) -> list[Call]:
         calls = []
@@ -411,11 +461,14 @@ async def bench(quick: bool) -> dict[str, Any]:
             await asyncio.sleep(1.0)  # let start-up settle before the idle reading
             memory = {"idle_rss_mb": {"stdio": rss_mb(via_stdio.pid), "http": rss_mb(via_http.pid)}}
             down_url = f"http://127.0.0.1:{down_port}/mcp"
-            plan: list[tuple[str, str, Opener]] = [
+            # Measured in alternating rounds, so their ratios share the machine's load.
+            paired: list[tuple[str, str, Opener]] = [
                 ("stdio/raw", "direct", raw_stdio("echo")),
                 ("stdio/raw", "toolman", raw_http(via_stdio_port, "bench_echo")),
                 ("stdio/2026", "toolman", raw_http(via_stdio_port, "bench_echo", modern=True)),
                 ("stdio/pool", "toolman", raw_http(via_pool_port, "bench_echo")),
+            ]
+            plan: list[tuple[str, str, Opener]] = [
                 ("http/raw", "direct", raw_http(down_port, "echo")),
                 ("http/raw", "toolman", raw_http(via_http_port, "bench_echo")),
                 ("stdio/sdk", "direct", sdk_stdio("echo")),
@@ -432,9 +485,14 @@ async def bench(quick: bool) -> dict[str, Any]:
                 ),
             ]
             rows: list[Row] = []
+            ratios: dict[str, dict[str, float]] = {}
             peaks: dict[int, float] = {}
             async with peak_rss([via_stdio.pid, via_http.pid], peaks):
                 for clients in (1, 8, 32):
+                    side_rows, ratios[str(clients)] = await measure_side_by_side(
+                        paired, clients, rounds=rounds, calls=calls
+                    )
+                    rows += side_rows
                     for scenario, route, opener in plan:
                         rows.append(
                             await measure(
@@ -448,6 +506,7 @@ async def bench(quick: bool) -> dict[str, Any]:
         "rounds": rounds,
         "calls_per_round": calls,
         "rows": [asdict(r) for r in rows],
+        "paired_ratios": ratios,
         "memory": memory,
     }
 
@@ -518,6 +577,13 @@ def print_table(table: list[dict[str, Any]], result: dict[str, Any]) -> None:
             f" (x{modern['calls_per_second'] / legacy['calls_per_second']:.2f})"
             f" | pool of {POOL_INSTANCES} {pool['calls_per_second']:>6.0f}/s {pool['p50_ms']:.3f}"
             f" (x{pool['calls_per_second'] / legacy['calls_per_second']:.2f})"
+        )
+    print("\ncalls/s over the 2025 path's in the same round (median over rounds)")
+    for clients, ratios in result["paired_ratios"].items():
+        print(
+            f"{clients:>3} clients: 2026 x{ratios['stdio/2026 toolman']:.2f}"
+            f" | pool of {POOL_INSTANCES} x{ratios['stdio/pool toolman']:.2f}"
+            f" | direct, no toolman x{ratios['stdio/raw direct']:.2f}"
         )
     idle, load = result["memory"]["idle_rss_mb"], result["memory"]["load_rss_mb"]
     print(

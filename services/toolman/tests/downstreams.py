@@ -17,7 +17,7 @@ from conftest import TESTS, Toolman, free_port, stop_process, wait_until
 SCENARIO_SERVER = TESTS / "peers" / "conformance_server.py"
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -34,7 +34,7 @@ def scenario_server_url(peer_python: Path) -> Iterator[str]:
     )
     try:
         wait_until(
-            lambda: process.poll() is None and _listening(port),
+            lambda: process.poll() is None and listening(port),
             timeout=30,
             what="the scenario server to listen",
         )
@@ -45,7 +45,12 @@ def scenario_server_url(peer_python: Path) -> Iterator[str]:
 
 def passthrough(toolman_factory: Callable[..., Toolman], url: str) -> Toolman:
     """toolman mounting the scenario server at ``url`` without a prefix, once it is ready."""
-    toolman = toolman_factory({"servers": {"scenarios": {"url": url, "prefix": False}}})
+    # "protocol": "2025": the scenario tools ask through the 2025 back channel
+    # (ctx.session.create_message, elicit_form), which the SDK refuses on 2026-07-28
+    # requests (NoBackChannelError); only a session keeps them working, for clients of
+    # either era (a 2026-07-28 client gets them as input_required from toolman).
+    scenarios = {"url": url, "prefix": False, "protocol": "2025"}
+    toolman = toolman_factory({"servers": {"scenarios": scenarios}})
     wait_until(
         lambda: toolman.server_state("scenarios")["state"] == "ready",
         timeout=30,

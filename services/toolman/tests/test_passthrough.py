@@ -22,6 +22,9 @@ from mcp.shared.exceptions import MCPError
 __all__ = ["scenario_server_url"]  # the fixture, imported for pytest
 
 Factory = Callable[..., Toolman]
+# A session to the scenario server: these relays (logging/setLevel, resources/subscribe)
+# are 2025 methods, which 2026-07-28 removed (see downstreams.passthrough).
+SCENARIOS: dict[str, Any] = {"prefix": False, "protocol": "2025"}
 # The SDK warns that these methods are gone from 2026-07-28; this is the 2025 era on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:.*as of 2026-07-28")
 
@@ -98,7 +101,7 @@ def test_a_prefix_that_is_not_a_boolean_stops_start_up_naming_the_key(
 def test_logging_completion_and_subscriptions_reach_the_downstream(
     toolman_factory: Factory, scenario_server_url: str
 ) -> None:
-    config = {"servers": {"scenarios": {"url": scenario_server_url, "prefix": False}}}
+    config = {"servers": {"scenarios": SCENARIOS | {"url": scenario_server_url}}}
     toolman = ready(toolman_factory(config), "scenarios")
 
     async def scenario() -> tuple[types.ServerCapabilities | None, list[str]]:
@@ -126,7 +129,7 @@ def test_an_agent_without_the_server_gets_nothing_relayed(
     toolman_factory: Factory, scenario_server_url: str
 ) -> None:
     config = {
-        "servers": {"scenarios": {"url": scenario_server_url, "prefix": False}},
+        "servers": {"scenarios": SCENARIOS | {"url": scenario_server_url}},
         "agent_policies": {"outsider": {"allowed_servers": []}},
     }
     toolman = ready(toolman_factory(config, env={"AGENT_NAME": "outsider"}), "scenarios")

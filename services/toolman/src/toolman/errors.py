@@ -29,6 +29,7 @@ RESOURCE_NOT_FOUND = -32002  # MCP: resources/read of an unknown URI
 DOWNSTREAM_UNAVAILABLE = -32010
 DOWNSTREAM_TIMEOUT = -32011
 TOO_MANY_SESSIONS = -32012  # http.max_sessions reached and every session is busy
+MISSING_CAPABILITY = -32021  # 2026-07-28: the request needs a capability the client lacks
 REQUEST_CANCELLED = -32800
 
 

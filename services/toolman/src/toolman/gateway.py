@@ -168,6 +168,7 @@ class Gateway:
                 "pid": s.pid,
                 "tools": len(s.catalog.tools) if s.catalog else 0,
                 "restarts": s.restarts,
+                "protocol": s.protocol,
                 "last_error": s.last_error,
                 **({"pids": s.pids} if isinstance(s, Pool) else {}),
             }

@@ -1,53 +1,37 @@
 """The 2026-07-28 revision on /mcp: stateless requests, each carrying its own envelope.
 
-A request is served here when it carries ``params._meta["io.modelcontextprotocol/
-protocolVersion"]``, is a ``server/discover``, or names a non-2025 revision in
-``MCP-Protocol-Version`` (and has no ``Mcp-Session-Id``: sessions are the 2025
-era's). Checks, in order, each failing with HTTP 400 and the request's id:
-
-1. ``_meta`` is an object with ``protocolVersion`` and ``clientCapabilities``
-   (-32602);
-2. the ``MCP-Protocol-Version``, ``Mcp-Method`` and ``Mcp-Name`` headers equal
-   the body's version, method and name/uri (-32020);
-3. the version is one toolman serves (-32022, ``data.supported`` lists them).
-
-Then the method runs exactly as in a session (same policy, audit and metrics)
-for the agent of the request's token, with a throwaway session: no session id
-is minted. Unknown and removed methods (``initialize``, ``ping``,
-``logging/setLevel``, ``resources/subscribe``...) get 404 with -32601. Every
-result carries ``resultType``; lists, reads and ``server/discover`` carry
-``ttlMs`` and ``cacheScope``. Closing the response stream cancels the call.
+Which requests are served here, and the envelope checks each must pass first
+(-32602, -32020, -32022, all HTTP 400 with the request's id), are in
+toolman.envelope. Then the method runs exactly as in a session (same policy,
+audit and metrics) for the agent of the request's token, with a throwaway
+session: no session id is minted. Unknown and removed methods (``initialize``,
+``ping``, ``logging/setLevel``, ``resources/subscribe``...) get 404 with
+-32601. Every result carries ``resultType``; lists, reads and
+``server/discover`` carry ``ttlMs`` and ``cacheScope``. Closing the response
+stream cancels the call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from toolman import __version__, asgi, jsonrpc, listen, streaming
 from toolman.asgi import Receive, Send
+from toolman.envelope import MODERN_VERSIONS, NAMED, check_envelope, without_envelope
 from toolman.errors import RESOURCE_NOT_FOUND, HttpReject, RpcError
 from toolman.jsonrpc import Incoming
-from toolman.methods import LATEST_VERSION, SUPPORTED_VERSIONS, Emit, Methods, no_stream
+from toolman.methods import LATEST_VERSION, Emit, Methods, no_stream
 from toolman.sessions import Session
 from toolman.suspended import Suspended
 
 if TYPE_CHECKING:
     from toolman.gateway import Gateway
 
-MODERN_VERSIONS = ("2026-07-28",)
-PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
-CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 SERVER_INFO = "io.modelcontextprotocol/serverInfo"
-ENVELOPE_PREFIX = "io.modelcontextprotocol/"
-
-HEADER_MISMATCH = -32020
-UNSUPPORTED_VERSION = -32022
+IDENTITY = {"name": "toolman", "version": __version__}  # read-only: only ever serialized
 STATUS = {-32700: 400, -32600: 400, -32602: 400, -32020: 400, -32021: 400, -32022: 400, -32601: 404}
-NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 FORWARDED = frozenset(NAMED)
 REMOVED = frozenset({"ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
 CACHEABLE = frozenset(
@@ -59,72 +43,22 @@ RETRY_KEYS = frozenset({"inputResponses", "requestState"})
 ASKABLE = frozenset({"sampling", "elicitation"})  # client capabilities input_required serves
 
 
-def is_modern(headers: dict[str, str], message: object) -> bool:
-    """Whether a (single, parsed) POST body is a 2026-07-28 request."""
-    if "mcp-session-id" in headers or not isinstance(message, dict):
-        return False
-    params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    if isinstance(meta, dict) and PROTOCOL_VERSION in meta:
-        return True
-    if message.get("method") == "server/discover":
-        return True
-    version = headers.get("mcp-protocol-version")
-    return (
-        version is not None
-        and version not in SUPPORTED_VERSIONS
-        and "method" in message
-        and (message.get("method") != "initialize")
-    )
-
-
-def _header_value(raw: str | None) -> str | None:
-    """An ``Mcp-Name`` value; ``=?base64?...?=`` carries one that is not plain ASCII."""
-    if raw is None or not (raw.startswith("=?base64?") and raw.endswith("?=")):
-        return raw
-    try:
-        return base64.b64decode(raw[9:-2], validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-
-
-def check_envelope(headers: dict[str, str], incoming: Incoming) -> dict[str, Any]:
-    """The request's client capabilities, or RpcError for the first check that fails."""
-    meta = incoming.params.get("_meta")
-    if not isinstance(meta, dict) or any(
-        k not in meta for k in (PROTOCOL_VERSION, CLIENT_CAPABILITIES)
-    ):
-        raise RpcError(
-            -32602,
-            f"params._meta must be an object carrying {PROTOCOL_VERSION!r} and "
-            f"{CLIENT_CAPABILITIES!r}",
-        )
-    version = meta[PROTOCOL_VERSION]
-    if headers.get("mcp-protocol-version") != version:
-        raise RpcError(HEADER_MISMATCH, "MCP-Protocol-Version header does not match _meta")
-    if headers.get("mcp-method") != incoming.method:
-        raise RpcError(HEADER_MISMATCH, "Mcp-Method header does not match the body's method")
-    key = NAMED.get(incoming.method)
-    body_name = incoming.params.get(key) if key is not None else None
-    if body_name is not None and _header_value(headers.get("mcp-name")) != body_name:
-        raise RpcError(HEADER_MISMATCH, f"Mcp-Name header does not match the body's {key!r}")
-    if not isinstance(version, str):
-        raise RpcError(-32602, "the protocol version in _meta must be a string")
-    if version not in MODERN_VERSIONS:
-        data = {"supported": list(MODERN_VERSIONS), "requested": version}
-        raise RpcError(UNSUPPORTED_VERSION, "Unsupported protocol version", data)
-    capabilities = meta[CLIENT_CAPABILITIES]
-    return capabilities if isinstance(capabilities, dict) else {}
-
-
 class ModernEndpoint:
     def __init__(self, gateway: Gateway, methods: Methods) -> None:
         self.gateway = gateway
         self.methods = methods
 
     async def post(
-        self, receive: Receive, send: Send, headers: dict[str, str], agent: str, message: object
+        self,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        agent: str,
+        message: object,
+        *,
+        accepts: tuple[bool, bool],
     ) -> None:
+        """Answer one 2026-07-28 POST; ``accepts``: (JSON, SSE) from its Accept header."""
         try:
             incoming = jsonrpc.classify(message)
         except RpcError as exc:
@@ -140,7 +74,7 @@ class ModernEndpoint:
             raise HttpReject(STATUS.get(exc.code, 400), exc, request_id=incoming.id) from None
         session = Session("", agent, MODERN_VERSIONS[-1], modern=True)
         session.client_capabilities = capabilities
-        incoming = _without_envelope(incoming)
+        incoming = without_envelope(incoming)
         if incoming.method == "subscriptions/listen":
             self.gateway.metrics.requests.inc(method="subscriptions/listen", outcome="ok")
             request = (incoming.id, incoming.params)
@@ -149,7 +83,7 @@ class ModernEndpoint:
             except RpcError as exc:  # a listen the gateway cannot honour, before any answer
                 raise HttpReject(STATUS.get(exc.code, 400), exc, request_id=incoming.id) from None
             return
-        json_ok, sse_ok = asgi.accepts(headers.get("accept"))
+        json_ok, sse_ok = accepts
         response = _Tracked(send)
         send = response.send
         wants_progress = "progressToken" in incoming.params.get("_meta", {})
@@ -197,7 +131,7 @@ class ModernEndpoint:
             result["ttlMs"] = CACHE_TTL_MS
             result["cacheScope"] = "public" if self._same_for_everyone() else "private"
         meta = result.get("_meta")
-        result["_meta"] = {**(meta if isinstance(meta, dict) else {}), SERVER_INFO: _server_info()}
+        result["_meta"] = {**(meta if isinstance(meta, dict) else {}), SERVER_INFO: IDENTITY}
         return result
 
     async def _interactive(
@@ -243,22 +177,6 @@ class ModernEndpoint:
             f"server is mounted without a prefix. Sessions ({LATEST_VERSION} and older) are "
             "served too: start one with initialize.",
         }
-
-
-def _without_envelope(incoming: Incoming) -> Incoming:
-    """The request as a 2025 downstream takes it: ``_meta`` without the envelope keys."""
-    meta = incoming.params["_meta"]
-    kept = {key: value for key, value in meta.items() if not key.startswith(ENVELOPE_PREFIX)}
-    params = (
-        {**incoming.params, "_meta": kept}
-        if kept
-        else {key: value for key, value in incoming.params.items() if key != "_meta"}
-    )
-    return Incoming(incoming.kind, incoming.id, incoming.method, params)
-
-
-def _server_info() -> dict[str, str]:
-    return {"name": "toolman", "version": __version__}
 
 
 class _Tracked:

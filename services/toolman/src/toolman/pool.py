@@ -95,6 +95,7 @@ class Pool(Supervisor):
                 )
         self.rotation = rotation
         self.restarts = sum(member.restarts for member in self.members)
+        self.protocol = next((self.members[i].protocol for i in rotation), self.protocol)
         if reference is not None:
             self.state, self.last_error = State.READY, None
             self.catalog, self.last_tools = reference, reference.tools

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolman.errors import INTERNAL_ERROR, METHOD_NOT_FOUND, RpcError
+from toolman.errors import INTERNAL_ERROR, METHOD_NOT_FOUND, MISSING_CAPABILITY, RpcError
 
 Message = dict[str, Any]
 
@@ -80,7 +80,11 @@ class CallChannel:
         if capability is None:
             raise RpcError(METHOD_NOT_FOUND, f"toolman does not relay {method}")
         if capability not in self._capabilities:
-            raise RpcError(METHOD_NOT_FOUND, f"the client did not declare {capability}")
+            raise RpcError(
+                MISSING_CAPABILITY,
+                f"the client did not declare {capability}",
+                {"requiredCapabilities": {capability: {}}},
+            )
         if self._asker is not None:
             return await self._asker(method, params)
         if self._emit is None:

@@ -26,7 +26,16 @@ STDIO_KEYS = (
     "prefix",
     "instances",
 )
-HTTP_KEYS = ("url", "headers", "timeout_seconds", "startup_timeout_seconds", "enabled", "prefix")
+HTTP_KEYS = (
+    "url",
+    "headers",
+    "timeout_seconds",
+    "startup_timeout_seconds",
+    "enabled",
+    "prefix",
+    "protocol",
+)
+PROTOCOLS = ("auto", "2025")  # auto: server/discover first (2026-07-28), else initialize
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class HttpServer:
     timeout_seconds: float = 60.0
     startup_timeout_seconds: float = 30.0
     prefix: bool = True
+    protocol: str = "auto"  # "2025": always a session (initialize), never server/discover
 
 
 ServerConfig = StdioServer | HttpServer
@@ -131,6 +141,28 @@ def _http_server(
             for key, value in headers.items()
         ),
         prefix=_prefix(spec, path),
+        protocol=_protocol(spec, path),
         **_timeouts(spec, path),
     )
     return server if _enabled(spec, path) else None
+
+
+def _protocol(spec: Mapping[str, Any], path: str) -> str:
+    value = schema.string(spec.get("protocol", "auto"), schema.join(path, "protocol"))
+    if value not in PROTOCOLS:
+        raise ConfigError(
+            f"{schema.join(path, 'protocol')}: {value!r} is not one of {', '.join(PROTOCOLS)}"
+            f"{schema.did_you_mean(value, PROTOCOLS)}"
+        )
+    return value
+
+
+def describe_failure(exc: BaseException, config: ServerConfig) -> str:
+    """Why a server failed to start, in words for /ready and the log."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {config.startup_timeout_seconds:g} s"
+    if isinstance(exc, FileNotFoundError) and isinstance(config, StdioServer):
+        return f"command not found: {config.command}"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)

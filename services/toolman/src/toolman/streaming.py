@@ -17,7 +17,9 @@ from typing import Any
 
 from toolman import asgi
 from toolman.asgi import Receive, Send
+from toolman.errors import INVALID_REQUEST, HttpReject, RpcError
 from toolman.methods import Emit
+from toolman.sessions import Session
 
 PROGRESS_BACKLOG = 1000  # a flood of related messages is dropped, never the answer
 KEEPALIVE_SECONDS = 15.0
@@ -120,3 +122,35 @@ async def pump_outbox(
         getter.cancel()
         if not done:
             await asgi.send_comment(send, f"keepalive {int(time.time())}")
+
+
+async def get(
+    receive: Receive, send: Send, headers: dict[str, str], session_of: Callable[[], Session]
+) -> None:
+    """A GET of /mcp: a 2025 session's stream of what it is sent outside any call.
+
+    2026-07-28 has no GET stream (405; ``subscriptions/listen`` instead).
+    """
+    if headers.get("mcp-protocol-version") == "2026-07-28" and "mcp-session-id" not in headers:
+        reject = HttpReject(405, RpcError(INVALID_REQUEST, "2026-07-28 has no GET stream"))
+        reject.headers["allow"] = "POST"
+        raise reject
+    if not asgi.accepts(headers.get("accept"))[1]:
+        error = RpcError(INVALID_REQUEST, "Not Acceptable: the GET stream is text/event-stream")
+        raise HttpReject(406, error)
+    session = session_of()
+    if session.stream_open:
+        error = RpcError(INVALID_REQUEST, "Conflict: this session already has a GET stream open")
+        raise HttpReject(409, error)
+    session.open_stream()
+    disconnected = asyncio.ensure_future(wait_disconnect(receive))
+    ended = asyncio.ensure_future(session.ended.wait())
+    try:
+        await asgi.start_sse(send, {"mcp-session-id": session.id})
+        await pump_outbox(send, session.outbox, {ended, disconnected})
+        if not disconnected.done():
+            await asgi.end_stream(send)
+    finally:
+        session.stream_open = False
+        for task in (disconnected, ended):
+            task.cancel()

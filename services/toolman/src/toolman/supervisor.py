@@ -22,8 +22,9 @@ from toolman import __version__
 from toolman.config import SupervisorOptions
 from toolman.downstream import Connection, HttpConnection, ProgressHandler, StdioConnection
 from toolman.downstream.base import Related
+from toolman.downstream.modern import MODERN_VERSION, ModernHttpConnection, modern_capabilities
 from toolman.errors import DownstreamUnavailable, RpcError, ToolmanError
-from toolman.servers import HttpServer, ServerConfig, StdioServer
+from toolman.servers import HttpServer, ServerConfig, describe_failure
 
 log = logging.getLogger("toolman.supervisor")
 
@@ -70,6 +71,11 @@ class Supervisor:
         self.catalog: Catalog | None = None  # None while not READY
         self.last_tools: tuple[dict[str, Any], ...] = ()  # kept while down: stable naming
         self.first_attempt = asyncio.Event()
+        # The revision spoken to the server once ready; a remote server's server/discover
+        # answer is kept across reconnects and asked again only after a failed start.
+        self.protocol: str | None = None
+        self._discovered: dict[str, Any] | None = None
+        self._legacy = False  # a remote server known not to speak 2026-07-28
         self._connection: Connection | None = None
         self._starting: Connection | None = None
         self._closing: Connection | None = None
@@ -140,12 +146,15 @@ class Supervisor:
             try:
                 async with asyncio.timeout(self.config.startup_timeout_seconds):
                     await connection.start()
+                    if isinstance(connection, ModernHttpConnection):
+                        connection = self._starting = await self._probe(connection)
                     catalog = await self._handshake(connection)
             except Exception as exc:  # any failure ends in a retry, never a dead supervisor
                 if not isinstance(exc, ToolmanError | OSError | TimeoutError):
                     log.exception("unexpected error while starting", extra={"server": self.name})
-                reason = _describe(exc, self.config)
+                reason = describe_failure(exc, self.config)
                 self._starting = None
+                self._discovered, self._legacy = None, False  # ask again next time
                 await self._close(connection)
                 self._went_down(f"start failed: {reason}")
             else:
@@ -176,10 +185,29 @@ class Supervisor:
 
     def _connect(self) -> Connection:
         if isinstance(self.config, HttpServer):
+            if self.config.protocol == "auto" and not self._legacy:
+                return ModernHttpConnection(self.config, self._notification)
             return HttpConnection(self.config, self._notification)
         return StdioConnection(self.config, self._notification)
 
+    async def _probe(self, connection: ModernHttpConnection) -> Connection:
+        """The connection to keep: this one if the server speaks 2026-07-28, else a session's."""
+        if self._discovered is None:
+            self._discovered = await connection.discover(self.config.startup_timeout_seconds)
+        if self._discovered is not None:
+            return connection
+        log.info("server speaks no 2026-07-28: initialize", extra={"server": self.name})
+        self._legacy = True
+        await connection.close()
+        assert isinstance(self.config, HttpServer)
+        return HttpConnection(self.config, self._notification)
+
     async def _handshake(self, connection: Connection) -> Catalog:
+        if isinstance(connection, ModernHttpConnection):
+            assert self._discovered is not None
+            self.protocol = MODERN_VERSION
+            connection.after_discover()
+            return await self._fetch(connection, modern_capabilities(self._discovered))
         timeout = self.config.startup_timeout_seconds
         result = await connection.request(
             "initialize",
@@ -194,6 +222,7 @@ class Supervisor:
         version = result.get("protocolVersion")
         if version not in ACCEPTED_VERSIONS:
             raise RpcError(-32602, f"server answered with unsupported protocol version {version!r}")
+        self.protocol = version
         connection.after_initialize(result)
         await connection.notify("notifications/initialized")
         capabilities = result.get("capabilities")
@@ -261,13 +290,3 @@ class Supervisor:
             if self.state is State.READY:
                 self.catalog, self.last_tools = catalog, catalog.tools
                 self._on_change()
-
-
-def _describe(exc: BaseException, config: ServerConfig) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {config.startup_timeout_seconds:g} s"
-    if isinstance(exc, FileNotFoundError) and isinstance(config, StdioServer):
-        return f"command not found: {config.command}"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return str(exc)

@@ -6,9 +6,8 @@ JSON (400, -32700), JSON-RPC shape (400, -32600), MCP-Protocol-Version (400),
 Mcp-Session-Id (400 missing, 404 unknown or ended). A request that passes all
 of them is answered with HTTP 200 and a JSON-RPC result or error, as JSON, or
 as SSE when it asked for progress or something must precede the answer.
-Notifications and responses get 202. A single POST of the 2026-07-28 era (see
-toolman.modern.is_modern) leaves here after the body is parsed, for
-toolman.modern, which checks its envelope instead of a session.
+Notifications and responses get 202. A single 2026-07-28 POST (toolman.envelope)
+leaves here once parsed, for toolman.modern: its envelope instead of a session.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from typing import Any
 from toolman import asgi, jsonrpc, streaming
 from toolman.asgi import Receive, Scope, Send
 from toolman.auth import check_request
+from toolman.envelope import is_modern
 from toolman.errors import (
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -38,7 +38,7 @@ from toolman.methods import (
     negotiate,
     no_stream,
 )
-from toolman.modern import ModernEndpoint, is_modern
+from toolman.modern import ModernEndpoint
 from toolman.sessions import Session
 
 log = logging.getLogger("toolman.transport")
@@ -84,7 +84,7 @@ class McpEndpoint:
             if method == "POST":
                 await self._post(receive, send, headers, agent)
             elif method == "GET":
-                await self._get(receive, send, headers, agent)
+                await streaming.get(receive, send, headers, lambda: self._session(headers, agent))
             elif method == "DELETE":
                 self.gateway.sessions.end(self._session(headers, agent).id)
                 await asgi.respond(send, 204)
@@ -155,7 +155,8 @@ class McpEndpoint:
             await self._batch(send, message, self._session(headers, agent))
             return
         if is_modern(headers, message):
-            await self.modern.post(receive, send, headers, agent, message)
+            accepts = (json_ok, sse_ok)
+            await self.modern.post(receive, send, headers, agent, message, accepts=accepts)
             return
         try:
             incoming = jsonrpc.classify(message)
@@ -297,22 +298,3 @@ class McpEndpoint:
             await asgi.respond_json(send, 200, answers)
         else:
             await asgi.respond(send, 202)
-
-    async def _get(self, receive: Receive, send: Send, headers: dict[str, str], agent: str) -> None:
-        if not asgi.accepts(headers.get("accept"))[1]:
-            raise _reject(406, "Not Acceptable: the GET stream is text/event-stream")
-        session = self._session(headers, agent)
-        if session.stream_open:
-            raise _reject(409, "Conflict: this session already has a GET stream open")
-        session.open_stream()
-        disconnected = asyncio.ensure_future(streaming.wait_disconnect(receive))
-        ended = asyncio.ensure_future(session.ended.wait())
-        try:
-            await asgi.start_sse(send, {"mcp-session-id": session.id})
-            await streaming.pump_outbox(send, session.outbox, {ended, disconnected})
-            if not disconnected.done():
-                await asgi.end_stream(send)
-        finally:
-            session.stream_open = False
-            for task in (disconnected, ended):
-                task.cancel()

@@ -16,6 +16,7 @@ import asyncio
 import os
 from collections.abc import Callable
 
+import mcp_types as types
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -68,6 +69,25 @@ async def count(steps: int, ctx: Context) -> str:
         await ctx.report_progress(step, steps, f"step {step}")
         await asyncio.sleep(0.01)
     return f"counted {steps}"
+
+
+@server.tool()
+def protocol(ctx: Context) -> str:
+    """The protocol revision of the request this answers (2026-07-28 or a session's)."""
+    return ctx.protocol_version or "unknown"
+
+
+@server.tool()
+def confirm(question: str, ctx: Context) -> str | types.InputRequiredResult:
+    """Ask the client for a name the 2026-07-28 way (input_required), then greet it."""
+    answer = (ctx.input_responses or {}).get("name")
+    if isinstance(answer, types.ElicitResult) and answer.content:
+        return f"confirmed by {answer.content.get('name')} (state {ctx.request_state})"
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    asking = types.ElicitRequestFormParams(message=question, requested_schema=schema)
+    return types.InputRequiredResult(
+        input_requests={"name": types.ElicitRequest(params=asking)}, request_state="asked"
+    )
 
 
 @server.resource("test://greeting")

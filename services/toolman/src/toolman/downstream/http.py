@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 
@@ -63,6 +63,10 @@ class HttpConnection(Connection):
             headers["mcp-protocol-version"] = self._version
         return headers
 
+    def _post_headers(self, message: Message) -> dict[str, str]:
+        """The headers of the POST that carries ``message``."""
+        return self._headers()
+
     async def start(self) -> None:
         """Nothing to open: the first POST (initialize) connects."""
 
@@ -75,7 +79,8 @@ class HttpConnection(Connection):
         if self.closed.is_set():
             raise TransportClosed(self.close_reason)
         try:
-            response = await self._client.request("POST", self._headers(), orjson.dumps(message))
+            headers = self._post_headers(message)
+            response = await self._client.request("POST", headers, orjson.dumps(message))
             try:
                 await self._read_answer(message, response)
             finally:
@@ -122,24 +127,33 @@ class HttpConnection(Connection):
 
     async def _get_stream(self) -> None:
         """Listen for server-initiated notifications; optional for the server (405)."""
+        await self._follow(lambda: self._client.request("GET", self._headers("text/event-stream")))
+
+    async def _follow(self, open_stream: Callable[[], Awaitable[Response]]) -> None:
+        """Feed a long-lived SSE stream's messages in, opened again when it drops.
+
+        A server that refuses the stream (405, any error) is fine: nothing to listen to.
+        One that cannot be reached any more is down (the supervisor reconnects).
+        """
         for _attempt in range(GET_STREAM_RETRIES):
             try:
-                response = await self._client.request("GET", self._headers("text/event-stream"))
+                response = await open_stream()
                 try:
                     if response.status == 404 and self._session_id:
                         self._mark_closed("the server ended our session (HTTP 404)")
                         return
-                    if response.status != 200:
-                        return  # 405: the server offers no stream; nothing to listen to
+                    kind = response.headers.get("content-type", "")
+                    if response.status != 200 or not kind.startswith("text/event-stream"):
+                        return
                     async for item in sse_messages(response):
                         self._receive(item)
                 finally:
                     response.close()
-            except ConnectFailed as exc:  # the server is gone: let the supervisor reconnect
+            except ConnectFailed as exc:
                 self._mark_closed(f"server unreachable: {exc}")
                 return
             except ClientError:
-                log.debug("GET stream dropped", extra={"server": self.server})
+                log.debug("stream dropped", extra={"server": self.server})
             if self.closed.is_set():
                 return
             await asyncio.sleep(GET_STREAM_RETRY_SECONDS)
