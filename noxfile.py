@@ -123,12 +123,20 @@ def fmt(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def ci(session: nox.Session) -> None:
     """Every check of a release candidate, like ci-checks.sh: format, lint (Python,
-    workflows, scripts, Dockerfiles), wheels, tests, pip-audit of each service's
-    environment, the TODO/FIXME count; one table, one exit code (args go to pytest).
-    Needs PyPI for pip-audit's vulnerability data."""
+    workflows, scripts, Dockerfiles), wheels, tests, lock files, pip-audit of each
+    service's environment, the TODO/FIXME count; one table, one exit code (args go to pytest).
+    Needs PyPI for pip-audit's vulnerability data and the lock files' resolution."""
     install_buildkit(session, "dev,e2e")
     session.install("pip-audit==2.10.1")
     session.run("python", "-m", "buildkit.checks", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def lock(session: nox.Session) -> None:
+    """Rewrite locks/<service>.txt (uv pip compile, universal, Python 3.11; needs PyPI):
+    what `nox -s ci` names when a lock file is out of date."""
+    install_buildkit(session)
+    session.run("python", "-m", "buildkit.checks.locks")
 
 
 @nox.session(python=PYTHON, default=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ def make_keys(directory: Path) -> Keys:
     subprocess.run(
         ["cosign", "generate-key-pair"],
         cwd=directory,
-        env={"PATH": "/usr/bin:/bin", "COSIGN_PASSWORD": ""},
+        env={**os.environ, "COSIGN_PASSWORD": ""},  # whichever cosign is on PATH
         capture_output=True,
         check=True,
         timeout=60,

@@ -3,6 +3,7 @@ two-service fixture project (tiny wheels, no dependencies: fast and fully offlin
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 import zipfile
@@ -116,6 +117,12 @@ def test_one_platform_is_pushed_by_digest_then_tagged(
         ["v2.3.4", "2.3.4", "2.3", "2", "latest", f"sha-{mini.git('rev-parse', 'HEAD')[:7]}"]
     )
     assert config_labels(address, path, "v2.3.4")["org.opencontainers.image.version"] == "2.3.4"
+    # Unsigned, the push still leaves the digest's SBOM in build/ and names it in the report.
+    assert pushed["sbom"] == "build/sbom/alpha.cdx.json"
+    sbom = json.loads((mini.path / pushed["sbom"]).read_text())
+    assert sbom["metadata"]["component"]["version"] == pushed["digest"]
+    refs = {component["bom-ref"] for component in sbom["components"]}
+    assert any(ref.startswith("wheel:mini_alpha-2.3.4-") for ref in refs), sorted(refs)[:5]
 
 
 def test_the_image_installs_the_exact_wheel(engine: Engine, mini: GitRepo) -> None:

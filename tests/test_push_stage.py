@@ -11,6 +11,7 @@ reported as pushed; credentials come from the run's environment only."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,8 +72,9 @@ def context(registry: MemoryRegistry, image: BuiltImage, tmp_path: Path) -> Cont
     git = GitInfo(commit=COMMIT, dirty=False, tag="v1.0.0", distance=0, version="1.0.0")
     built = Result("toolman", "image", Status.OK, 1.0, artifacts=(image.to_artifact(),))
     needs = {"toolman:image": built}
+    project = replace(load_project(ROOT), root=tmp_path)  # build/ under tmp_path
     return Context(
-        load_project(ROOT), options, git, Envs(tmp_path), Runner(),
+        project, options, git, Envs(tmp_path), Runner(),
         needs=needs, env=ENV, registry=registry.factory,
     )  # fmt: skip
 
@@ -99,6 +101,9 @@ def test_every_tag_moves_to_the_staged_digest_and_is_verified(
     assert {registry.manifests[(PATH, tag)][1] for tag in TAGS} == {
         registry.manifests[(PATH, "staging-c0ffee0")][1]
     }
+    assert pushed["sbom"] == "build/sbom/toolman.cdx.json"  # unsigned: an SBOM all the same
+    sbom = json.loads((tmp_path / "build/sbom/toolman.cdx.json").read_text())
+    assert sbom["metadata"]["component"]["version"] == image.staged.digest
 
 
 def test_credentials_come_from_the_runs_environment(

@@ -66,6 +66,7 @@ def test_a_signed_push_is_verified_and_carries_its_sbom(
         ["ok", "sbom"],
         ["ok", "provenance"],
     ]
+    assert signed["sbom"] == push["sbom"]  # the one every push writes, now attached
     sbom = json.loads((mini.path / signed["sbom"]).read_text())
     assert sbom["metadata"]["component"]["version"] == push["digest"]
     refs = {component["bom-ref"] for component in sbom["components"]}

@@ -8,6 +8,7 @@ digest and provenance of another commit are each refused by their own line, exit
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -249,7 +250,7 @@ def test_release_tools_leave_an_installed_cosign_alone(tmp_path: Path) -> None:
     make_keys(tmp_path / "keys")  # cosign must be there (ci/prepare-machine.sh installs it)
     result = subprocess.run(
         ["bash", str(ROOT / "ci" / "release-tools.sh")],
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "BUILDKIT_MACHINE_DIR": str(tmp_path)},
+        env={**os.environ, "BUILDKIT_MACHINE_DIR": str(tmp_path)},  # cosign wherever it is
         capture_output=True,
         text=True,
         timeout=60,

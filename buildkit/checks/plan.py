@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit.checks import audit, commands
+from buildkit.checks import audit, commands, locks
 from buildkit.config import Project
 from buildkit.deps.envs import env_python, uv_binary
 from buildkit.errors import BuildkitError
@@ -127,14 +127,12 @@ def todo_check(root: Path) -> Check:
     return Check("TODO/FIXME", run)
 
 
-def lock_files_check() -> Check:
-    def run(_runner: Runner) -> Outcome:
-        return Outcome(
-            True,
-            "none kept: services are libraries with ranges; the exact set audited is each "
-            "environment's, and each image's is in its wheelhouse report",
-            informational=True,
-        )
+def lock_files_check(project: Project) -> Check:
+    """locks/<service>.txt exist and a recompile (existing pins preferred) changes nothing."""
+
+    def run(runner: Runner) -> Outcome:
+        verdict = locks.check(runner, project)
+        return Outcome(verdict.ok, verdict.summary)
 
     return Check("lock files", run)
 
@@ -183,7 +181,7 @@ def plan(project: Project, pytest_args: Sequence[str] = ()) -> tuple[Check, ...]
                 Command((sys.executable, "-m", "pytest", *pytest_args), {"BUILDKIT_OFFLINE": "1"}),
             ],
         ),
-        lock_files_check(),
+        lock_files_check(project),
         *(audit_check(root, name) for name in project.service_names),
         todo_check(root),
     )

@@ -3,16 +3,18 @@
     engine  -> each platform's image by digest, with no tag, and for several platforms
                their index by digest (buildkit.registry.by_digest)
     buildx  -> the bake staged the image in the registry already
-then, either way, that manifest goes under each tag (`promote`). No tag moves before
-every platform is in the registry, and afterwards each tag must resolve to that digest,
-holding exactly the requested platforms, each config stating its architecture and this
-commit's revision label. The result says exactly which tags were pushed and which were
-not. Registry clients come from the step context (ctx.registry), so this logic runs as
-well against an in-memory registry as against a real one."""
+then, either way, its SBOM is read back from the registry into build/sbom/ (and, with
+--sign, signed and attached), then that manifest goes under each tag (`promote`). No tag
+moves before every platform is in the registry, and afterwards each tag must resolve to
+that digest, holding exactly the requested platforms, each config stating its
+architecture and this commit's revision label. The result says exactly which tags were
+pushed and which were not. Registry clients come from the step context (ctx.registry), so
+this logic runs as well against an in-memory registry as against a real one."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from buildkit.cache.keys import Hasher
 from buildkit.errors import BuildkitError, RegistryError
@@ -28,7 +30,7 @@ from buildkit.stages.context import Context
 from buildkit.stages.image.artifacts import IMAGE, BuiltImage
 from buildkit.stages.protocol import Stage
 from buildkit.supplychain.cosign import Cosign
-from buildkit.supplychain.publish import Published, Release, publish
+from buildkit.supplychain.publish import Published, Release, publish, write_sbom
 from buildkit.supplychain.statements import BuildFacts
 
 
@@ -39,6 +41,7 @@ class PushRecord:
     platforms: dict[str, str] = field(default_factory=dict)  # platform -> manifest digest
     digest: str = ""
     verified: bool = False
+    sbom: str = ""  # build/sbom/<image>.cdx.json, relative to the project
     signed: dict[str, object] = field(default_factory=dict)  # --sign: paths, verify lines
 
     def artifact(self, name: str) -> Artifact:
@@ -51,6 +54,7 @@ class PushRecord:
                 "platforms": self.platforms,
                 "pushed": [{"ref": ref, "digest": value} for ref, value in self.pushed.items()],
                 "not_pushed": [ref for ref in self.refs if ref not in self.pushed],
+                **({"sbom": self.sbom} if self.sbom else {}),
                 **({"signed": self.signed} if self.signed else {}),
             },
         )
@@ -95,8 +99,13 @@ def run(step: Step, ctx: Context) -> Outcome:
                     stop=lambda: ctx.runner.cancelled,
                 )
             record.digest = pushed
+            release = release_of(step, ctx, image=image, repo=repo, digest=pushed)
+            sbom = write_sbom(
+                release, registry=registry, build_dir=ctx.build_dir, dist_dir=ctx.dist_dir
+            )
+            record.sbom = str(sbom.relative_to(ctx.root))
             if ctx.options.sign_key:  # by digest, before any tag names the image
-                signed = sign(step, ctx, registry=registry, image=image, repo=repo, record=record)
+                signed = sign(ctx, registry=registry, release=release, sbom=sbom, record=record)
                 if not signed.ok:
                     return Outcome(
                         Status.FAILED,
@@ -138,27 +147,19 @@ def run(step: Step, ctx: Context) -> Outcome:
     )
 
 
-def sign(
-    step: Step,
-    ctx: Context,
-    *,
-    registry: RegistryClient,
-    image: BuiltImage,
-    repo: Repository,
-    record: PushRecord,
-) -> Published:
-    """--sign: sign the pushed digest, attach its SBOM and provenance, verify them — all by
-    digest, so that a signing failure leaves every tag where it was."""
-    target = ctx.target(step)
-    release = Release(
+def release_of(
+    step: Step, ctx: Context, *, image: BuiltImage, repo: Repository, digest: str
+) -> Release:
+    """What the pushed digest is, for its SBOM and (with --sign) its provenance."""
+    return Release(
         repository=repo,
-        digest=record.digest,
-        ref=f"{repo.name}@{record.digest}",
-        wheel_distribution=target.distribution,
+        digest=digest,
+        ref=f"{repo.name}@{digest}",
+        wheel_distribution=ctx.target(step).distribution,
         wheel_sha256=image.labels.get("dev.buildkit.wheel-sha256", ""),
         facts=BuildFacts(
             image=repo.name,
-            digest=record.digest,
+            digest=digest,
             source_url=ctx.project.source_url,
             commit=ctx.git.commit,
             tag=ctx.options.tag,
@@ -166,14 +167,21 @@ def sign(
             builder_id=f"{ctx.project.source_url}/buildkit@{ctx.git.commit}",
         ),
     )
+
+
+def sign(
+    ctx: Context, *, registry: RegistryClient, release: Release, sbom: Path, record: PushRecord
+) -> Published:
+    """--sign: sign the pushed digest, attach its SBOM and provenance, verify them — all by
+    digest, so that a signing failure leaves every tag where it was."""
     published = publish(
         release,
+        sbom=sbom,
         key=ctx.options.sign_key,
         cosign=Cosign(ctx.runner),
         registry=registry,
         factory=lambda domain: ctx.registry(domain, ctx.credentials(domain)),
         build_dir=ctx.build_dir,
-        dist_dir=ctx.dist_dir,
         env=ctx.env,
     )
     record.signed = published.details(ctx.root)

@@ -1,5 +1,5 @@
-"""After a push with --sign: the pushed digest's SBOM (read from the image as the registry
-holds it) and SLSA provenance are written under build/, the digest is signed, both are
+"""After every push, the pushed digest's SBOM (read from the image as the registry holds
+it) is written under build/; with --sign its SLSA provenance too, the digest is signed, both are
 attached as attestations signed by the same key, and `verify` checks the result exactly as
 a consumer would, with the key's public half (signed keylessly: with the identity of the
 GitHub Actions workflow that signed)."""
@@ -79,27 +79,39 @@ def wheel_of(release: Release, platforms: tuple[PlatformContents, ...], dist: Pa
                      release.wheel_sha256)  # fmt: skip
 
 
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_sbom(
+    release: Release, *, registry: RegistryClient, build_dir: Path, dist_dir: Path
+) -> Path:
+    """Every push, signed or not: build/sbom/<image>.cdx.json, read from the image as the
+    registry holds it under the pushed digest (every layer is fetched once)."""
+    name = release.repository.path.rsplit("/", 1)[-1]
+    platforms = image_contents(registry, release.repository.path, release.digest)
+    wheel = wheel_of(release, platforms, dist_dir)
+    contents = ImageContents(release.repository.name, release.digest, wheel, platforms)
+    return write(build_dir / "sbom" / f"{name}.cdx.json", cyclonedx(contents))
+
+
 def publish(
     release: Release,
     *,
+    sbom: Path,
     key: str,
     cosign: Cosign,
     registry: RegistryClient,
     factory: RegistryFactory,
     build_dir: Path,
-    dist_dir: Path,
     env: Mapping[str, str],
 ) -> Published:
+    """--sign: `sbom` is the one write_sbom wrote for this release."""
     name = release.repository.path.rsplit("/", 1)[-1]
     pinned = f"{release.repository.name}@{release.digest}"
-    platforms = image_contents(registry, release.repository.path, release.digest)
-    wheel = wheel_of(release, platforms, dist_dir)
-    contents = ImageContents(release.repository.name, release.digest, wheel, platforms)
-    sbom = build_dir / "sbom" / f"{name}.cdx.json"
-    prov = build_dir / "provenance" / f"{name}.slsa.json"
-    for path, text in ((sbom, cyclonedx(contents)), (prov, provenance(release.facts))):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    prov = write(build_dir / "provenance" / f"{name}.slsa.json", provenance(release.facts))
     cosign.sign(pinned, key)
     cosign.attest(pinned, key, sbom, SBOM)
     cosign.attest(pinned, key, prov, PROVENANCE)
