@@ -78,6 +78,13 @@ def protocol(ctx: Context) -> str:
 
 
 @server.tool()
+def client_capabilities(ctx: Context) -> list[str]:
+    """The capability names the client declared to this server (sorted)."""
+    declared = ctx.client_capabilities
+    return sorted(declared.model_dump(exclude_none=True)) if declared else []
+
+
+@server.tool()
 def confirm(question: str, ctx: Context) -> str | types.InputRequiredResult:
     """Ask the client for a name the 2026-07-28 way (input_required), then greet it."""
     answer = (ctx.input_responses or {}).get("name")
