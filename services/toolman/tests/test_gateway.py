@@ -216,7 +216,7 @@ def test_resources_and_prompts_follow_the_server_policy(gateway: Toolman) -> Non
 
     out = asyncio.run(scenario())
     assert out["resources"] == ["test://greeting"]
-    assert out["templates"] == ["test://items/{item_id}"]
+    assert sorted(out["templates"]) == ["test://asking/{question}", "test://items/{item_id}"]
     assert out["item"].text == "item 7"
     assert out["prompts"] == ["test_greet"]
     assert "Ada" in out["prompt"].text

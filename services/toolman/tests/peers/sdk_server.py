@@ -109,6 +109,19 @@ def item(item_id: str) -> str:
     return f"item {item_id}"
 
 
+@server.resource("test://asking/{question}")
+def asking(question: str, ctx: Context) -> str | types.InputRequiredResult:
+    """A read that asks the client for a name first (input_required, 2026-07-28 only)."""
+    answer = (ctx.input_responses or {}).get("name")
+    if isinstance(answer, types.ElicitResult) and answer.content:
+        return f"{question} answered by {answer.content.get('name')}"
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    asked = types.ElicitRequestFormParams(message=question, requested_schema=schema)
+    return types.InputRequiredResult(
+        input_requests={"name": types.ElicitRequest(params=asked)}, request_state="asked"
+    )
+
+
 @server.prompt()
 def greet(name: str) -> str:
     """Greet someone."""
