@@ -169,3 +169,25 @@ def test_a_2026_client_without_the_capability_a_downstream_asks_for_gets_32021(
         stream = http.get("/mcp", headers={**headers, "accept": "text/event-stream"})
         assert stream.status_code == 405
         assert stream.headers["allow"] == "POST"
+
+
+def test_an_input_required_read_carries_no_cache_hints(
+    toolman_factory: Factory, remote: Remote
+) -> None:
+    """Only a complete result may be cached: a read that asks first says nothing of caching."""
+    toolman = ready(toolman_factory, {"sdk": {"url": remote.url}})
+    uri = "test://asking/who"
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    }
+    headers = {"mcp-protocol-version": "2026-07-28", "mcp-method": "resources/read",
+               "mcp-name": uri, "accept": "application/json"}  # fmt: skip
+    body = {"jsonrpc": "2.0", "id": 1, "method": "resources/read",
+            "params": {"uri": uri, "_meta": meta}}  # fmt: skip
+    with httpx.Client(base_url=toolman.base_url, timeout=30) as http:
+        result = http.post("/mcp", json=body, headers=headers).json()["result"]
+    assert result["resultType"] == "input_required", result
+    assert "ttlMs" not in result
+    assert "cacheScope" not in result

@@ -87,7 +87,7 @@ def test_each_agent_lists_exactly_what_its_policy_allows(gateway: Toolman) -> No
     git = {"git_git_status", "git_git_log", "git_git_diff", "git_git_diff_staged"}
     git |= {"git_git_diff_unstaged", "git_git_show", "git_git_branch"}
     test_tools = {"test_echo", "test_add", "test_pid", "test_sleep", "test_sleep_pid", "test_count"}
-    test_tools |= {"test_protocol", "test_confirm"}
+    test_tools |= {"test_protocol", "test_confirm", "test_client_capabilities"}
     assert set(seen["reviewer"]) == git | test_tools  # test_fail blocked, git_commit not exposed
     assert set(seen["coder"]) == {
         "time_get_current_time", "time_convert_time",
@@ -216,7 +216,7 @@ def test_resources_and_prompts_follow_the_server_policy(gateway: Toolman) -> Non
 
     out = asyncio.run(scenario())
     assert out["resources"] == ["test://greeting"]
-    assert out["templates"] == ["test://items/{item_id}"]
+    assert sorted(out["templates"]) == ["test://asking/{question}", "test://items/{item_id}"]
     assert out["item"].text == "item 7"
     assert out["prompts"] == ["test_greet"]
     assert "Ada" in out["prompt"].text

@@ -200,3 +200,25 @@ def test_listen_acknowledges_first_then_delivers_only_what_was_asked(
         assert changed["method"] == "notifications/tools/list_changed"
         assert changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1"
     http.close()
+
+
+def test_lists_are_public_only_without_tokens_and_policies(
+    toolman_factory: Factory, sdk_server: dict[str, Any]
+) -> None:
+    """A list behind a bearer token is private even when every agent sees the same."""
+    tokens_only = {k: v for k, v in config(sdk_server).items() if k != "agent_policies"}
+    toolman = toolman_factory(tokens_only)
+    wait_until(lambda: toolman.server_state("test")["state"] == "ready", timeout=30, what="ready")
+    with httpx.Client(base_url=toolman.base_url, timeout=30) as http:
+        assert request(http, "tools/list").json()["result"]["cacheScope"] == "private"
+        toolman.write_config({"servers": {"test": sdk_server}, "reload": tokens_only["reload"]})
+        toolman.signal(signal.SIGHUP)
+
+        def scope() -> str | None:
+            answer = request(http, "tools/list", token="")
+            if answer.status_code != 200:
+                return None  # the reload has not dropped the tokens yet
+            found: str = answer.json()["result"]["cacheScope"]
+            return found
+
+        assert wait_until(scope, timeout=30, what="an open toolman") == "public"

@@ -93,6 +93,30 @@ def test_log_lines_sampling_and_elicitation_reach_the_calling_client(
     assert '"username": "ada"' in elicited
 
 
+@pytest.mark.filterwarnings("ignore:.*as of 2026-07-28")  # logging/setLevel: 2025 sessions
+def test_each_session_gets_the_log_lines_at_its_own_level(
+    toolman_factory: Factory, scenario_server_url: str
+) -> None:
+    """Two sessions share one downstream; one's logging/setLevel never silences the other."""
+    toolman = passthrough(toolman_factory, scenario_server_url)
+    verbose: list[str] = []
+    quiet: list[str] = []
+
+    async def scenario() -> None:
+        async with (
+            answering_client(toolman.mcp_url, verbose) as chatty,
+            answering_client(toolman.mcp_url, quiet) as terse,
+        ):
+            await chatty.set_logging_level("info")
+            await terse.set_logging_level("error")  # set last: the shared downstream stays at info
+            for client in (chatty, terse):
+                await client.call_tool("test_tool_with_logging", {})
+
+    asyncio.run(scenario())
+    assert verbose == ["Tool execution started", "Tool processing data", "Tool execution completed"]
+    assert quiet == []  # the info lines are below the level this session asked for
+
+
 def test_a_client_that_cannot_answer_gets_an_error_at_once_and_toolman_serves_on(
     toolman_factory: Factory, scenario_server_url: str
 ) -> None:

@@ -119,3 +119,20 @@ def test_an_unreachable_remote_is_down_and_the_rest_serves(
     state = toolman.server_state("gone")
     assert state["state"] in ("down", "starting")
     assert toolman.server_state("test")["state"] == "ready"
+
+
+def test_only_a_remote_is_told_toolman_can_sample_and_elicit(
+    toolman_factory: Factory, remote: Remote, sdk_server: dict[str, Any]
+) -> None:
+    """Sampling and elicitation are relayed only from a remote's call; stdio is not offered them."""
+    servers = {"local": sdk_server, "remote": {"url": remote.url, "protocol": "2025"}}
+    toolman = toolman_factory({"servers": servers})
+
+    async def declared(client_name: str) -> set[str]:
+        async with mcp_client(toolman.mcp_url, mode="legacy") as client:
+            result = await client.call_tool(f"{client_name}_client_capabilities", {})
+            assert isinstance(result.structured_content, dict)
+            return set(result.structured_content["result"])
+
+    assert not asyncio.run(declared("local")) & {"sampling", "elicitation"}
+    assert {"sampling", "elicitation"} <= asyncio.run(declared("remote"))

@@ -165,7 +165,10 @@ class Methods:
                 session.client_capabilities, session.outstanding, None, session.asker
             )
         return CallChannel(
-            session.client_capabilities, session.outstanding, None if emit is no_stream else emit
+            session.client_capabilities,
+            session.outstanding,
+            None if emit is no_stream else emit,
+            log_level=lambda: session.log_level,
         )
 
     def _progress_relay(

@@ -127,7 +127,8 @@ class ModernEndpoint:
         else:
             result = dict(await self.methods.call(session, incoming, emit))
         result.setdefault("resultType", "complete")
-        if method in CACHEABLE or method == "server/discover":
+        cacheable = method in CACHEABLE or method == "server/discover"
+        if cacheable and result["resultType"] == "complete":
             result["ttlMs"] = CACHE_TTL_MS
             result["cacheScope"] = "public" if self._same_for_everyone() else "private"
         meta = result.get("_meta")
@@ -158,8 +159,9 @@ class ModernEndpoint:
         return await waiting.run(call, lambda: self.methods.call(session, forwarded, emit))
 
     def _same_for_everyone(self) -> bool:
-        """Lists are shared only when no agent has a policy of its own."""
-        return not self.gateway.config.rules.agents
+        """Lists are shared only when no token is required and no agent has a policy."""
+        config = self.gateway.config
+        return not config.tokens and not config.rules.agents
 
     def discover(self, agent: str) -> dict[str, Any]:
         relayed = self.gateway.relayed

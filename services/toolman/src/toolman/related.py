@@ -4,7 +4,9 @@ A remote (Streamable HTTP) downstream sends the messages related to a call on
 that call's own SSE stream, so toolman knows whose they are:
 
 - ``notifications/message`` (log lines the tool writes while it runs) go to
-  the client's stream of the same call;
+  the client's stream of the same call, unless below the level that client's
+  session asked for with ``logging/setLevel`` (the downstream is shared, so
+  it is set to the lowest level any live session asked for);
 - ``sampling/createMessage`` and ``elicitation/create`` become requests from
   toolman to that client, on the same stream, with an id toolman chooses; the
   client's answer (a POST in its session) goes back to the downstream. A client
@@ -29,6 +31,15 @@ Message = dict[str, Any]
 # The server-to-client requests toolman relays, and the client capability each needs.
 RELAYED_REQUESTS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation"}
 RELAYED_NOTIFICATIONS = frozenset({"notifications/message"})
+# logging/setLevel's levels, least severe first (RFC 5424 order).
+LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
+def below(level: object, threshold: str | None) -> bool:
+    """A log line's level is below what its session asked for (unknown levels pass)."""
+    if threshold is None or level not in LEVELS or threshold not in LEVELS:
+        return False
+    return LEVELS.index(str(level)) < LEVELS.index(threshold)
 
 
 @dataclass(eq=False)
@@ -64,14 +75,20 @@ class CallChannel:
         outstanding: Outstanding,
         emit: Callable[[Message], None] | None,
         asker: Callable[[str, Message], Awaitable[Message]] | None = None,
+        log_level: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._capabilities = capabilities
+        self._log_level = log_level  # the session's logging/setLevel, read per line
         self._outstanding = outstanding
         self._emit = emit  # None: the call is answered as plain JSON, nothing can go first
         self._asker = asker  # 2026-07-28: questions become input_required (toolman.suspended)
 
     def notify(self, message: Message) -> None:
-        if self._emit is not None and message.get("method") in RELAYED_NOTIFICATIONS:
+        if self._emit is None or message.get("method") not in RELAYED_NOTIFICATIONS:
+            return
+        params = message.get("params")
+        level = params.get("level") if isinstance(params, dict) else None
+        if not below(level, self._log_level()):
             self._emit(message)
 
     async def ask(self, method: str, params: Message) -> Message:

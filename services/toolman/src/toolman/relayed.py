@@ -1,7 +1,9 @@
 """Methods toolman passes to the downstream that owns them: logging, completion, subscriptions.
 
-- ``logging/setLevel`` goes to every ready server the agent may use that offers
-  ``logging``; the level is remembered on the session too.
+- ``logging/setLevel`` is remembered on the session, which then receives only
+  log lines at that level or above (toolman.related). A downstream is shared,
+  so every ready server the agent may use that offers ``logging`` is set to the
+  lowest level any live session that may use it asked for.
 - ``completion/complete`` goes to the server of the prompt (by its exposed name,
   renamed back) or of the resource template (by its ``uriTemplate``) in the
   agent's view; a server without ``completions`` completes nothing.
@@ -20,13 +22,13 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from toolman.errors import INVALID_PARAMS, RESOURCE_NOT_FOUND, RpcError
+from toolman.related import LEVELS
 from toolman.supervisor import State
 
 if TYPE_CHECKING:
     from toolman.gateway import Gateway
     from toolman.sessions import Session
 
-LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 NO_COMPLETION: dict[str, Any] = {"completion": {"values": [], "hasMore": False}}
 
 
@@ -71,8 +73,20 @@ class Relayed:
         rules = self._gateway.config.rules
         for name, supervisor in list(self._gateway.supervisors.items()):
             if rules.server_allowed(session.agent, name) and self._offers(name, "logging"):
-                await supervisor.call("logging/setLevel", {"level": level})
+                await supervisor.call("logging/setLevel", {"level": self._lowest(name)})
         return {}
+
+    def _lowest(self, server: str) -> str:
+        """The least severe level asked for by a live session that may use ``server``."""
+        rules = self._gateway.config.rules
+        asked = {
+            s.log_level
+            for s in self._gateway.sessions
+            if s.log_level in LEVELS
+            and not s.ended.is_set()
+            and rules.server_allowed(s.agent, server)
+        }
+        return min(asked, key=LEVELS.index, default="debug")
 
     async def complete(self, session: Session, params: dict[str, Any]) -> dict[str, Any]:
         ref = params.get("ref")

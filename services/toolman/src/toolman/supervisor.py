@@ -34,6 +34,18 @@ MAX_PAGES = 100
 STABLE_RUN_SECONDS = 30.0
 
 
+def relayable(connection: Connection) -> dict[str, Any]:
+    """The client capabilities toolman can honour for this connection.
+
+    Sampling and elicitation are relayed to the client of the call that asks
+    (toolman.related), which only a remote server's per-request stream allows;
+    a stdio server asking would get -32601, so it is not offered them.
+    """
+    if isinstance(connection, HttpConnection):
+        return {"sampling": {}, "elicitation": {"form": {}}}
+    return {}
+
+
 class State(enum.Enum):
     STARTING = "starting"
     READY = "ready"
@@ -213,8 +225,7 @@ class Supervisor:
             "initialize",
             {
                 "protocolVersion": CLIENT_VERSION,
-                # Relayed to the client of the call that asks (toolman.related).
-                "capabilities": {"sampling": {}, "elicitation": {"form": {}}},
+                "capabilities": relayable(connection),
                 "clientInfo": {"name": "toolman", "version": __version__},
             },
             timeout=timeout,

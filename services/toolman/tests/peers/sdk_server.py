@@ -78,6 +78,13 @@ def protocol(ctx: Context) -> str:
 
 
 @server.tool()
+def client_capabilities(ctx: Context) -> list[str]:
+    """The capability names the client declared to this server (sorted)."""
+    declared = ctx.client_capabilities
+    return sorted(declared.model_dump(exclude_none=True)) if declared else []
+
+
+@server.tool()
 def confirm(question: str, ctx: Context) -> str | types.InputRequiredResult:
     """Ask the client for a name the 2026-07-28 way (input_required), then greet it."""
     answer = (ctx.input_responses or {}).get("name")
@@ -100,6 +107,19 @@ def greeting() -> str:
 def item(item_id: str) -> str:
     """One item by id."""
     return f"item {item_id}"
+
+
+@server.resource("test://asking/{question}")
+def asking(question: str, ctx: Context) -> str | types.InputRequiredResult:
+    """A read that asks the client for a name first (input_required, 2026-07-28 only)."""
+    answer = (ctx.input_responses or {}).get("name")
+    if isinstance(answer, types.ElicitResult) and answer.content:
+        return f"{question} answered by {answer.content.get('name')}"
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    asked = types.ElicitRequestFormParams(message=question, requested_schema=schema)
+    return types.InputRequiredResult(
+        input_requests={"name": types.ElicitRequest(params=asked)}, request_state="asked"
+    )
 
 
 @server.prompt()
