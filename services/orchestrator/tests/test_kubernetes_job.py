@@ -22,7 +22,11 @@ from orchestrator.tasks.model import TaskCreate
 from toolman.secrets import sha256_hex
 
 OWNER = TaskRunRef("fix-tests", "agents", "6b1f0c9e-1d1e-4c55-9a43-5b8f3c1f0a10")
-CONFIG = parse({"toolman": {"config": TOOLMAN_BASE}, "agent": {"env": {"LOG_FORMAT": "json"}}})
+MODEL_KEY = {"ANTHROPIC_API_KEY": {"file": "/run/secrets/anthropic/api-key"}}
+CONFIG = parse({
+    "toolman": {"config": TOOLMAN_BASE},
+    "agent": {"env": {"LOG_FORMAT": "json"}, "secrets": MODEL_KEY},
+})  # fmt: skip
 FULL: dict[str, Any] = {
     "prompt": "Make the tests pass",
     "repository": {"url": "https://git.example.test/team/app", "commit": "0123abcd"},
@@ -72,6 +76,10 @@ def test_toolman_is_a_native_sidecar_the_agent_waits_for() -> None:
         "name": "fix-tests-task",
     }
     assert env["GITHUB_TOKEN"]["valueFrom"]["secretKeyRef"] == {"key": "token", "name": "github"}
+    assert env["ANTHROPIC_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "key": "api-key",
+        "name": "anthropic",
+    }
     assert env["LOG_LEVEL"]["value"] == "debug"
     assert env["LOG_FORMAT"]["value"] == "json"
     assert agent["args"][-2:] == ["--model", "claude-sonnet-4"]
@@ -154,6 +162,13 @@ def test_a_task_kubernetes_cannot_run_is_refused_naming_the_field(
 ) -> None:
     with pytest.raises(LaunchError, match=rf"^{field}\b"):
         rendered({"prompt": "hi", **change})
+
+
+def test_an_operator_secret_from_the_orchestrators_environment_is_refused() -> None:
+    config = parse({"toolman": {"config": TOOLMAN_BASE}})  # the default: ANTHROPIC_API_KEY env
+    spec = TaskCreate.model_validate({"prompt": "hi"})
+    with pytest.raises(LaunchError, match=r"^agent\.secrets\.ANTHROPIC_API_KEY: on Kubernetes"):
+        render_task(OWNER, spec, config, KubernetesOptions())
 
 
 def test_a_name_too_long_for_a_job_is_refused() -> None:

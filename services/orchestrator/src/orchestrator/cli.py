@@ -12,7 +12,7 @@ from dataclasses import replace
 from orchestrator import __version__
 from orchestrator.settings import Settings, SettingsError, parse_log_level, parse_port
 
-COMMANDS = ("serve", "task")
+COMMANDS = ("serve", "task", "controller")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +42,29 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestrator.client.commands import add_task_commands
 
     add_task_commands(commands)
+    add_controller_command(commands)
     return parser
+
+
+def add_controller_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`orchestrator controller` (orchestrator.backends.kubernetes.serve runs it)."""
+    parser = commands.add_parser(
+        "controller",
+        help="run the Kubernetes TaskRun controller",
+        description="Watch TaskRuns in one namespace and run each as a Job (toolman a "
+        "native sidecar); /health and /ready on port 8080.",
+        epilog="Environment: ORCHESTRATOR_NAMESPACE, ORCHESTRATOR_POD_NAME, "
+        "ORCHESTRATOR_CONFIG, ORCHESTRATOR_CLONE_IMAGE, ORCHESTRATOR_HOST, ORCHESTRATOR_PORT, "
+        "ORCHESTRATOR_LOG_LEVEL; options override them.",
+    )
+    parser.add_argument("--namespace", help="the namespace of the TaskRuns and their Jobs")
+    parser.add_argument("--identity", help="this replica's name in the Lease (the pod's)")
+    parser.add_argument("--server", help="the API server's URL (default: in-cluster)")
+    parser.add_argument("--config", help="the JSON config file (ORCHESTRATOR_CONFIG)")
+    parser.add_argument("--clone-image", help="the image of the clone and files steps")
+    parser.add_argument("--host", help="address of /health and /ready (default 0.0.0.0)")
+    parser.add_argument("--port", help="port of /health and /ready (default 8080)")
+    parser.add_argument("--log-level", help="critical|error|warning|info|debug (default info)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestrator.client.commands import run_task_command
 
         return run_task_command(args)
+    if args.command == "controller":
+        from orchestrator.backends.kubernetes.serve import run_controller
+
+        return run_controller(args)
     return serve(args)
 
 

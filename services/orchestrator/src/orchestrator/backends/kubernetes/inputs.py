@@ -23,6 +23,7 @@ from lightkube.resources.core_v1 import ConfigMap, Secret
 
 from orchestrator.backends.base import LaunchError
 from orchestrator.backends.kubernetes.options import API_VERSION, KIND, inputs_name, labels
+from orchestrator.config import SecretSource
 from orchestrator.tasks.model import SecretRef, TaskCreate, file_bytes
 from orchestrator.tasks.policy import PolicyError, toolman_config
 from toolman.secrets import sha256_hex
@@ -85,22 +86,27 @@ class TaskInputs:
     secret_env: Mapping[str, SecretKeyRef] = field(default_factory=dict)
 
 
-def secret_key_ref(name: str, ref: SecretRef) -> SecretKeyRef:
-    """The Secret key a task's secret names; LaunchError naming `secrets.<name>`."""
-    found = SECRET_PATH.fullmatch(ref.file or "")
-    if ref.file is None or found is None:
+def secret_key_ref(field: str, file: str | None) -> SecretKeyRef:
+    """The Secret key a secret reference names; LaunchError naming `field`."""
+    found = SECRET_PATH.fullmatch(file or "")
+    if found is None:
         raise LaunchError(
-            f"secrets.{name}: on Kubernetes a secret is a key of a Secret in the task's "
+            f"{field}: on Kubernetes a secret is a key of a Secret in the task's "
             'namespace, written {"file": "/run/secrets/<secret>/<key>"}'
         )
     return SecretKeyRef(secret=found.group(1), key=found.group(3))
 
 
 def render_inputs(
-    owner: TaskRunRef, spec: TaskCreate, base: Mapping[str, Any], token: str | None = None
+    owner: TaskRunRef,
+    spec: TaskCreate,
+    base: Mapping[str, Any],
+    token: str | None = None,
+    operator_secrets: Mapping[str, SecretRef | SecretSource] | None = None,
 ) -> TaskInputs:
     """The ConfigMap and the Secret of one task. LaunchError (naming the field) when the
-    task cannot run on Kubernetes as written."""
+    task cannot run on Kubernetes as written. `operator_secrets` are the config's
+    `agent.secrets`, given to every agent (the task's own come after them)."""
     if spec.repository is not None and spec.repository.credentials is not None:
         raise LaunchError(
             "repository.credentials: not supported on the kubernetes backend; clone a "
@@ -140,5 +146,8 @@ def render_inputs(
         type="Opaque",
         data={TOKEN_KEY: base64.b64encode(token.encode()).decode()},
     )
-    secret_env = {name: secret_key_ref(name, ref) for name, ref in spec.secrets.items()}
+    secret_env = {
+        name: secret_key_ref(f"agent.secrets.{name}", source.file)
+        for name, source in (operator_secrets or {}).items()
+    } | {name: secret_key_ref(f"secrets.{name}", ref.file) for name, ref in spec.secrets.items()}
     return TaskInputs(config_map, secret, entries, secret_env)

@@ -56,7 +56,7 @@ def render_task(
     token: str | None = None,
 ) -> RenderedTask:
     """LaunchError (naming the field) when the task cannot run on Kubernetes as written."""
-    inputs = render_inputs(owner, spec, config.toolman.config, token)
+    inputs = render_inputs(owner, spec, config.toolman.config, token, config.agent.secrets)
     job = render_job(
         owner, spec, inputs, options, agent_env=config.agent.env, agent_args=config.agent.args
     )

@@ -1,0 +1,132 @@
+"""`orchestrator controller`: the TaskRun controller as a process, as the Deployment in
+deploy/ runs it, with `/health` (the process answers) and `/ready` (the Kubernetes API
+answered the last call) for its probes.
+
+    orchestrator controller [--namespace NS] [--server URL] [--identity NAME] ...
+
+In a cluster it finds the API server, its token and CA as every in-cluster client does,
+and its namespace in ORCHESTRATOR_NAMESPACE (the Deployment sets it from the pod's own);
+the identity in the Lease is the pod's name (ORCHESTRATOR_POD_NAME). `--server` points
+it at another API server (plain HTTP, for an emulator or `kubectl proxy`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from orchestrator.backends.base import LaunchError
+from orchestrator.backends.kubernetes.api import client_for
+from orchestrator.backends.kubernetes.controller import TaskRunController
+from orchestrator.backends.kubernetes.inputs import secret_key_ref
+from orchestrator.backends.kubernetes.options import KubernetesOptions
+from orchestrator.backends.kubernetes.render import options_from
+from orchestrator.settings import Settings, SettingsError, parse_log_level, parse_port
+
+NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    base: Settings
+    namespace: str
+    identity: str
+    server: str | None
+    options: KubernetesOptions
+
+
+def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> ControllerSettings:
+    """SettingsError naming the option or variable at fault."""
+    base = Settings.from_env(env, config_path=args.config)
+    base = replace(
+        base,
+        host=args.host or base.host,
+        port=parse_port("--port", args.port, base.port),
+        log_level=parse_log_level(args.log_level) if args.log_level else base.log_level,
+    )
+    namespace = args.namespace or env.get("ORCHESTRATOR_NAMESPACE", "")
+    if not re.match(NAME, namespace):
+        raise SettingsError(
+            "--namespace (ORCHESTRATOR_NAMESPACE) must name a namespace, e.g. agents"
+            + (f"; {namespace!r} is not a DNS label" if namespace else "")
+        )
+    identity = args.identity or env.get("ORCHESTRATOR_POD_NAME") or socket.gethostname()
+    clone_image = args.clone_image or env.get("ORCHESTRATOR_CLONE_IMAGE") or None
+    try:
+        options = options_from(base.config, clone_image)
+        for name, source in base.config.agent.secrets.items():  # fail at start, not per task
+            secret_key_ref(f"agent.secrets.{name}", source.file)
+    except (ValueError, LaunchError) as exc:
+        raise SettingsError(f"{base.config_path or 'the config'}: {exc}") from None
+    return ControllerSettings(base, namespace, identity, args.server, options)
+
+
+def create_controller_app(settings: ControllerSettings) -> FastAPI:
+    state: dict[str, TaskRunController] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = client_for(settings.server, settings.namespace, field_manager="orchestrator")
+        controller = TaskRunController(
+            client,
+            settings.namespace,
+            settings.base.config,
+            settings.options,
+            identity=settings.identity,
+        )
+        state["controller"] = controller
+        stop = asyncio.Event()
+        running = asyncio.create_task(controller.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await running
+            await client.close()
+
+    app = FastAPI(title="orchestrator controller", lifespan=lifespan)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        controller = state["controller"]
+        body = {"ready": controller.api_answers, "leading": controller.elector.leading}
+        return JSONResponse(body, status_code=200 if controller.api_answers else 503)
+
+    return app
+
+
+def run_controller(args: argparse.Namespace) -> int:
+    import sys
+
+    import uvicorn
+
+    from toolman import logs
+
+    try:
+        settings = settings_from(args, os.environ)
+    except SettingsError as exc:
+        print(f"orchestrator: error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.base.log_level)
+    uvicorn.run(
+        create_controller_app(settings),
+        host=settings.base.host,
+        port=settings.base.port,
+        log_level=settings.base.log_level,
+        log_config=None,
+        access_log=False,
+    )
+    return 0

@@ -1,0 +1,222 @@
+"""The TaskRun controller against a Kubernetes API over real HTTP (kmock's emulator; see
+k8s_emulator.py for the seam and what the emulator leaves out). The test plays the Job
+controller and the kubelet by writing the Pod and the Job's status, and reads only
+what a user reads: the TaskRun's status and the objects in the namespace."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from conftest import TOOLMAN_BASE, eventually
+from k8s_emulator import NAMESPACE, Cluster, cluster, now
+from lightkube.models.coordination_v1 import LeaseSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.core_v1 import ConfigMap, Secret
+from lightkube.types import PatchType
+from test_kubernetes_job import MODEL_KEY
+
+from orchestrator.backends.kubernetes.api import TaskRun, client_for
+from orchestrator.backends.kubernetes.controller import TaskRunController
+from orchestrator.backends.kubernetes.lease import LEASE_NAME, LeaseTimes
+from orchestrator.backends.kubernetes.options import KubernetesOptions
+from orchestrator.backends.kubernetes.reconcile import CANCEL_ANNOTATION
+from orchestrator.config import parse
+
+pytestmark = pytest.mark.anyio
+CONFIG = parse({"toolman": {"config": TOOLMAN_BASE}, "agent": {"secrets": MODEL_KEY}})
+FAST = LeaseTimes(duration_seconds=2, renew_seconds=0.1)
+WAIT = 10.0
+TASK = {"prompt": "Make the tests pass", "tools": {"servers": ["time"]}, "timeout_seconds": 600}
+
+
+@asynccontextmanager
+async def controller(k8s: Cluster, identity: str = "a") -> AsyncIterator[TaskRunController]:
+    client = client_for(k8s.url, NAMESPACE, field_manager=identity)
+    running = TaskRunController(
+        client, NAMESPACE, CONFIG, KubernetesOptions(), identity=identity, lease=FAST
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(running.run(stop))
+    try:
+        yield running
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, WAIT)
+        await client.close()
+
+
+async def phase(k8s: Cluster, name: str, wanted: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        status = await k8s.status(name)
+        return status if status.get("phase") == wanted else None
+
+    return await eventually(check, timeout=WAIT, what=f"{name} to be {wanted}")
+
+
+async def gone(k8s: Cluster, kind: Any, name: str) -> None:
+    async def check() -> bool:
+        return not await k8s.exists(kind, name)
+
+    await eventually(check, timeout=WAIT, what=f"{kind.__name__} {name} to be gone")
+
+
+async def test_a_task_goes_pending_running_succeeded() -> None:
+    async with cluster() as k8s, controller(k8s):
+        await k8s.submit("t1", TASK)
+        starting = await phase(k8s, "t1", "starting")
+        assert starting["jobName"] == "t1"
+        assert await k8s.exists(ConfigMap, "t1-task")
+        assert await k8s.exists(Secret, "t1-task")
+        await k8s.run_pod("t1", {"running": {"startedAt": now()}})
+        running = await phase(k8s, "t1", "running")
+        assert "startedAt" in running
+        await k8s.run_pod("t1", {"terminated": {"exitCode": 0, "startedAt": now()}})
+        await k8s.job_condition("t1", "Complete")
+        done = await phase(k8s, "t1", "succeeded")
+        assert done["exitCode"] == 0
+        assert done["conditions"][0]["status"] == "True"
+        assert "finishedAt" in done
+
+
+async def test_a_failed_agent_fails_the_task_with_its_exit_code() -> None:
+    async with cluster() as k8s, controller(k8s):
+        await k8s.submit("t2", TASK)
+        await phase(k8s, "t2", "starting")
+        await k8s.run_pod("t2", {"terminated": {"exitCode": 3, "startedAt": now()}})
+        await k8s.job_condition("t2", "Failed", "PodFailurePolicy")
+        failed = await phase(k8s, "t2", "failed")
+        assert failed["exitCode"] == 3
+        assert failed["reason"] == "the agent exited with code 3"
+
+
+async def test_the_deadline_times_the_task_out() -> None:
+    async with cluster() as k8s, controller(k8s):
+        await k8s.submit("t3", TASK)
+        await phase(k8s, "t3", "starting")
+        await k8s.run_pod("t3", {"running": {"startedAt": now()}})
+        await phase(k8s, "t3", "running")
+        await k8s.job_condition("t3", "Failed", "DeadlineExceeded")
+        timed_out = await phase(k8s, "t3", "timed_out")
+        assert "timeout_seconds" in timed_out["reason"]
+
+
+async def test_cancel_deletes_the_job() -> None:
+    async with cluster() as k8s, controller(k8s):
+        await k8s.submit("t4", TASK)
+        await phase(k8s, "t4", "starting")
+        cancel = {"metadata": {"annotations": {CANCEL_ANNOTATION: "true"}}}
+        await k8s.client.patch(
+            TaskRun, "t4", cancel, namespace=NAMESPACE, patch_type=PatchType.MERGE
+        )
+        await phase(k8s, "t4", "cancelled")
+        await gone(k8s, Job, "t4")
+
+
+async def test_a_taskrun_deleted_mid_run_leaves_nothing() -> None:
+    async with cluster() as k8s, controller(k8s):
+        await k8s.submit("t5", TASK)
+        await phase(k8s, "t5", "starting")
+        await k8s.run_pod("t5", {"running": {"startedAt": now()}})
+        await phase(k8s, "t5", "running")
+        await k8s.client.delete(TaskRun, "t5", namespace=NAMESPACE)
+        for kind, name in (
+            (TaskRun, "t5"),
+            (Job, "t5"),
+            (ConfigMap, "t5-task"),
+            (Secret, "t5-task"),
+        ):
+            await gone(k8s, kind, name)
+
+
+async def test_an_invalid_spec_fails_naming_the_field() -> None:
+    async with cluster() as k8s, controller(k8s):
+        await k8s.submit("t6", {"prompt": "hi", "timeout_seconds": 0})
+        failed = await phase(k8s, "t6", "failed")
+        assert failed["reason"].startswith("spec.timeout_seconds: ")
+        await k8s.submit("t7", {"prompt": "hi", "secrets": {"T": {"env": "HOST_T"}}})
+        failed = await phase(k8s, "t7", "failed")
+        assert failed["reason"].startswith("secrets.T: on Kubernetes")
+        assert not await k8s.exists(Job, "t6")
+        assert not await k8s.exists(Job, "t7")
+
+
+async def test_a_restarted_controller_resumes_from_the_api_state() -> None:
+    async with cluster() as k8s:
+        async with controller(k8s, "first"):
+            await k8s.submit("t8", TASK)
+            await phase(k8s, "t8", "starting")
+            await k8s.run_pod("t8", {"running": {"startedAt": now()}})
+            await phase(k8s, "t8", "running")
+        await k8s.run_pod("t8", {"terminated": {"exitCode": 0, "startedAt": now()}})
+        await k8s.job_condition("t8", "Complete")  # while no controller runs
+        async with controller(k8s, "second"):
+            await phase(k8s, "t8", "succeeded")
+        assert k8s.writes("first", "jobs") == 1
+        assert k8s.writes("second", "jobs") == 0  # the Job was never made again
+
+
+async def test_two_controllers_with_one_lease_never_both_act() -> None:
+    async with cluster() as k8s, controller(k8s, "a"), controller(k8s, "b"):
+        for name in ("t9", "t10", "t11"):
+            await k8s.submit(name, TASK)
+        for name in ("t9", "t10", "t11"):
+            await phase(k8s, name, "starting")
+        lease = await k8s.client.get(Lease, LEASE_NAME, namespace=NAMESPACE)
+        leader = lease.spec.holderIdentity if lease.spec else None
+        follower = "b" if leader == "a" else "a"
+        assert leader in ("a", "b")
+        assert k8s.writes(leader, "jobs") == 3
+        assert k8s.writes(follower, "jobs") == 0
+        assert k8s.writes(follower, "taskruns") == 0
+
+
+async def hold_lease(k8s: Cluster, holder: str, renewed: datetime) -> None:
+    lease = Lease(
+        metadata=ObjectMeta(name=LEASE_NAME, namespace=NAMESPACE),
+        spec=LeaseSpec(holderIdentity=holder, leaseDurationSeconds=2, renewTime=renewed),
+    )
+    await k8s.client.create(lease)
+
+
+async def test_a_controller_does_not_act_while_another_holds_the_lease() -> None:
+    async with cluster() as k8s:
+        await hold_lease(k8s, "elsewhere", datetime.now(UTC))
+        async with controller(k8s, "a") as running:
+            await k8s.submit("t12", TASK)
+            renew = {"spec": {"renewTime": now()}}
+            for _ in range(5):  # the other holder keeps renewing, for several of a's steps
+                await k8s.client.patch(
+                    Lease, LEASE_NAME, renew, namespace=NAMESPACE, patch_type=PatchType.MERGE
+                )
+                await next_step(running)
+            assert not running.elector.leading
+        assert k8s.writes("a", "jobs") == 0
+        assert await k8s.status("t12") == {}
+
+
+async def test_the_lease_of_a_crashed_controller_is_taken_over_once_it_expires() -> None:
+    async with cluster() as k8s:
+        await hold_lease(k8s, "crashed", datetime.now(UTC) - timedelta(minutes=5))
+        async with controller(k8s, "a"):
+            await k8s.submit("t13", TASK)
+            await phase(k8s, "t13", "starting")
+            lease = await k8s.client.get(Lease, LEASE_NAME, namespace=NAMESPACE)
+            assert lease.spec is not None
+            assert lease.spec.holderIdentity == "a"
+
+
+async def next_step(running: TaskRunController) -> None:
+    """Until the controller has read and written the Lease once more."""
+    seen = running.steps
+
+    async def check() -> bool:
+        return running.steps > seen
+
+    await eventually(check, timeout=WAIT, what="the controller's next step")
