@@ -144,4 +144,5 @@ fi
 if [ -f "$ROOT/ci/install-mcp-peers.sh" ]; then
   bash "$ROOT/ci/install-mcp-peers.sh"
 fi
+bash "$ROOT/ci/kubernetes-tools.sh"  # 6. kustomize, for the orchestrator's deploy/ tests
 log "machine ready"
