@@ -119,6 +119,16 @@ async def test_cancel_deletes_the_job() -> None:
         await gone(k8s, Job, "t4")
 
 
+async def test_a_job_deleted_by_hand_fails_the_task_and_is_not_made_again() -> None:
+    async with cluster() as k8s, controller(k8s):
+        await k8s.submit("t14", TASK)
+        await phase(k8s, "t14", "starting")
+        await k8s.client.delete(Job, "t14", namespace=NAMESPACE)
+        failed = await phase(k8s, "t14", "failed")
+        assert failed["reason"] == "the task's Job was deleted before it finished"
+        assert k8s.writes("a", "jobs") == 1
+
+
 async def test_a_taskrun_deleted_mid_run_leaves_nothing() -> None:
     async with cluster() as k8s, controller(k8s):
         await k8s.submit("t5", TASK)

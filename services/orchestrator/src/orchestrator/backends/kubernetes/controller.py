@@ -106,10 +106,13 @@ class TaskRunController:
                 await self.reconciler.reconcile(name)
                 failures.pop(name, None)
                 self.api_answers = True
-            except Failure as exc:
+            except Exception as exc:  # one TaskRun never stops the others
                 count = failures[name] = failures.get(name, 0) + 1
                 delay = RETRY_SECONDS[min(count, len(RETRY_SECONDS)) - 1]
-                log.warning("taskrun %s: %s; again in %g s", name, exc, delay)
+                if isinstance(exc, Failure):
+                    log.warning("taskrun %s: %s; again in %g s", name, exc, delay)
+                else:
+                    log.exception("taskrun %s: reconciling failed; again in %g s", name, delay)
                 asyncio.get_running_loop().call_later(delay, self.enqueue, name)
 
     async def _resync(self) -> None:

@@ -106,8 +106,9 @@ class Reconciler:
             await self._write(name, status, TaskRunStatus(Phase.FAILED, f"{field}: {first['msg']}"))
             return
         job = await self._get(Job, name)
-        if job is None and phase is Phase.RUNNING:  # its agent ran: never launched again
-            reason = "the task's Job was deleted while the agent ran"
+        if job is None and (phase is Phase.RUNNING or status.get("jobName")):
+            # it had a Job, whose agent may have run: a task is never launched twice
+            reason = "the task's Job was deleted before it finished"
             await self._write(name, status, TaskRunStatus(Phase.FAILED, reason, finished_at=_now()))
         elif job is None:
             await self._launch(owner, spec, status)
