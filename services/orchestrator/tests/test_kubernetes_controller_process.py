@@ -49,10 +49,10 @@ async def test_the_controller_process_probes_launches_and_stops_cleanly(tmp_path
             await k8s.submit("p1", {"prompt": "hi"})
 
             async def launched() -> bool:
-                return await k8s.exists(Job, "p1")
+                return (await k8s.status("p1")).get("phase") == "starting"
 
-            await eventually(launched, timeout=WAIT, what="the Job of TaskRun p1")
-            assert (await k8s.status("p1"))["phase"] == "starting"
+            await eventually(launched, timeout=WAIT, what="TaskRun p1 to be starting")
+            assert await k8s.exists(Job, "p1")
         finally:
             process.send_signal(signal.SIGTERM)
 
