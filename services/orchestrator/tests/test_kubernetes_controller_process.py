@@ -10,14 +10,16 @@ import signal
 import subprocess
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
-from conftest import console_script, eventually, free_port
+from conftest import TOKEN, console_script, eventually, free_port
 from k8s_emulator import NAMESPACE, cluster
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.coordination_v1 import Lease
 from test_kubernetes_job import MODEL_KEY
 
+from orchestrator.backends.kubernetes.api import TaskRun
 from orchestrator.backends.kubernetes.lease import LEASE_NAME
 
 pytestmark = pytest.mark.anyio
@@ -34,6 +36,7 @@ async def test_the_controller_process_probes_launches_and_stops_cleanly(tmp_path
              "--namespace", NAMESPACE, "--identity", "replica-1", "--config", str(config),
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "ORCHESTRATOR_TOKEN": TOKEN},
         )  # fmt: skip
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
@@ -53,6 +56,24 @@ async def test_the_controller_process_probes_launches_and_stops_cleanly(tmp_path
 
             await eventually(launched, timeout=WAIT, what="TaskRun p1 to be starting")
             assert await k8s.exists(Job, "p1")
+            client = {
+                **os.environ,
+                "ORCHESTRATOR_URL": f"http://127.0.0.1:{port}",
+                "ORCHESTRATOR_TOKEN": TOKEN,
+            }  # the client, unchanged, on TaskRuns
+            shown = await anyio.run_process(
+                [console_script("orchestrator"), "task", "get", "p1", "--json"],
+                env=client, check=False,
+            )  # fmt: skip
+            assert shown.returncode == 0, shown.stderr
+            assert json.loads(shown.stdout)["phase"] == "starting"
+            submitted = await anyio.run_process(
+                [console_script("orchestrator"), "task", "run", "--prompt", "hello", "--json"],
+                env=client, check=False,
+            )  # fmt: skip
+            assert submitted.returncode == 0, submitted.stderr
+            new_id = json.loads(submitted.stdout)["id"]
+            assert await k8s.exists(TaskRun, new_id)
         finally:
             process.send_signal(signal.SIGTERM)
 

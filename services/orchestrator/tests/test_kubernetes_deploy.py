@@ -90,6 +90,8 @@ def test_the_role_is_namespaced_and_grants_no_more_than_the_controller_uses() ->
     assert ("", "secrets", "watch") not in granted
     assert ("", "pods/exec", "create") not in granted
     assert ("orchestrator.5dlabs.io", "taskruns/status", "patch") in granted
+    assert ("orchestrator.5dlabs.io", "taskruns", "create") in granted  # the task API
+    assert ("orchestrator.5dlabs.io", "taskruns", "delete") not in granted
     assert ("coordination.k8s.io", "leases", "create") in granted
     binding = objects["RoleBinding"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "orchestrator"}]

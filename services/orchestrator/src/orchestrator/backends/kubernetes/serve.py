@@ -24,12 +24,15 @@ from dataclasses import dataclass, replace
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from orchestrator.api.auth import TokenCheck
 from orchestrator.backends.base import LaunchError
+from orchestrator.backends.kubernetes import tasks_api
 from orchestrator.backends.kubernetes.api import client_for
 from orchestrator.backends.kubernetes.controller import TaskRunController
 from orchestrator.backends.kubernetes.inputs import secret_key_ref
 from orchestrator.backends.kubernetes.options import KubernetesOptions
 from orchestrator.backends.kubernetes.render import options_from
+from orchestrator.backends.kubernetes.taskruns import TaskRuns
 from orchestrator.settings import Settings, SettingsError, parse_log_level, parse_port
 
 NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -70,7 +73,8 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Controlle
     return ControllerSettings(base, namespace, identity, args.server, options)
 
 
-def create_controller_app(settings: ControllerSettings) -> FastAPI:
+def create_controller_app(settings: ControllerSettings, environ: Mapping[str, str]) -> FastAPI:
+    """The probes and `/api/v1/tasks` (taskruns.py), the controller in its lifespan."""
     state: dict[str, TaskRunController] = {}
 
     @asynccontextmanager
@@ -84,6 +88,7 @@ def create_controller_app(settings: ControllerSettings) -> FastAPI:
             identity=settings.identity,
         )
         state["controller"] = controller
+        app.state.taskruns = TaskRuns(client, settings.namespace)
         stop = asyncio.Event()
         running = asyncio.create_task(controller.run(stop))
         try:
@@ -94,6 +99,9 @@ def create_controller_app(settings: ControllerSettings) -> FastAPI:
             await client.close()
 
     app = FastAPI(title="orchestrator controller", lifespan=lifespan)
+    app.state.config = settings.base.config
+    app.state.tokens = TokenCheck.from_config(settings.base.config.auth, environ)
+    app.include_router(tasks_api.router)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -122,7 +130,7 @@ def run_controller(args: argparse.Namespace) -> int:
         return 2
     logs.configure(settings.base.log_level)
     uvicorn.run(
-        create_controller_app(settings),
+        create_controller_app(settings, os.environ),
         host=settings.base.host,
         port=settings.base.port,
         log_level=settings.base.log_level,

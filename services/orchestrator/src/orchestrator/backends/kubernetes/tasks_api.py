@@ -1,0 +1,97 @@
+"""`/api/v1/tasks` on Kubernetes: the same paths, bodies and answers as on Docker
+(`api/tasks.py`), with TaskRuns as the store (taskruns.py). A request Kubernetes could not
+run is refused at once with 422 naming the field: a tool policy toolman would not
+accept, a name the config denies, a secret that is not a key of a Secret
+(`{"file": "/run/secrets/<secret>/<key>"}`), repository credentials. Logs are not served
+here yet: `kubectl logs job/<id> -c agent` reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, Security
+from fastapi.security import HTTPBearer
+
+from orchestrator.admission import env_refusal
+from orchestrator.api.auth import require_token
+from orchestrator.api.views import field_location, invalid
+from orchestrator.backends.base import LaunchError
+from orchestrator.backends.kubernetes.inputs import secret_key_ref
+from orchestrator.backends.kubernetes.taskruns import API, TaskRuns
+from orchestrator.config import OrchestratorConfig
+from orchestrator.tasks.model import Task, TaskCreate, TaskPage
+from orchestrator.tasks.policy import PolicyError, toolman_config
+
+bearer = HTTPBearer(auto_error=False, description="A token the orchestrator's config knows")
+router = APIRouter(
+    prefix=f"{API}/tasks",
+    tags=["tasks"],
+    dependencies=[Security(bearer), Depends(require_token)],
+)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No task has this id"}}
+
+
+def taskruns(request: Request) -> TaskRuns:
+    found: TaskRuns = request.app.state.taskruns
+    return found
+
+
+def config(request: Request) -> OrchestratorConfig:
+    found: OrchestratorConfig = request.app.state.config
+    return found
+
+
+Runs = Annotated[TaskRuns, Depends(taskruns)]
+Config = Annotated[OrchestratorConfig, Depends(config)]
+
+
+@router.post("", status_code=201)
+async def create_task(spec: TaskCreate, runs: Runs, cfg: Config, response: Response) -> Task:
+    """Submit a task: a TaskRun in the controller's namespace."""
+    try:
+        toolman_config(cfg.toolman.config, spec.agent.name, spec.tools)
+    except PolicyError as exc:
+        raise invalid(field_location(exc.field), exc.message) from None
+    refused = env_refusal(cfg, spec.env, spec.secrets)
+    if refused:
+        raise invalid(["body", *refused[0]], refused[1].split(": ", 1)[1])
+    for name, ref in spec.secrets.items():
+        try:
+            secret_key_ref(f"secrets.{name}", ref.file)
+        except LaunchError as exc:
+            raise invalid(["body", "secrets", name], str(exc).split(": ", 1)[1]) from None
+    if spec.repository is not None and spec.repository.credentials is not None:
+        message = "not supported on the kubernetes backend; clone a repository that needs none"
+        raise invalid(["body", "repository", "credentials"], message)
+    task = await runs.create(spec)
+    response.headers["Location"] = task.links["self"]
+    return task
+
+
+@router.get("")
+async def list_tasks(runs: Runs) -> TaskPage:
+    """Every task in the namespace, newest first (one page)."""
+    return TaskPage(items=await runs.all())
+
+
+@router.get("/{task_id}", responses=NOT_FOUND)
+async def get_task(task_id: str, runs: Runs) -> Task:
+    task = await runs.get(task_id)
+    if task is None:
+        raise HTTPException(404, detail=f"no task {task_id!r}")
+    return task
+
+
+@router.post(
+    "/{task_id}/cancel",
+    status_code=202,
+    responses={**NOT_FOUND, 409: {"description": "The task has already ended"}},
+)
+async def cancel_task(task_id: str, runs: Runs) -> Task:
+    """Cancel a task: the controller deletes its Job and marks it cancelled."""
+    task = await get_task(task_id, runs)
+    if task.phase.finished:
+        raise HTTPException(409, detail=f"task {task_id} has already ended: {task.phase.value}")
+    await runs.cancel(task_id)
+    return task

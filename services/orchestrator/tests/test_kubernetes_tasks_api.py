@@ -1,0 +1,119 @@
+"""`/api/v1/tasks` on Kubernetes: the same endpoints and answers as on Docker, TaskRuns as
+the store, served with the controller in one app (`orchestrator controller`'s), in
+process, against kmock's emulator over real HTTP (the seam in k8s_emulator.py); the test
+plays the kubelet and the Job controller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from conftest import AUTH, TOKEN, TOOLMAN_BASE, eventually
+from k8s_emulator import NAMESPACE, Cluster, cluster, now
+from lightkube.resources.batch_v1 import Job
+from test_kubernetes_job import MODEL_KEY
+
+from orchestrator.backends.kubernetes.options import KubernetesOptions
+from orchestrator.backends.kubernetes.serve import ControllerSettings, create_controller_app
+from orchestrator.config import parse
+from orchestrator.settings import Settings
+
+pytestmark = pytest.mark.anyio
+CONFIG = parse({"toolman": {"config": TOOLMAN_BASE}, "agent": {"secrets": MODEL_KEY}})
+WAIT = 10.0
+
+
+@asynccontextmanager
+async def api(k8s: Cluster) -> AsyncIterator[httpx.AsyncClient]:
+    settings = ControllerSettings(
+        Settings(config=CONFIG), NAMESPACE, "api-test", k8s.url, KubernetesOptions()
+    )
+    app = create_controller_app(settings, {"ORCHESTRATOR_TOKEN": TOKEN})
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://orchestrator", headers=AUTH
+        ) as client:
+            yield client
+
+
+async def task_in(http: httpx.AsyncClient, task_id: str, phase: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await http.get(f"/api/v1/tasks/{task_id}")).json()
+        return body if body["phase"] == phase else None
+
+    return await eventually(check, timeout=WAIT, what=f"task {task_id} to be {phase}")
+
+
+async def test_a_task_submitted_to_the_api_runs_as_a_taskrun_to_its_end() -> None:
+    async with cluster() as k8s, api(k8s) as http:
+        body = {
+            "prompt": "Make the tests pass",
+            "files": [{"path": "notes.md", "content": "hello"}],
+            "tools": {"servers": ["time"]},
+        }
+        created = await http.post("/api/v1/tasks", json=body)
+        assert created.status_code == 201, created.text
+        task = created.json()
+        assert created.headers["location"] == f"/api/v1/tasks/{task['id']}"
+        assert task["phase"] == "pending"
+        assert task["spec"]["files"] == [{"path": "notes.md", "bytes": 5, "executable": False}]
+        await task_in(http, task["id"], "starting")
+        assert await k8s.exists(Job, task["id"])
+        await k8s.run_pod(task["id"], {"running": {"startedAt": now()}})
+        running = await task_in(http, task["id"], "running")
+        assert running["started_at"] is not None
+        await k8s.job_condition(task["id"], "Complete")
+        done = await task_in(http, task["id"], "succeeded")
+        assert done["exit_code"] == 0
+        assert done["finished_at"] is not None
+        listed = (await http.get("/api/v1/tasks")).json()
+        assert [item["id"] for item in listed["items"]] == [task["id"]]
+        ended = await http.post(f"/api/v1/tasks/{task['id']}/cancel")
+        assert ended.status_code == 409
+
+
+async def test_cancel_through_the_api_deletes_the_job() -> None:
+    async with cluster() as k8s, api(k8s) as http:
+        task = (await http.post("/api/v1/tasks", json={"prompt": "hi"})).json()
+        await task_in(http, task["id"], "starting")
+        cancel = await http.post(f"/api/v1/tasks/{task['id']}/cancel")
+        assert cancel.status_code == 202
+        await task_in(http, task["id"], "cancelled")
+        assert not await k8s.exists(Job, task["id"])
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({"prompt": "hi", "secrets": {"T": {"env": "HOST_T"}}}, ["body", "secrets", "T"]),
+        ({"prompt": "hi", "tools": {"servers": ["nope"]}}, ["body", "tools", "servers", 0]),
+        (
+            {"prompt": "hi", "repository": {"url": "https://git.example.test/a",
+                                            "credentials": {"env": "T"}}},
+            ["body", "repository", "credentials"],
+        ),
+        ({"prompt": "hi", "timeout_seconds": 0}, ["body", "timeout_seconds"]),
+    ],
+)  # fmt: skip
+async def test_a_task_kubernetes_cannot_run_is_refused_naming_the_field(
+    body: dict[str, Any], location: list[str | int]
+) -> None:
+    async with cluster() as k8s, api(k8s) as http:
+        answer = await http.post("/api/v1/tasks", json=body)
+        assert answer.status_code == 422
+        assert answer.json()["detail"][0]["loc"] == location
+        assert (await http.get("/api/v1/tasks")).json()["items"] == []
+
+
+async def test_the_api_wants_a_token_and_names_a_missing_task() -> None:
+    async with cluster() as k8s, api(k8s) as http:
+        anonymous = await http.get("/api/v1/tasks", headers={"Authorization": ""})
+        assert anonymous.status_code == 401
+        missing = await http.get("/api/v1/tasks/task-nope")
+        assert missing.status_code == 404
+        assert missing.json()["detail"] == "no task 'task-nope'"
