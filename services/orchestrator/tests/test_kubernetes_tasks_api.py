@@ -83,7 +83,8 @@ async def test_cancel_through_the_api_deletes_the_job() -> None:
         await task_in(http, task["id"], "starting")
         cancel = await http.post(f"/api/v1/tasks/{task['id']}/cancel")
         assert cancel.status_code == 202
-        await task_in(http, task["id"], "cancelled")
+        cancelled = await task_in(http, task["id"], "cancelled")
+        assert cancelled["reason"] == "cancelled by request"  # as on Docker
         assert not await k8s.exists(Job, task["id"])
 
 

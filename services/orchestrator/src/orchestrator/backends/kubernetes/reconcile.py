@@ -40,6 +40,7 @@ from orchestrator.config import OrchestratorConfig
 from orchestrator.tasks.model import Phase, TaskCreate
 
 CANCEL_ANNOTATION = f"{GROUP}/cancel"
+CANCELLED_REASON = "cancelled by request"  # as on Docker (controller/lifecycle.py)
 T = TypeVar("T", bound=NamespacedResource)
 Resource = type[NamespacedResource]
 log = logging.getLogger("orchestrator.kubernetes")
@@ -95,7 +96,7 @@ class Reconciler:
         name = owner.name
         if cancel:
             await self._delete(Job, name)
-            stopped = TaskRunStatus(Phase.CANCELLED, "cancelled", finished_at=_now())
+            stopped = TaskRunStatus(Phase.CANCELLED, CANCELLED_REASON, finished_at=_now())
             await self._write(name, status, stopped)
             return
         try:
