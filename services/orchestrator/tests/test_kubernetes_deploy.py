@@ -91,6 +91,7 @@ def test_the_role_is_namespaced_and_grants_no_more_than_the_controller_uses() ->
     assert ("", "pods/exec", "create") not in granted
     assert ("orchestrator.5dlabs.io", "taskruns/status", "patch") in granted
     assert ("orchestrator.5dlabs.io", "taskruns", "create") in granted  # the task API
+    assert ("", "pods/log", "get") in granted  # the task API's /logs
     assert ("orchestrator.5dlabs.io", "taskruns", "delete") not in granted
     assert ("coordination.k8s.io", "leases", "create") in granted
     binding = objects["RoleBinding"]

@@ -5,6 +5,7 @@ plays the kubelet and the Job controller."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -75,6 +76,22 @@ async def test_a_task_submitted_to_the_api_runs_as_a_taskrun_to_its_end() -> Non
         assert [item["id"] for item in listed["items"]] == [task["id"]]
         ended = await http.post(f"/api/v1/tasks/{task['id']}/cancel")
         assert ended.status_code == 409
+
+
+async def test_the_logs_come_from_the_pod_and_follow_waits_for_the_agent() -> None:
+    async with cluster() as k8s, api(k8s) as http:
+        task = (await http.post("/api/v1/tasks", json={"prompt": "hi"})).json()
+        logs = f"/api/v1/tasks/{task['id']}/logs"
+        assert (await http.get(logs)).text == ""  # no pod yet: no output
+        await task_in(http, task["id"], "starting")
+        k8s.serve_log(task["id"], "working\ndone\n")
+        # httpx's ASGI transport hands the body over whole: the follow runs beside the test
+        following = asyncio.create_task(http.get(logs, params={"follow": "true"}))
+        await k8s.run_pod(task["id"], {"running": {"startedAt": now()}})
+        answer = await asyncio.wait_for(following, WAIT)
+        assert answer.status_code == 200
+        assert answer.text == "working\ndone\n"
+        assert (await http.get(logs, params={"stream": "toolman"})).status_code == 200
 
 
 async def test_cancel_through_the_api_deletes_the_job() -> None:

@@ -13,6 +13,6 @@ ConfigMap, a Secret and a `batch/v1` Job with toolman as a native sidecar.
     lease.py        leader election with a coordination.k8s.io Lease
     controller.py   watches, a work queue, acting only while leading
     taskruns.py     the task API's store on Kubernetes: TaskRuns read as the `Task` model
-    tasks_api.py    `/api/v1/tasks` on TaskRuns (create, list, get, cancel)
+    tasks_api.py    `/api/v1/tasks` on TaskRuns (create, list, get, logs, cancel)
     serve.py        `orchestrator controller`: the controller, the task API, the probes
 """

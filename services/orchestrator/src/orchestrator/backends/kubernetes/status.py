@@ -92,16 +92,19 @@ def observe(job: Job, pods: Sequence[Pod]) -> TaskRunStatus:
     return TaskRunStatus(Phase.STARTING, None, None, None, None, name)
 
 
+def newest_first(pods: Sequence[Pod]) -> list[Pod]:
+    """A Job's pods, the one it made last first (a disruption makes another)."""
+
+    def created(pod: Pod) -> datetime:
+        moment = pod.metadata.creationTimestamp if pod.metadata else None
+        return moment or datetime.min.replace(tzinfo=UTC)
+
+    return sorted(pods, key=created, reverse=True)
+
+
 def _agent(pods: Sequence[Pod]) -> tuple[datetime | None, int | None]:
     """When the newest pod's agent container started, and its exit code if it exited."""
-    newest = sorted(
-        pods,
-        key=lambda p: (
-            (p.metadata.creationTimestamp if p.metadata else None)
-            or datetime.min.replace(tzinfo=UTC)
-        ),
-    )
-    for pod in reversed(newest):
+    for pod in newest_first(pods):
         for status in (pod.status.containerStatuses or []) if pod.status else []:
             if status.name != AGENT or status.state is None:
                 continue

@@ -6,21 +6,34 @@ acts on. There is no other state: the API server is the store.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from orchestrator.backends.kubernetes.api import NOT_FOUND, Failure, TaskRun, status_of
-from orchestrator.backends.kubernetes.options import GROUP
+from orchestrator.backends.kubernetes.options import GROUP, LABEL_TASK
 from orchestrator.backends.kubernetes.reconcile import CANCEL_ANNOTATION
-from orchestrator.tasks.model import FileSummary, Phase, Task, TaskCreate, TaskSpec, file_bytes
+from orchestrator.tasks.model import (
+    FileSummary,
+    LogStream,
+    Phase,
+    Task,
+    TaskCreate,
+    TaskSpec,
+    file_bytes,
+)
 
 API = "/api/v1"
+FOLLOW_POLL_SECONDS = 0.25
+BAD_REQUEST = 400  # what the API server answers for a container that has not started
+EPOCH = datetime.fromtimestamp(0, UTC)
 CREATED_ANNOTATION = f"{GROUP}/created-at"  # the API server's creationTimestamp, if it has none
 
 
@@ -54,6 +67,36 @@ class TaskRuns:
         found = [task_of(run) async for run in self.client.list(TaskRun, namespace=self.namespace)]
         return sorted(found, key=lambda task: task.created_at, reverse=True)
 
+    async def logs(self, task_id: str, stream: LogStream, *, follow: bool) -> AsyncIterator[bytes]:
+        """A container's output, from the kubelet through the API server. With `follow`,
+        from when the agent runs until the container stops (as on Docker)."""
+        task = await self.get(task_id)
+        while follow and task is not None and task.phase in (Phase.PENDING, Phase.STARTING):
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)  # no container output before it runs
+            task = await self.get(task_id)
+        pods = [
+            pod
+            async for pod in self.client.list(
+                Pod, namespace=self.namespace, labels={LABEL_TASK: task_id}
+            )
+            if pod.metadata is not None and (pod.metadata.labels or {}).get(LABEL_TASK) == task_id
+        ]
+        if task is None or not pods:
+            return  # never launched: no output
+        newest = max(
+            pods,
+            key=lambda pod: (pod.metadata.creationTimestamp if pod.metadata else None) or EPOCH,
+        )
+        name = newest.metadata.name if newest.metadata else ""
+        try:
+            async for line in self.client.log(
+                name or "", namespace=self.namespace, container=stream.value, follow=follow
+            ):
+                yield line.encode()
+        except Failure as exc:
+            if status_of(exc) not in (BAD_REQUEST, NOT_FOUND):  # not started, or gone
+                raise
+
     async def cancel(self, task_id: str) -> None:
         patch = {"metadata": {"annotations": {CANCEL_ANNOTATION: "true"}}}
         await self.client.patch(
@@ -78,7 +121,7 @@ def task_of(run: Any) -> Task:  # noqa: ANN401 - lightkube's generic resource ty
         phase=phase,
         reason=status.get("reason"),
         exit_code=status.get("exitCode"),
-        created_at=created or datetime.fromtimestamp(0, UTC),
+        created_at=created or EPOCH,
         launched_at=created if status.get("jobName") else None,
         started_at=_parse(status.get("startedAt")),
         finished_at=_parse(status.get("finishedAt")),

@@ -2,8 +2,8 @@
 (`api/tasks.py`), with TaskRuns as the store (taskruns.py). A request Kubernetes could not
 run is refused at once with 422 naming the field: a tool policy toolman would not
 accept, a name the config denies, a secret that is not a key of a Secret
-(`{"file": "/run/secrets/<secret>/<key>"}`), repository credentials. Logs are not served
-here yet: `kubectl logs job/<id> -c agent` reads them.
+(`{"file": "/run/secrets/<secret>/<key>"}`), repository credentials. Logs come from the
+kubelet through the API server (`pods/log`), as `kubectl logs` reads them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, Security
+from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPBearer
 
 from orchestrator.admission import env_refusal
@@ -20,7 +21,7 @@ from orchestrator.backends.base import LaunchError
 from orchestrator.backends.kubernetes.inputs import secret_key_ref
 from orchestrator.backends.kubernetes.taskruns import API, TaskRuns
 from orchestrator.config import OrchestratorConfig
-from orchestrator.tasks.model import Task, TaskCreate, TaskPage
+from orchestrator.tasks.model import LogStream, Task, TaskCreate, TaskPage
 from orchestrator.tasks.policy import PolicyError, toolman_config
 
 bearer = HTTPBearer(auto_error=False, description="A token the orchestrator's config knows")
@@ -81,6 +82,19 @@ async def get_task(task_id: str, runs: Runs) -> Task:
     if task is None:
         raise HTTPException(404, detail=f"no task {task_id!r}")
     return task
+
+
+@router.get(
+    "/{task_id}/logs",
+    responses={**NOT_FOUND, 200: {"content": {"text/plain": {}}, "description": "The log"}},
+    response_class=StreamingResponse,
+)
+async def task_logs(
+    task_id: str, runs: Runs, stream: LogStream = LogStream.AGENT, follow: bool = False
+) -> StreamingResponse:
+    """The agent's (or toolman's) output; `follow=true` streams until the container stops."""
+    await get_task(task_id, runs)
+    return StreamingResponse(runs.logs(task_id, stream, follow=follow), media_type="text/plain")
 
 
 @router.post(
