@@ -230,3 +230,16 @@ async def next_step(running: TaskRunController) -> None:
         return running.steps > seen
 
     await eventually(check, timeout=WAIT, what="the controller's next step")
+
+
+async def test_a_taskrun_cancelled_before_any_controller_saw_it_never_gets_a_job() -> None:
+    async with cluster() as k8s:
+        await k8s.submit("t15", TASK)
+        cancel = {"metadata": {"annotations": {CANCEL_ANNOTATION: "true"}}}
+        await k8s.client.patch(
+            TaskRun, "t15", cancel, namespace=NAMESPACE, patch_type=PatchType.MERGE
+        )
+        async with controller(k8s, "a"):
+            cancelled = await phase(k8s, "t15", "cancelled")
+        assert cancelled["reason"] == "cancelled before it started"  # as on Docker
+        assert k8s.writes("a", "jobs") == 0

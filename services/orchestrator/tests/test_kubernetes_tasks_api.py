@@ -94,10 +94,12 @@ async def test_the_logs_come_from_the_pod_and_follow_waits_for_the_agent() -> No
         assert (await http.get(logs, params={"stream": "toolman"})).status_code == 200
 
 
-async def test_cancel_through_the_api_deletes_the_job() -> None:
+async def test_cancelling_a_running_task_through_the_api_deletes_its_job() -> None:
     async with cluster() as k8s, api(k8s) as http:
         task = (await http.post("/api/v1/tasks", json={"prompt": "hi"})).json()
         await task_in(http, task["id"], "starting")
+        await k8s.run_pod(task["id"], {"running": {"startedAt": now()}})
+        await task_in(http, task["id"], "running")
         cancel = await http.post(f"/api/v1/tasks/{task['id']}/cancel")
         assert cancel.status_code == 202
         cancelled = await task_in(http, task["id"], "cancelled")

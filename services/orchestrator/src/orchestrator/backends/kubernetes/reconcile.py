@@ -40,7 +40,9 @@ from orchestrator.config import OrchestratorConfig
 from orchestrator.tasks.model import Phase, TaskCreate
 
 CANCEL_ANNOTATION = f"{GROUP}/cancel"
-CANCELLED_REASON = "cancelled by request"  # as on Docker (controller/lifecycle.py)
+# As on Docker: no Job made yet (tasks/store.py), or a launch begun (controller/lifecycle.py).
+CANCELLED_UNSTARTED = "cancelled before it started"
+CANCELLED_REASON = "cancelled by request"
 T = TypeVar("T", bound=NamespacedResource)
 Resource = type[NamespacedResource]
 log = logging.getLogger("orchestrator.kubernetes")
@@ -96,7 +98,9 @@ class Reconciler:
         name = owner.name
         if cancel:
             await self._delete(Job, name)
-            stopped = TaskRunStatus(Phase.CANCELLED, CANCELLED_REASON, finished_at=_now())
+            unstarted = phase in (None, Phase.PENDING)
+            reason = CANCELLED_UNSTARTED if unstarted else CANCELLED_REASON
+            stopped = TaskRunStatus(Phase.CANCELLED, reason, finished_at=_now())
             await self._write(name, status, stopped)
             return
         try:
