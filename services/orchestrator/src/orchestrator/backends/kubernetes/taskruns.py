@@ -2,14 +2,24 @@
 becomes a TaskRun (its spec the request as accepted), is read back as the same `Task`
 model the Docker backend answers with, and is cancelled by the annotation the controller
 acts on. There is no other state: the API server is the store.
+
+As on Docker: an `Idempotency-Key` names the TaskRun (`task-` and a digest of the key), so
+the API server's own 409 on a taken name makes a repeat atomic, across replicas too; the
+earlier TaskRun's spec then decides between the same task and a conflict. A list is
+filtered by phase and label and paged by submission time in microseconds (the
+`created-at` annotation), oldest or newest first, with the same cursors. Listing reads
+every TaskRun of the namespace once per page (a label selector narrows it on a real API
+server); two tasks submitted in the same microsecond by two replicas could straddle a
+page boundary, one of them then missed by that walk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lightkube import AsyncClient
@@ -17,7 +27,8 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from orchestrator.backends.kubernetes.api import NOT_FOUND, Failure, TaskRun, status_of
+from orchestrator.api.listing import ListQuery
+from orchestrator.backends.kubernetes.api import CONFLICT, NOT_FOUND, Failure, TaskRun, status_of
 from orchestrator.backends.kubernetes.options import GROUP, LABEL_TASK
 from orchestrator.backends.kubernetes.reconcile import CANCEL_ANNOTATION
 from orchestrator.tasks.model import (
@@ -26,9 +37,11 @@ from orchestrator.tasks.model import (
     Phase,
     Task,
     TaskCreate,
+    TaskPage,
     TaskSpec,
     file_bytes,
 )
+from orchestrator.tasks.store import IdempotencyConflict, body_hash
 
 API = "/api/v1"
 FOLLOW_POLL_SECONDS = 0.25
@@ -42,8 +55,13 @@ class TaskRuns:
         self.client = client
         self.namespace = namespace
 
-    async def create(self, spec: TaskCreate) -> Task:
-        name = f"task-{secrets.token_hex(6)}"
+    async def create(self, spec: TaskCreate, idempotency_key: str | None = None) -> Task:
+        """The new task; with an `idempotency_key` used before, the earlier task if its
+        body was the same, else IdempotencyConflict."""
+        if idempotency_key is None:
+            name = f"task-{secrets.token_hex(6)}"
+        else:
+            name = f"task-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]}"
         meta = ObjectMeta(
             name=name,
             namespace=self.namespace,
@@ -51,7 +69,15 @@ class TaskRuns:
             annotations={CREATED_ANNOTATION: _time(datetime.now(UTC))},
         )
         body = spec.model_dump(mode="json", exclude_none=True)
-        created = await self.client.create(TaskRun(metadata=meta, spec=body))
+        try:
+            created = await self.client.create(TaskRun(metadata=meta, spec=body))
+        except Failure as exc:
+            if idempotency_key is None or status_of(exc) != CONFLICT:
+                raise
+            earlier = await self.client.get(TaskRun, name, namespace=self.namespace)
+            if body_hash(TaskCreate.model_validate(earlier.spec or {})) != body_hash(spec):
+                raise IdempotencyConflict(name) from None
+            return task_of(earlier)
         return task_of(created)
 
     async def get(self, task_id: str) -> Task | None:
@@ -62,10 +88,24 @@ class TaskRuns:
                 return None
             raise
 
-    async def all(self) -> list[Task]:
-        """Newest first."""
-        found = [task_of(run) async for run in self.client.list(TaskRun, namespace=self.namespace)]
-        return sorted(found, key=lambda task: task.created_at, reverse=True)
+    async def page(self, query: ListQuery) -> TaskPage:
+        """The tasks `query` lists, one page of them, and the cursor of the next."""
+        selector: dict[str, Any] = dict(query.labels)
+        listed = self.client.list(TaskRun, namespace=self.namespace, labels=selector or None)
+        found = [(submitted(run), task_of(run)) async for run in listed]
+        chosen = sorted(
+            (
+                (seq, task)
+                for seq, task in found
+                if query.matches(task.phase, task.spec.labels)
+                and (not query.after or (seq < query.after if query.newest else seq > query.after))
+            ),
+            key=lambda pair: pair[0],
+            reverse=query.newest,
+        )
+        more = len(chosen) > query.limit
+        cursor = query.cursor(chosen[query.limit - 1][0]) if more else None
+        return TaskPage(items=[task for _, task in chosen[: query.limit]], next_cursor=cursor)
 
     async def logs(self, task_id: str, stream: LogStream, *, follow: bool) -> AsyncIterator[bytes]:
         """A container's output, from the kubelet through the API server. With `follow`,
@@ -135,8 +175,16 @@ def task_of(run: Any) -> Task:  # noqa: ANN401 - lightkube's generic resource ty
     )
 
 
+def submitted(run: Any) -> int:  # noqa: ANN401 - lightkube's generic resource type
+    """When the task was submitted, in microseconds since the epoch: the API's annotation
+    (a TaskRun made another way: its creationTimestamp, in whole seconds)."""
+    meta = run.metadata
+    moment = _parse((meta.annotations or {}).get(CREATED_ANNOTATION)) or meta.creationTimestamp
+    return ((moment or EPOCH) - EPOCH) // timedelta(microseconds=1)
+
+
 def _time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse(value: object) -> datetime | None:

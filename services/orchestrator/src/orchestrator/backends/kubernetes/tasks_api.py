@@ -10,25 +10,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, Security
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, Security
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPBearer
 
 from orchestrator.admission import env_refusal
 from orchestrator.api.auth import require_token
-from orchestrator.api.views import field_location, invalid
+from orchestrator.api.listing import ListQuery, idempotency_conflict, list_query
+from orchestrator.api.views import field_location, invalid, known_query
 from orchestrator.backends.base import LaunchError
 from orchestrator.backends.kubernetes.inputs import secret_key_ref
 from orchestrator.backends.kubernetes.taskruns import API, TaskRuns
 from orchestrator.config import OrchestratorConfig
 from orchestrator.tasks.model import LogStream, Task, TaskCreate, TaskPage
 from orchestrator.tasks.policy import PolicyError, toolman_config
+from orchestrator.tasks.store import IdempotencyConflict
 
 bearer = HTTPBearer(auto_error=False, description="A token the orchestrator's config knows")
 router = APIRouter(
     prefix=f"{API}/tasks",
     tags=["tasks"],
-    dependencies=[Security(bearer), Depends(require_token)],
+    dependencies=[Security(bearer), Depends(require_token), Depends(known_query)],
 )
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No task has this id"}}
 
@@ -47,9 +49,20 @@ Runs = Annotated[TaskRuns, Depends(taskruns)]
 Config = Annotated[OrchestratorConfig, Depends(config)]
 
 
-@router.post("", status_code=201)
-async def create_task(spec: TaskCreate, runs: Runs, cfg: Config, response: Response) -> Task:
-    """Submit a task: a TaskRun in the controller's namespace."""
+@router.post(
+    "",
+    status_code=201,
+    responses={409: {"description": "The Idempotency-Key was used with another body"}},
+)
+async def create_task(
+    spec: TaskCreate,
+    runs: Runs,
+    cfg: Config,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=255, min_length=1)] = None,
+) -> Task:
+    """Submit a task: a TaskRun in the controller's namespace. With the same
+    `Idempotency-Key` and body, the same task comes back."""
     try:
         toolman_config(cfg.toolman.config, spec.agent.name, spec.tools)
     except PolicyError as exc:
@@ -65,15 +78,20 @@ async def create_task(spec: TaskCreate, runs: Runs, cfg: Config, response: Respo
     if spec.repository is not None and spec.repository.credentials is not None:
         message = "not supported on the kubernetes backend; clone a repository that needs none"
         raise invalid(["body", "repository", "credentials"], message)
-    task = await runs.create(spec)
+    try:
+        task = await runs.create(spec, idempotency_key)
+    except IdempotencyConflict as exc:
+        assert idempotency_key is not None  # a conflict needs a key
+        raise idempotency_conflict(idempotency_key, exc.task_id) from None
     response.headers["Location"] = task.links["self"]
     return task
 
 
 @router.get("")
-async def list_tasks(runs: Runs) -> TaskPage:
-    """Every task in the namespace, newest first (one page)."""
-    return TaskPage(items=await runs.all())
+async def list_tasks(runs: Runs, query: Annotated[ListQuery, Depends(list_query)]) -> TaskPage:
+    """Tasks in submission order (or newest first), `limit` at a time; `next_cursor`
+    fetches the next page in the same order."""
+    return await runs.page(query)
 
 
 @router.get("/{task_id}", responses=NOT_FOUND)
