@@ -12,7 +12,9 @@ written once and run against both:
                     the log the kubelet would serve
 
 What an agent does is an `Agent` script: on Docker it is the prompt the stand-in agent
-reads, on Kubernetes what the side writes into the Pod and the Job. Either way the
+reads (its tool calls go to the stand-in toolman, which writes toolman's audit lines),
+on Kubernetes what the side writes into the Pod and the Job and serves as the agent's
+and toolman's logs. Either way the
 scenario sees only the task API.
 """
 
@@ -31,21 +33,36 @@ from stand_in_images import engine, signal_agent
 
 from orchestrator.backends.docker.options import LABEL_TASK
 from orchestrator.backends.kubernetes.api import NOT_FOUND, Failure, status_of
+from orchestrator.backends.kubernetes.job import TOOLMAN
 
 WAIT = 30.0  # bound of every wait on a task (a real container start included)
 
 
+Call = tuple[str, str, str | None]  # a tool call: tool, toolman's decision, its outcome
+
+
 @dataclass(frozen=True)
 class Agent:
-    """What the task's agent does: print `say`, (with `hold`) wait to be told to finish,
-    exit with `exit`."""
+    """What the task's agent does: call tools through its toolman (`calls`), print `say`,
+    (with `hold`) wait to be told to finish, exit with `exit`."""
 
     say: str = "working\n"
     exit: int = 0
     hold: bool = True
+    calls: tuple[Call, ...] = ()
 
     def prompt(self) -> str:
-        return json.dumps({"say": self.say, "exit": self.exit, "hold": self.hold})
+        script = {"say": self.say, "exit": self.exit, "hold": self.hold, "calls": self.calls}
+        return json.dumps(script)
+
+    def audit_log(self, agent_name: str) -> str:
+        """toolman's audit lines for `calls` (its logger, its fields), as toolman's log."""
+        lines = [
+            {"logger": "toolman.audit", "agent": agent_name, "kind": "tool", "name": name,
+             "decision": decision, "outcome": outcome}
+            for name, decision, outcome in self.calls
+        ]  # fmt: skip
+        return "".join(json.dumps(line) + "\n" for line in lines)
 
 
 class Side(Protocol):
@@ -112,8 +129,9 @@ class KubernetesSide:
     k8s: Cluster
 
     async def agent_starts(self, task_id: str, agent: Agent) -> None:
-        await task_where(self.http, task_id, {"starting"}, "starting (its Job made)")
-        self.k8s.serve_log(task_id, agent.say)  # what the kubelet would read from it
+        task = await task_where(self.http, task_id, {"starting"}, "starting (its Job made)")
+        self.k8s.serve_log(task_id, agent.say)  # what the kubelet would read from them
+        self.k8s.serve_log(task_id, agent.audit_log(task["spec"]["agent"]["name"]), TOOLMAN)
         await self.k8s.run_pod(task_id, {"running": {"startedAt": now()}})
 
     async def agent_finishes(self, task_id: str, agent: Agent) -> None:

@@ -103,10 +103,11 @@ class Cluster:
             Pod, name, {"status": state}, namespace=NAMESPACE, patch_type=PatchType.MERGE
         )
 
-    def serve_log(self, task: str, text: str) -> None:
-        """The kubelet's answer for the task pod's containers (pods/log, through the API
+    def serve_log(self, task: str, text: str, container: str = AGENT) -> None:
+        """The kubelet's answer for a container of the task pod (pods/log, through the API
         server): the emulator has no containers, so the test says what they printed."""
-        self.emulator[f"get /api/v1/namespaces/{NAMESPACE}/pods/{task}-pod/log"] << text.encode()
+        path = f"/api/v1/namespaces/{NAMESPACE}/pods/{task}-pod/log?container={container}"
+        self.emulator[f"get {path}"] << text.encode()
 
     async def job_condition(self, task: str, kind: str, reason: str = "") -> None:
         condition = {"type": kind, "status": "True", "reason": reason, "lastTransitionTime": now()}

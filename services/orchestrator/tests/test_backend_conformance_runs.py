@@ -3,15 +3,17 @@ once against the task API, driven through `conformance_sides.Side`:
 
     docker      REAL: the orchestrator's app with its real SQLite store and real Docker
                 backend, on the real engine; each task is a real container pair from the
-                stand-in images (stand_in_images.py), the agent a real process printing
-                and exiting as the task's prompt scripts it. Stand-ins, not the product's
+                stand-in images (stand_in_images.py), the agent a real process calling
+                its sidecar, printing and exiting as the task's prompt scripts it, the
+                sidecar writing toolman's audit lines for those calls. Stand-ins, not the product's
                 images: the scenarios are about the backend, not about Claude Code or
                 toolman (those run for real in tests/e2e), and two tiny images build in
                 a second or two where the platform's take minutes.
     kubernetes  EMULATED at one seam: the controller's app against kmock's Kubernetes
                 emulator over real HTTP. No API server, kubelet or Job controller can run
                 on these machines, so the side writes the Pod's container states, the
-                Job's conditions and the served log that they would (k8s_emulator.py).
+                Job's conditions and the served logs (the agent's, toolman's audit
+                lines) that they would (k8s_emulator.py).
 
 The API-level scenarios (shape, 401/404, refusals, an early cancel) are in
 test_backend_conformance.py.
@@ -149,3 +151,26 @@ async def test_cancelling_a_running_task_stops_its_agent(side: Side) -> None:
     await stopped(side, task_id)
     again = await side.http.post(f"/api/v1/tasks/{task_id}/cancel")
     assert again.json()["detail"] == f"task {task_id} has already ended: cancelled"
+
+
+async def test_the_tool_calls_toolman_audited_are_summed_up_alike(side: Side) -> None:
+    calls = (
+        ("time_get_current_time", "allowed", "ok"),
+        ("time_get_current_time", "allowed", "error"),
+        ("git_push", "denied_by_policy", None),
+    )
+    agent = Agent(say="asked the time\n", calls=calls)
+    task_id = await submit(side, agent)
+    await running(side, task_id, agent)
+    await side.agent_finishes(task_id, agent)
+    done = await task_where(side.http, task_id, ENDED, "ended")
+    assert done["phase"] == "succeeded"
+    assert done["tool_calls"] == {
+        "allowed": 2,
+        "refused": 1,
+        "failed": 1,
+        "by_tool": {
+            "git_push": {"allowed": 0, "refused": 1, "failed": 0},
+            "time_get_current_time": {"allowed": 2, "refused": 0, "failed": 1},
+        },
+    }

@@ -17,7 +17,7 @@ from typing import Any, cast
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
 from orchestrator.backends.kubernetes.options import GROUP, KIND, PLURAL, SINGULAR, VERSION
-from orchestrator.tasks.model import Phase, TaskCreate
+from orchestrator.tasks.model import Phase, TaskCreate, ToolCalls
 
 # What JSON Schema says that OpenAPI v3 in a CRD either cannot or need not.
 DROPPED = frozenset({"title", "examples", "default", "propertyNames", "$defs"})
@@ -101,6 +101,7 @@ def status_schema() -> dict[str, Any]:
             "startedAt": time,
             "finishedAt": time,
             "observedGeneration": {"type": "integer", "format": "int64"},
+            "toolCalls": structural(ToolCalls.model_json_schema()),
             "conditions": {
                 "type": "array",
                 "items": condition,

@@ -7,20 +7,22 @@ the Lease over) carries on where the last one stopped and never launches a Job t
     cancel annotation     the Job is deleted; phase `cancelled`
     invalid spec          phase `failed`, the reason naming the field (the task model's check)
     no Job                ConfigMap, Secret and Job are created; phase `starting`
-    a Job                 phase, times, exit code follow it (status.observe)
+    a Job                 phase, times, exit code follow it (status.observe); once it has
+                          ended (or is cancelled), the tool calls counted from toolman's log
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from lightkube import AsyncClient
 from lightkube.core.resource import NamespacedResource
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import ConfigMap, Pod, Secret
+from lightkube.resources.core_v1 import ConfigMap, Secret
 from lightkube.types import CascadeType, PatchType
 from pydantic import ValidationError
 
@@ -30,10 +32,10 @@ from orchestrator.backends.kubernetes.inputs import TaskRunRef
 from orchestrator.backends.kubernetes.options import (
     FINALIZER,
     GROUP,
-    LABEL_TASK,
     KubernetesOptions,
     inputs_name,
 )
+from orchestrator.backends.kubernetes.pods import task_pods, tool_calls
 from orchestrator.backends.kubernetes.render import render_task
 from orchestrator.backends.kubernetes.status import TaskRunStatus, observe
 from orchestrator.config import OrchestratorConfig
@@ -97,10 +99,11 @@ class Reconciler:
     ) -> None:
         name = owner.name
         if cancel:
-            await self._delete(Job, name)
             unstarted = phase in (None, Phase.PENDING)
+            calls = None if unstarted else await self._tool_calls(name, body)  # before the Pod goes
+            await self._delete(Job, name)
             reason = CANCELLED_UNSTARTED if unstarted else CANCELLED_REASON
-            stopped = TaskRunStatus(Phase.CANCELLED, reason, finished_at=_now())
+            stopped = TaskRunStatus(Phase.CANCELLED, reason, finished_at=_now(), tool_calls=calls)
             await self._write(name, status, stopped)
             return
         try:
@@ -118,14 +121,11 @@ class Reconciler:
         elif job is None:
             await self._launch(owner, spec, status)
         else:
-            pods = [
-                pod
-                async for pod in self.client.list(
-                    Pod, namespace=self.namespace, labels={LABEL_TASK: name}
-                )
-                if pod.metadata is not None and (pod.metadata.labels or {}).get(LABEL_TASK) == name
-            ]  # the API server filters by label; checked again for servers that do not
-            await self._write(name, status, observe(job, pods))
+            observed = observe(job, await task_pods(self.client, self.namespace, name))
+            if observed.phase.finished:  # toolman has written its last audit line
+                calls = await self._tool_calls(name, body)
+                observed = replace(observed, tool_calls=calls)
+            await self._write(name, status, observed)
 
     async def _launch(self, owner: TaskRunRef, spec: TaskCreate, status: Mapping[str, Any]) -> None:
         """No Job: the agent never ran. Leftovers of a launch cut short are replaced."""
@@ -143,6 +143,11 @@ class Reconciler:
         await self.client.create(rendered.job)
         log.info("taskrun %s: created its Job", owner.name)
         await self._write(owner.name, status, TaskRunStatus(Phase.STARTING, job_name=owner.name))
+
+    async def _tool_calls(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        agent = TaskCreate.model_validate(body).agent.name
+        calls = await tool_calls(self.client, self.namespace, name, agent)
+        return calls.model_dump(mode="json")
 
     async def _remove(self, name: str) -> None:
         await self._delete(Job, name)

@@ -9,9 +9,10 @@ result through the status subresource, so a restarted controller computes the sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
@@ -30,6 +31,7 @@ class TaskRunStatus:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     job_name: str | None = None
+    tool_calls: Mapping[str, Any] | None = None  # ToolCalls, as JSON
 
     def fields(self) -> dict[str, object]:
         """What it says, as the status subresource keeps it (camelCase, RFC 3339 times)."""
@@ -40,6 +42,7 @@ class TaskRunStatus:
             ("jobName", self.job_name),
             ("startedAt", _time(self.started_at)),
             ("finishedAt", _time(self.finished_at)),
+            ("toolCalls", self.tool_calls),
         ):
             if value is not None:
                 status[key] = value

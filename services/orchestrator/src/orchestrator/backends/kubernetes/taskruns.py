@@ -24,12 +24,12 @@ from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from orchestrator.api.listing import ListQuery
 from orchestrator.backends.kubernetes.api import CONFLICT, NOT_FOUND, Failure, TaskRun, status_of
-from orchestrator.backends.kubernetes.options import GROUP, LABEL_TASK
+from orchestrator.backends.kubernetes.options import GROUP
+from orchestrator.backends.kubernetes.pods import container_log
 from orchestrator.backends.kubernetes.reconcile import CANCEL_ANNOTATION
 from orchestrator.tasks.model import (
     FileSummary,
@@ -39,13 +39,13 @@ from orchestrator.tasks.model import (
     TaskCreate,
     TaskPage,
     TaskSpec,
+    ToolCalls,
     file_bytes,
 )
 from orchestrator.tasks.store import IdempotencyConflict, body_hash
 
 API = "/api/v1"
 FOLLOW_POLL_SECONDS = 0.25
-BAD_REQUEST = 400  # what the API server answers for a container that has not started
 EPOCH = datetime.fromtimestamp(0, UTC)
 CREATED_ANNOTATION = f"{GROUP}/created-at"  # the API server's creationTimestamp, if it has none
 
@@ -114,28 +114,11 @@ class TaskRuns:
         while follow and task is not None and task.phase in (Phase.PENDING, Phase.STARTING):
             await asyncio.sleep(FOLLOW_POLL_SECONDS)  # no container output before it runs
             task = await self.get(task_id)
-        pods = [
-            pod
-            async for pod in self.client.list(
-                Pod, namespace=self.namespace, labels={LABEL_TASK: task_id}
-            )
-            if pod.metadata is not None and (pod.metadata.labels or {}).get(LABEL_TASK) == task_id
-        ]
-        if task is None or not pods:
-            return  # never launched: no output
-        newest = max(
-            pods,
-            key=lambda pod: (pod.metadata.creationTimestamp if pod.metadata else None) or EPOCH,
-        )
-        name = newest.metadata.name if newest.metadata else ""
-        try:
-            async for line in self.client.log(
-                name or "", namespace=self.namespace, container=stream.value, follow=follow
-            ):
-                yield line.encode()
-        except Failure as exc:
-            if status_of(exc) not in (BAD_REQUEST, NOT_FOUND):  # not started, or gone
-                raise
+        if task is None:
+            return
+        lines = container_log(self.client, self.namespace, task_id, stream.value, follow=follow)
+        async for line in lines:
+            yield line.encode()
 
     async def cancel(self, task_id: str) -> None:
         patch = {"metadata": {"annotations": {CANCEL_ANNOTATION: "true"}}}
@@ -161,6 +144,7 @@ def task_of(run: Any) -> Task:  # noqa: ANN401 - lightkube's generic resource ty
         phase=phase,
         reason=status.get("reason"),
         exit_code=status.get("exitCode"),
+        tool_calls=ToolCalls.model_validate(status.get("toolCalls") or {}),
         created_at=created or EPOCH,
         launched_at=created if status.get("jobName") else None,
         started_at=_parse(status.get("startedAt")),
