@@ -21,7 +21,7 @@ scenario sees only the task API.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
@@ -127,15 +127,18 @@ class KubernetesSide:
     name: str
     http: httpx.AsyncClient
     k8s: Cluster
+    started: dict[str, str] = field(default_factory=dict)  # the agent's startedAt, per task
 
     async def agent_starts(self, task_id: str, agent: Agent) -> None:
         task = await task_where(self.http, task_id, {"starting"}, "starting (its Job made)")
         self.k8s.serve_log(task_id, agent.say)  # what the kubelet would read from them
         self.k8s.serve_log(task_id, agent.audit_log(task["spec"]["agent"]["name"]), TOOLMAN)
-        await self.k8s.run_pod(task_id, {"running": {"startedAt": now()}})
+        self.started[task_id] = now()
+        await self.k8s.run_pod(task_id, {"running": {"startedAt": self.started[task_id]}})
 
     async def agent_finishes(self, task_id: str, agent: Agent) -> None:
-        ended = {"terminated": {"exitCode": agent.exit, "startedAt": now(), "finishedAt": now()}}
+        started = self.started[task_id]  # a kubelet keeps it when the container ends
+        ended = {"terminated": {"exitCode": agent.exit, "startedAt": started, "finishedAt": now()}}
         await self.k8s.run_pod(task_id, ended)
         if agent.exit == 0:
             await self.k8s.job_condition(task_id, "Complete")
