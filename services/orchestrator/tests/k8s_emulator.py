@@ -12,7 +12,9 @@ emulator does and does not do (read in its source, kmock/_internal/k8s.py):
            precondition (optimistic concurrency); filter by label selector; keep spec and
            status apart (a patch of either merges into the whole object); validate
            against the CRD's schema; garbage-collect by owner reference; run the Job
-           controller or a kubelet (nothing ever runs a Pod)
+           controller or a kubelet (nothing ever runs a Pod); serve a container's log
+           (`pods/<name>/log` answers the Pod object itself until `serve_log` says
+           what the container printed)
 so the test sets the uid a real API server would, and writes Pods and Job status itself.
 """
 

@@ -124,7 +124,7 @@ async def test_a_failing_agent_fails_the_task_with_its_exit_code_and_a_reason(
     await side.agent_finishes(task_id, agent)
     done = await task_where(side.http, task_id, ENDED, "ended")
     assert (done["phase"], done["exit_code"]) == ("failed", 3)
-    assert done["reason"].startswith("the agent exited with code 3")
+    assert done["reason"] == "the agent exited with code 3; its last output: '3 tests failed'"
     log = await side.http.get(f"/api/v1/tasks/{task_id}/logs")
     assert log.text == agent.say
 

@@ -89,11 +89,12 @@ async def test_a_failed_agent_fails_the_task_with_its_exit_code() -> None:
     async with cluster() as k8s, controller(k8s):
         await k8s.submit("t2", TASK)
         await phase(k8s, "t2", "starting")
+        k8s.serve_log("t2", "running tests\n3 failed\n\n")
         await k8s.run_pod("t2", {"terminated": {"exitCode": 3, "startedAt": now()}})
         await k8s.job_condition("t2", "Failed", "PodFailurePolicy")
         failed = await phase(k8s, "t2", "failed")
         assert failed["exitCode"] == 3
-        assert failed["reason"] == "the agent exited with code 3"
+        assert failed["reason"] == "the agent exited with code 3; its last output: '3 failed'"
 
 
 async def test_the_deadline_times_the_task_out() -> None:

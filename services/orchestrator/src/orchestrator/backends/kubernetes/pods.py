@@ -1,6 +1,7 @@
 """A task's Pods, and what their containers printed, read through the API server
-(`pods/log`, as `kubectl logs` reads it): for the task API's logs and for the
-controller's count of the task's tool calls (toolman's audit lines, as on Docker).
+(`pods/log`, as `kubectl logs` reads it): for the task API's logs, and for what the
+controller writes when a task ends, as on Docker: the count of its tool calls (toolman's
+audit lines) and, for a failed agent, its last line of output.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Pod
 
 from orchestrator.backends.kubernetes.api import NOT_FOUND, Failure, status_of
-from orchestrator.backends.kubernetes.job import TOOLMAN
+from orchestrator.backends.kubernetes.job import AGENT, TOOLMAN
 from orchestrator.backends.kubernetes.options import LABEL_TASK
 from orchestrator.backends.kubernetes.status import newest_first
-from orchestrator.tasks.audit import ToolCallCounter
+from orchestrator.tasks.audit import ToolCallCounter, last_words
 from orchestrator.tasks.model import ToolCalls
 
 BAD_REQUEST = 400  # what the API server answers for a container that has not started
@@ -53,3 +54,9 @@ async def tool_calls(client: AsyncClient, namespace: str, task: str, agent: str)
     async for line in container_log(client, namespace, task, TOOLMAN, follow=False):
         counter.line(line)
     return counter.summary()
+
+
+async def agent_last_words(client: AsyncClient, namespace: str, task: str) -> str:
+    """`; its last output: '...'`, the agent's last line, for a failure's reason."""
+    lines = [line async for line in container_log(client, namespace, task, AGENT, follow=False)]
+    return last_words(lines)

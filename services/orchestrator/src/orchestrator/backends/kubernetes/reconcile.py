@@ -35,7 +35,7 @@ from orchestrator.backends.kubernetes.options import (
     KubernetesOptions,
     inputs_name,
 )
-from orchestrator.backends.kubernetes.pods import task_pods, tool_calls
+from orchestrator.backends.kubernetes.pods import agent_last_words, task_pods, tool_calls
 from orchestrator.backends.kubernetes.render import render_task
 from orchestrator.backends.kubernetes.status import TaskRunStatus, observe
 from orchestrator.config import OrchestratorConfig
@@ -125,6 +125,9 @@ class Reconciler:
             if observed.phase.finished:  # toolman has written its last audit line
                 calls = await self._tool_calls(name, body)
                 observed = replace(observed, tool_calls=calls)
+            if observed.phase is Phase.FAILED and observed.exit_code is not None:
+                quote = await agent_last_words(self.client, self.namespace, name)
+                observed = replace(observed, reason=f"{observed.reason}{quote}")
             await self._write(name, status, observed)
 
     async def _launch(self, owner: TaskRunRef, spec: TaskCreate, status: Mapping[str, Any]) -> None:
