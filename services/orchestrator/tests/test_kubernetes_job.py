@@ -99,7 +99,8 @@ def test_the_job_fails_once_on_an_agent_failure_and_retries_a_disruption() -> No
     }
     assert rules[1]["action"] == "FailJob"
     assert rules[1]["onExitCodes"] == {"containerName": "agent", "operator": "NotIn", "values": [0]}
-    assert "activeDeadlineSeconds" not in rendered({"prompt": "hi"}).job.to_dict()["spec"]
+    default = rendered({"prompt": "hi"}).job.to_dict()["spec"]["activeDeadlineSeconds"]
+    assert default == CONFIG.tasks.default_timeout_seconds  # as on Docker
 
 
 def test_the_pod_meets_the_restricted_pod_security_profile() -> None:

@@ -55,7 +55,11 @@ def render_task(
     options: KubernetesOptions,
     token: str | None = None,
 ) -> RenderedTask:
-    """LaunchError (naming the field) when the task cannot run on Kubernetes as written."""
+    """LaunchError (naming the field) when the task cannot run on Kubernetes as written.
+    A task that gives no timeout_seconds gets tasks.default_timeout_seconds as its Job's
+    deadline, as on Docker."""
+    timeout = spec.timeout_seconds or config.tasks.default_timeout_seconds
+    spec = spec.model_copy(update={"timeout_seconds": timeout})
     inputs = render_inputs(owner, spec, config.toolman.config, token, config.agent.secrets)
     job = render_job(
         owner, spec, inputs, options, agent_env=config.agent.env, agent_args=config.agent.args
