@@ -93,6 +93,14 @@ async def test_no_token_and_an_unknown_task_are_refused_alike(tasks: httpx.Async
         ({"tools": {"servers": ["nope"]}}, ["body", "tools", "servers", 0]),
         ({"timeout_seconds": 0}, ["body", "timeout_seconds"]),
         ({"env": {"ANTHROPIC_API_KEY": "x"}}, ["body", "env", "ANTHROPIC_API_KEY"]),
+        ({"env": {"NODE_OPTIONS": "--require /x.js"}}, ["body", "env", "NODE_OPTIONS"]),
+        # a secret task_secrets does not allow: on Kubernetes, any Secret of the namespace
+        (
+            {"secrets": {"X": {"file": "/run/secrets/orchestrator-api/token"}}},
+            ["body", "secrets", "X"],
+        ),
+        # a repository's host written as a denied address (tasks.repository_networks_denied)
+        ({"repository": {"url": "https://127.0.0.1/team/app"}}, ["body", "repository", "url"]),
     ],
 )
 async def test_a_bad_field_is_named_alike(

@@ -27,7 +27,7 @@ from orchestrator.backends.kubernetes.controller import TaskRunController
 from orchestrator.backends.kubernetes.lease import LEASE_NAME, LeaseTimes
 from orchestrator.backends.kubernetes.options import KubernetesOptions
 from orchestrator.backends.kubernetes.reconcile import CANCEL_ANNOTATION
-from orchestrator.config import parse
+from orchestrator.config import OrchestratorConfig, parse
 
 pytestmark = pytest.mark.anyio
 CONFIG = parse({"toolman": {"config": TOOLMAN_BASE}, "agent": {"secrets": MODEL_KEY}})
@@ -37,10 +37,12 @@ TASK = {"prompt": "Make the tests pass", "tools": {"servers": ["time"]}, "timeou
 
 
 @asynccontextmanager
-async def controller(k8s: Cluster, identity: str = "a") -> AsyncIterator[TaskRunController]:
+async def controller(
+    k8s: Cluster, identity: str = "a", config: OrchestratorConfig = CONFIG
+) -> AsyncIterator[TaskRunController]:
     client = client_for(k8s.url, NAMESPACE, field_manager=identity)
     running = TaskRunController(
-        client, NAMESPACE, CONFIG, KubernetesOptions(), identity=identity, lease=FAST
+        client, NAMESPACE, config, KubernetesOptions(), identity=identity, lease=FAST
     )
     stop = asyncio.Event()
     task = asyncio.create_task(running.run(stop))
@@ -156,6 +158,34 @@ async def test_an_invalid_spec_fails_naming_the_field() -> None:
         assert failed["reason"].startswith("secrets.T: on Kubernetes")
         assert not await k8s.exists(Job, "t6")
         assert not await k8s.exists(Job, "t7")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"secrets": {"X": {"file": "/run/secrets/orchestrator-api/token"}}}, "secrets.X: "),
+        ({"secrets": {"X": {"file": "/run/secrets/t1-task/toolman-token"}}}, "secrets.X: "),
+        ({"env": {"NODE_OPTIONS": "--require /x.js"}}, "env.NODE_OPTIONS: tasks may not"),
+        ({"env": {"LOG_FORMAT": "text"}}, "env.LOG_FORMAT: the operator sets"),
+        ({"repository": {"url": "https://127.0.0.1/team/app"}}, "repository.url: "),
+    ],
+)
+async def test_a_taskrun_made_with_kubectl_is_admitted_as_through_the_api(
+    change: dict[str, Any], reason: str
+) -> None:
+    """The controller asks the operator's config again at launch: a TaskRun that never
+    went through the API gets no more than one that did."""
+    config = parse({
+        "toolman": {"config": TOOLMAN_BASE},
+        "agent": {"env": {"LOG_FORMAT": "json"}, "secrets": MODEL_KEY},
+        "task_secrets": {"files": ["/run/secrets/github/*", "/run/secrets/*-task/*"]},
+    })  # fmt: skip
+    async with cluster() as k8s, controller(k8s, config=config):
+        await k8s.submit("t20", {"prompt": "hi", **change})
+        failed = await phase(k8s, "t20", "failed")
+        assert failed["reason"].startswith(reason), failed["reason"]
+        assert not await k8s.exists(Job, "t20")
+        assert not await k8s.exists(Secret, "t20-task")
 
 
 async def test_a_restarted_controller_resumes_from_the_api_state() -> None:

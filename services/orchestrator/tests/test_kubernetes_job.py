@@ -26,6 +26,7 @@ MODEL_KEY = {"ANTHROPIC_API_KEY": {"file": "/run/secrets/anthropic/api-key"}}
 CONFIG = parse({
     "toolman": {"config": TOOLMAN_BASE},
     "agent": {"env": {"LOG_FORMAT": "json"}, "secrets": MODEL_KEY},
+    "task_secrets": {"files": ["/run/secrets/github/*", "/run/secrets/*-task/*"]},
 })  # fmt: skip
 FULL: dict[str, Any] = {
     "prompt": "Make the tests pass",
@@ -150,6 +151,12 @@ def test_the_inputs_carry_the_prompt_files_and_the_generated_toolman_config() ->
     [
         ({"secrets": {"TOKEN": {"env": "HOST_TOKEN"}}}, "secrets.TOKEN"),
         ({"secrets": {"TOKEN": {"file": "/etc/passwd"}}}, "secrets.TOKEN"),
+        # a Secret of the namespace task_secrets.files does not allow
+        ({"secrets": {"TOKEN": {"file": "/run/secrets/orchestrator-api/token"}}}, "secrets.TOKEN"),
+        # another task's toolman token: never, whatever the globs allow
+        ({"secrets": {"TOKEN": {"file": "/run/secrets/t1-task/toolman-token"}}}, "secrets.TOKEN"),
+        ({"env": {"NODE_OPTIONS": "--require /x.js"}}, "env.NODE_OPTIONS"),
+        ({"repository": {"url": "https://127.0.0.1/team/app"}}, "repository.url"),
         (
             {"repository": {"url": "https://git.example.test/a", "credentials": {"env": "T"}}},
             "repository.credentials",

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPBearer
 
-from orchestrator.admission import env_refusal, repository_refusal, secret_problem
+from orchestrator.admission import secret_problem, task_refusal
 from orchestrator.api.auth import require_token
 from orchestrator.api.listing import ListQuery, idempotency_conflict, list_query
 from orchestrator.api.views import API, field_location, invalid, known_query, task_view
@@ -77,15 +77,14 @@ async def create_task(
         toolman_config(rt.config.toolman.config, spec.agent.name, spec.tools)
     except PolicyError as exc:
         raise invalid(field_location(exc.field), exc.message) from None
-    refused = env_refusal(rt.config, spec.env, spec.secrets)
-    if spec.repository is not None:
-        refused = refused or repository_refusal(rt.config, spec.repository, rt.environ)
+    refused = task_refusal(
+        rt.config,
+        spec,
+        rt.environ,
+        lambda field, ref: secret_problem(rt.config, field, ref, rt.environ),
+    )
     if refused:
         raise invalid(["body", *refused[0]], refused[1].split(": ", 1)[1])
-    for name, ref in spec.secrets.items():
-        problem = secret_problem(rt.config, f"secrets.{name}", ref, rt.environ)
-        if problem:
-            raise invalid(["body", "secrets", name], problem.split(": ", 1)[1])
     try:
         record, _ = rt.store.create(spec, idempotency_key)
     except IdempotencyConflict as exc:

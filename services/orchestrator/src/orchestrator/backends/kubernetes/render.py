@@ -23,6 +23,7 @@ from lightkube.resources.core_v1 import ConfigMap, Secret
 from pydantic import ValidationError
 
 from orchestrator.backends.base import LaunchError
+from orchestrator.backends.kubernetes.admission import kubernetes_refusal
 from orchestrator.backends.kubernetes.crd import task_run_crd
 from orchestrator.backends.kubernetes.inputs import TaskRunRef, render_inputs
 from orchestrator.backends.kubernetes.job import render_job
@@ -57,7 +58,11 @@ def render_task(
 ) -> RenderedTask:
     """LaunchError (naming the field) when the task cannot run on Kubernetes as written.
     A task that gives no timeout_seconds gets tasks.default_timeout_seconds as its Job's
-    deadline, as on Docker."""
+    deadline, as on Docker. What the operator's config refuses (admission.py) is refused
+    here too, so a TaskRun made with kubectl gets no more than one made through the API."""
+    refused = kubernetes_refusal(config, spec)  # again: kubectl, or the config changed
+    if refused:
+        raise LaunchError(refused[1])
     timeout = spec.timeout_seconds or config.tasks.default_timeout_seconds
     spec = spec.model_copy(update={"timeout_seconds": timeout})
     inputs = render_inputs(owner, spec, config.toolman.config, token, config.agent.secrets)

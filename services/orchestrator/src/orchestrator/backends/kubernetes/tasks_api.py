@@ -1,8 +1,8 @@
 """`/api/v1/tasks` on Kubernetes: the same paths, bodies and answers as on Docker
 (`api/tasks.py`), with TaskRuns as the store (taskruns.py). A request Kubernetes could not
 run is refused at once with 422 naming the field: a tool policy toolman would not
-accept, a name the config denies, a secret that is not a key of a Secret
-(`{"file": "/run/secrets/<secret>/<key>"}`), repository credentials. Logs come from the
+accept, and whatever admission.py refuses (a name the config denies, a repository host
+it does not allow, a secret that is not an allowed key of a Secret, credentials). Logs come from the
 kubelet through the API server (`pods/log`), as `kubectl logs` reads them.
 """
 
@@ -14,12 +14,10 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPBearer
 
-from orchestrator.admission import env_refusal
 from orchestrator.api.auth import require_token
 from orchestrator.api.listing import ListQuery, idempotency_conflict, list_query
 from orchestrator.api.views import field_location, invalid, known_query
-from orchestrator.backends.base import LaunchError
-from orchestrator.backends.kubernetes.inputs import secret_key_ref
+from orchestrator.backends.kubernetes.admission import kubernetes_refusal
 from orchestrator.backends.kubernetes.taskruns import API, TaskRuns
 from orchestrator.config import OrchestratorConfig
 from orchestrator.tasks.model import LogStream, Task, TaskCreate, TaskPage
@@ -67,17 +65,9 @@ async def create_task(
         toolman_config(cfg.toolman.config, spec.agent.name, spec.tools)
     except PolicyError as exc:
         raise invalid(field_location(exc.field), exc.message) from None
-    refused = env_refusal(cfg, spec.env, spec.secrets)
+    refused = kubernetes_refusal(cfg, spec)
     if refused:
         raise invalid(["body", *refused[0]], refused[1].split(": ", 1)[1])
-    for name, ref in spec.secrets.items():
-        try:
-            secret_key_ref(f"secrets.{name}", ref.file)
-        except LaunchError as exc:
-            raise invalid(["body", "secrets", name], str(exc).split(": ", 1)[1]) from None
-    if spec.repository is not None and spec.repository.credentials is not None:
-        message = "not supported on the kubernetes backend; clone a repository that needs none"
-        raise invalid(["body", "repository", "credentials"], message)
     try:
         task = await runs.create(spec, idempotency_key)
     except IdempotencyConflict as exc:
