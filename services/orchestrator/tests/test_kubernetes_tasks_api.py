@@ -20,7 +20,7 @@ from test_kubernetes_job import MODEL_KEY
 
 from orchestrator.backends.kubernetes.options import KubernetesOptions
 from orchestrator.backends.kubernetes.serve import ControllerSettings, create_controller_app
-from orchestrator.config import parse
+from orchestrator.config import OrchestratorConfig, parse
 from orchestrator.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -29,9 +29,11 @@ WAIT = 10.0
 
 
 @asynccontextmanager
-async def api(k8s: Cluster) -> AsyncIterator[httpx.AsyncClient]:
+async def api(
+    k8s: Cluster, config: OrchestratorConfig = CONFIG
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = ControllerSettings(
-        Settings(config=CONFIG), NAMESPACE, "api-test", k8s.url, KubernetesOptions()
+        Settings(config=config), NAMESPACE, "api-test", k8s.url, KubernetesOptions()
     )
     app = create_controller_app(settings, {"ORCHESTRATOR_TOKEN": TOKEN})
     async with LifespanManager(app) as manager:

@@ -1,6 +1,8 @@
 """`orchestrator controller`: the TaskRun controller as a process, as the Deployment in
-deploy/ runs it, with `/health` (the process answers) and `/ready` (the Kubernetes API
-answered the last call) for its probes.
+deploy/ runs it, with `/health` and `/api/v1/health` (the process answers), `/ready` (the
+Kubernetes API answered the last call) for its probes, and `/metrics` (TaskRuns by phase).
+Requests pass the Docker app's RequestGuard (401 before any body is read, 413 past
+tasks.max_request_bytes) and its 405 handler.
 
     orchestrator controller [--namespace NS] [--server URL] [--identity NAME] ...
 
@@ -21,10 +23,14 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 
+from orchestrator import __version__
+from orchestrator.api import health
 from orchestrator.api.auth import TokenCheck
+from orchestrator.api.guard import RequestGuard
+from orchestrator.api.views import method_not_allowed
 from orchestrator.backends.base import LaunchError
 from orchestrator.backends.kubernetes import tasks_api
 from orchestrator.backends.kubernetes.api import client_for
@@ -33,7 +39,9 @@ from orchestrator.backends.kubernetes.inputs import secret_key_ref
 from orchestrator.backends.kubernetes.options import KubernetesOptions
 from orchestrator.backends.kubernetes.render import options_from
 from orchestrator.backends.kubernetes.taskruns import TaskRuns
+from orchestrator.metrics import CONTENT_TYPE, Metrics
 from orchestrator.settings import Settings, SettingsError, parse_log_level, parse_port
+from orchestrator.tasks.model import Phase
 
 NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
@@ -98,14 +106,27 @@ def create_controller_app(settings: ControllerSettings, environ: Mapping[str, st
             await running
             await client.close()
 
-    app = FastAPI(title="orchestrator controller", lifespan=lifespan)
-    app.state.config = settings.base.config
-    app.state.tokens = TokenCheck.from_config(settings.base.config.auth, environ)
+    config = settings.base.config
+    tokens = TokenCheck.from_config(config.auth, environ)
+    app = FastAPI(title="orchestrator controller", version=__version__, lifespan=lifespan)
+    app.state.config = config
+    app.state.tokens = tokens
+    # As the Docker app (app.py): 401 before a body is read, 413 past max_request_bytes,
+    # a 405 naming every method of the path, the open probes.
+    app.add_middleware(RequestGuard, tokens=tokens, max_body_bytes=config.tasks.max_request_bytes)
+    app.add_exception_handler(405, method_not_allowed)
+    app.add_api_route("/health", health.health, methods=["GET"], tags=["health"])
+    app.add_api_route("/api/v1/health", health.api_health, methods=["GET"], tags=["health"])
     app.include_router(tasks_api.router)
+    counts: dict[Phase, int] = {}
+    metrics = Metrics(lambda: counts)
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+    async def metrics_text() -> Response:
+        """Prometheus text format: the namespace's TaskRuns by phase, whether the API answers."""
+        counts.update(await app.state.taskruns.counts())
+        metrics.backend_up.set(1 if state["controller"].api_answers else 0)
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/ready")
     async def ready() -> JSONResponse:

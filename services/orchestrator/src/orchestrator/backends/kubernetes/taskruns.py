@@ -107,6 +107,13 @@ class TaskRuns:
         cursor = query.cursor(chosen[query.limit - 1][0]) if more else None
         return TaskPage(items=[task for _, task in chosen[: query.limit]], next_cursor=cursor)
 
+    async def counts(self) -> dict[Phase, int]:
+        """How many TaskRuns of the namespace are in each phase (for `/metrics`)."""
+        found = dict.fromkeys(Phase, 0)
+        async for run in self.client.list(TaskRun, namespace=self.namespace):
+            found[task_of(run).phase] += 1
+        return found
+
     async def logs(self, task_id: str, stream: LogStream, *, follow: bool) -> AsyncIterator[bytes]:
         """A container's output, from the kubelet through the API server. With `follow`,
         from when the agent runs until the container stops (as on Docker)."""

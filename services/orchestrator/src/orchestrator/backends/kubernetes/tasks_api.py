@@ -17,7 +17,9 @@ from fastapi.security import HTTPBearer
 from orchestrator.api.auth import require_token
 from orchestrator.api.listing import ListQuery, idempotency_conflict, list_query
 from orchestrator.api.views import field_location, invalid, known_query
+from orchestrator.backends.base import LaunchError
 from orchestrator.backends.kubernetes.admission import kubernetes_refusal
+from orchestrator.backends.kubernetes.inputs import TaskRunRef, render_inputs
 from orchestrator.backends.kubernetes.taskruns import API, TaskRuns
 from orchestrator.config import OrchestratorConfig
 from orchestrator.tasks.model import LogStream, Task, TaskCreate, TaskPage
@@ -30,6 +32,7 @@ router = APIRouter(
     tags=["tasks"],
     dependencies=[Security(bearer), Depends(require_token), Depends(known_query)],
 )
+SIZE_CHECK = TaskRunRef("size-check", "size-check", "")  # renders what is never created
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No task has this id"}}
 
 
@@ -68,6 +71,11 @@ async def create_task(
     refused = kubernetes_refusal(cfg, spec)
     if refused:
         raise invalid(["body", *refused[0]], refused[1].split(": ", 1)[1])
+    try:  # the ConfigMap must fit the API server's limit: refused now, not by it later
+        render_inputs(SIZE_CHECK, spec, cfg.toolman.config)
+    except LaunchError as exc:
+        field, message = str(exc).split(": ", 1)
+        raise invalid(["body", *field.split(".")], message) from None
     try:
         task = await runs.create(spec, idempotency_key)
     except IdempotencyConflict as exc:
