@@ -102,6 +102,27 @@ def test_a_model_key_from_the_controllers_environment_is_refused_at_start() -> N
     assert "agent.secrets.ANTHROPIC_API_KEY: on Kubernetes" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ({"tasks": {"max_running": 8}}, "tasks.max_running: not applied on Kubernetes"),
+        ({"toolman": {"env": {"T": {"env": "HOST_T"}}}}, "toolman.env.T: on Kubernetes"),
+    ],
+)
+def test_config_kubernetes_would_drop_is_refused_at_start(
+    tmp_path: Path, section: dict[str, object], problem: str
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"agent": {"secrets": MODEL_KEY}, **section}))
+    result = subprocess.run(
+        [console_script("orchestrator"), "controller", "--namespace", "agents",
+         "--config", str(config)],
+        capture_output=True, text=True, check=False, env={"PATH": os.environ["PATH"]},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert problem in result.stderr
+
+
 def test_a_bad_namespace_is_refused_naming_the_option() -> None:
     result = subprocess.run(
         [console_script("orchestrator"), "controller", "--namespace", "Not_A_Name"],

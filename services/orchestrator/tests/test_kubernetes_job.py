@@ -16,7 +16,7 @@ from k8s_schemas import validate_everywhere
 from orchestrator.backends.base import LaunchError
 from orchestrator.backends.kubernetes.inputs import TaskRunRef
 from orchestrator.backends.kubernetes.options import KubernetesOptions
-from orchestrator.backends.kubernetes.render import RenderedTask, render_task
+from orchestrator.backends.kubernetes.render import RenderedTask, options_from, render_task
 from orchestrator.config import parse
 from orchestrator.tasks.model import TaskCreate
 from toolman.secrets import sha256_hex
@@ -184,3 +184,36 @@ def test_a_name_too_long_for_a_job_is_refused() -> None:
     spec = TaskCreate.model_validate({"prompt": "hi"})
     with pytest.raises(LaunchError, match=r"^metadata\.name"):
         render_task(owner, spec, CONFIG, KubernetesOptions())
+
+
+def test_the_operators_toolman_and_task_settings_reach_the_job() -> None:
+    config = parse({
+        "toolman": {
+            "config": TOOLMAN_BASE,
+            "env": {"LOG_LEVEL": "debug", "GITHUB_TOKEN": {"file": "/run/secrets/gh/token"}},
+            "resources": {"cpu": 0.5, "memory": "256Mi"},
+            "ready_timeout_seconds": 30,
+        },
+        "agent": {"secrets": MODEL_KEY},
+        "tasks": {"ttl_seconds": 120, "clone_timeout_seconds": 45},
+    })  # fmt: skip
+    spec = TaskCreate.model_validate({
+        "prompt": "hi", "repository": {"url": "https://git.example.test/team/app"}
+    })  # fmt: skip
+    job = render_task(OWNER, spec, config, options_from(config)).job.to_dict()
+    assert job["spec"]["ttlSecondsAfterFinished"] == 120
+    init = {c["name"]: c for c in pod_spec(job)["initContainers"]}
+    toolman = init["toolman"]
+    env = {e["name"]: e for e in toolman["env"]}
+    assert env["LOG_LEVEL"] == {"name": "LOG_LEVEL", "value": "debug"}
+    assert env["GITHUB_TOKEN"]["valueFrom"] == {"secretKeyRef": {"key": "token", "name": "gh"}}
+    assert toolman["resources"]["limits"] == {"cpu": "500m", "memory": str(256 << 20)}
+    assert toolman["startupProbe"]["failureThreshold"] == 30
+    assert init["clone"]["command"][:3] == ["timeout", "--kill-after=10", "45"]
+    assert validate_everywhere(job)[0] == "1.33.0"
+
+
+def test_a_toolman_env_from_the_orchestrators_environment_is_refused() -> None:
+    config = parse({"toolman": {"config": TOOLMAN_BASE, "env": {"T": {"env": "HOST_T"}}}})
+    with pytest.raises(LaunchError, match=r"^toolman\.env\.T: on Kubernetes"):
+        options_from(config)

@@ -22,7 +22,13 @@ from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.core_v1 import ConfigMap, Secret
 
 from orchestrator.backends.base import LaunchError
-from orchestrator.backends.kubernetes.options import API_VERSION, KIND, inputs_name, labels
+from orchestrator.backends.kubernetes.options import (
+    API_VERSION,
+    KIND,
+    SecretKeyRef,
+    inputs_name,
+    labels,
+)
 from orchestrator.config import SecretSource
 from orchestrator.tasks.model import SecretRef, TaskCreate, file_bytes
 from orchestrator.tasks.policy import PolicyError, toolman_config
@@ -61,12 +67,6 @@ class TaskRunRef:
             labels=labels(self.name, role),
             ownerReferences=[self.owner()],
         )
-
-
-@dataclass(frozen=True)
-class SecretKeyRef:
-    secret: str
-    key: str
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,12 @@ from orchestrator.backends.kubernetes.inputs import (
     TaskInputs,
     TaskRunRef,
 )
-from orchestrator.backends.kubernetes.options import KubernetesOptions, inputs_name, labels
+from orchestrator.backends.kubernetes.options import (
+    KubernetesOptions,
+    SecretKeyRef,
+    inputs_name,
+    labels,
+)
 from orchestrator.tasks.model import TaskCreate, memory_bytes
 
 AGENT = "agent"
@@ -166,7 +171,11 @@ def _clone(spec: TaskCreate, options: KubernetesOptions) -> Container:
     return Container(
         name="clone",
         image=options.clone_image,
-        command=["python3", "-P", "-m", "orchestrator.backends.clone"],
+        # coreutils' timeout: a server that never answers is killed (exit 124), as on Docker
+        command=[
+            *("timeout", "--kill-after=10", str(options.clone_timeout_seconds)),
+            *("python3", "-P", "-m", "orchestrator.backends.clone"),
+        ],
         args=[*ref, "--", repository.url, dest],
         volumeMounts=[_volume_mount()],
         securityContext=hardened(),
@@ -192,7 +201,11 @@ def _toolman(spec: TaskCreate, options: KubernetesOptions) -> Container:
         name=TOOLMAN,
         image=options.toolman_image,
         restartPolicy="Always",  # a native sidecar: it runs beside the agent, then stops
-        env=[EnvVar(name="AGENT_NAME", value=spec.agent.name)],
+        env=[
+            *(_env_var(name, value) for name, value in options.toolman_env.items()),
+            EnvVar(name="AGENT_NAME", value=spec.agent.name),
+        ],
+        resources=_limits(options.toolman_cpu, options.toolman_memory_bytes),
         ports=[ContainerPort(name="mcp", containerPort=TOOLMAN_PORT)],
         startupProbe=Probe(
             httpGet=HTTPGetAction(path="/ready", port=TOOLMAN_PORT),
@@ -218,12 +231,7 @@ def _agent(
 ) -> Container:
     plain = {**agent_env, **spec.env}
     env = [EnvVar(name=name, value=value) for name, value in plain.items()]
-    env += [
-        EnvVar(
-            name=name, valueFrom=EnvVarSource(secretKeyRef=SecretKeySelector(ref.key, ref.secret))
-        )
-        for name, ref in inputs.secret_env.items()
-    ]
+    env += [_env_var(name, ref) for name, ref in inputs.secret_env.items()]
     token = SecretKeySelector(key=TOKEN_KEY, name=inputs_name(owner.name))
     env += [
         EnvVar(name="MCP_TOOLMAN_SERVER_URL", value=TOOLMAN_URL),
@@ -247,12 +255,24 @@ def _agent(
     )
 
 
+def _env_var(name: str, value: str | SecretKeyRef) -> EnvVar:
+    if isinstance(value, str):
+        return EnvVar(name=name, value=value)
+    selector = SecretKeySelector(key=value.key, name=value.secret)
+    return EnvVar(name=name, valueFrom=EnvVarSource(secretKeyRef=selector))
+
+
 def _resources(spec: TaskCreate) -> ResourceRequirements | None:
+    memory = spec.resources.memory
+    return _limits(spec.resources.cpu, memory_bytes(memory) if memory is not None else None)
+
+
+def _limits(cpu: float | None, memory: int | None) -> ResourceRequirements | None:
     limits: dict[str, str] = {}
-    if spec.resources.cpu is not None:
-        limits["cpu"] = f"{round(spec.resources.cpu * 1000)}m"
-    if spec.resources.memory is not None:
-        limits["memory"] = str(memory_bytes(spec.resources.memory))
+    if cpu is not None:
+        limits["cpu"] = f"{round(cpu * 1000)}m"
+    if memory is not None:
+        limits["memory"] = str(memory)
     return ResourceRequirements(limits=limits, requests=dict(limits)) if limits else None
 
 

@@ -12,6 +12,7 @@ object, for `kubectl apply -f -` or for reading.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from pydantic import ValidationError
 from orchestrator.backends.base import LaunchError
 from orchestrator.backends.kubernetes.admission import kubernetes_refusal
 from orchestrator.backends.kubernetes.crd import task_run_crd
-from orchestrator.backends.kubernetes.inputs import TaskRunRef, render_inputs
+from orchestrator.backends.kubernetes.inputs import TaskRunRef, render_inputs, secret_key_ref
 from orchestrator.backends.kubernetes.job import render_job
-from orchestrator.backends.kubernetes.options import KubernetesOptions
+from orchestrator.backends.kubernetes.options import KubernetesOptions, SecretKeyRef
 from orchestrator.config import ConfigError, OrchestratorConfig, load
 from orchestrator.tasks.model import TaskCreate
 
@@ -40,12 +41,28 @@ class RenderedTask:
 
 
 def options_from(config: OrchestratorConfig, clone_image: str | None = None) -> KubernetesOptions:
-    """The images of the orchestrator's config; the clone step runs `clone_image`."""
+    """What the orchestrator's config says of every task's Job: the images, toolman's env
+    (a literal is a value, `{"file": "/run/secrets/<secret>/<key>"}` a Secret key; an
+    `{"env": ...}` is refused, LaunchError naming it), toolman's resources and startup
+    bound, the finished Job's TTL (`tasks.ttl_seconds`), the clone's deadline. The clone
+    step runs `clone_image`."""
     defaults = KubernetesOptions()
+    toolman_env: dict[str, str | SecretKeyRef] = {
+        name: value
+        if isinstance(value, str)
+        else secret_key_ref(f"toolman.env.{name}", value.get("file"))
+        for name, value in config.toolman.env.items()
+    }
     return KubernetesOptions(
         agent_image=config.agent.image,
         toolman_image=config.toolman.image,
         clone_image=clone_image or defaults.clone_image,
+        ttl_seconds_after_finished=math.ceil(config.tasks.ttl_seconds),
+        toolman_startup_seconds=math.ceil(config.toolman.ready_timeout_seconds),
+        toolman_env=toolman_env,
+        toolman_cpu=config.toolman.resources.cpu,
+        toolman_memory_bytes=config.toolman_memory,
+        clone_timeout_seconds=math.ceil(config.tasks.clone_timeout_seconds),
     )
 
 

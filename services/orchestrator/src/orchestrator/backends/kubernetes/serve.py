@@ -74,6 +74,11 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Controlle
     clone_image = args.clone_image or env.get("ORCHESTRATOR_CLONE_IMAGE") or None
     try:
         options = options_from(base.config, clone_image)
+        if "max_running" in base.config.tasks.model_fields_set:
+            raise ValueError(
+                "tasks.max_running: not applied on Kubernetes (the cluster schedules the "
+                "Jobs: bound them with a ResourceQuota on count/jobs.batch); remove it"
+            )
         for name, source in base.config.agent.secrets.items():  # fail at start, not per task
             secret_key_ref(f"agent.secrets.{name}", source.file)
     except (ValueError, LaunchError) as exc:
