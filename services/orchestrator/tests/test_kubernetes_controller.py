@@ -31,7 +31,10 @@ from orchestrator.config import OrchestratorConfig, parse
 
 pytestmark = pytest.mark.anyio
 CONFIG = parse({"toolman": {"config": TOOLMAN_BASE}, "agent": {"secrets": MODEL_KEY}})
-FAST = LeaseTimes(duration_seconds=2, renew_seconds=0.1)
+# Renewed often, held long: a loaded machine that delays a step by seconds never lets
+# a second controller take the Lease mid-test (a takeover is tested with an old
+# renewTime instead, far past any duration).
+FAST = LeaseTimes(duration_seconds=60, renew_seconds=0.1)
 WAIT = 10.0
 TASK = {"prompt": "Make the tests pass", "tools": {"servers": ["time"]}, "timeout_seconds": 600}
 
@@ -218,10 +221,15 @@ async def test_two_controllers_with_one_lease_never_both_act() -> None:
         assert k8s.writes(follower, "taskruns") == 0
 
 
-async def hold_lease(k8s: Cluster, holder: str, renewed: datetime) -> None:
+def micro_now() -> str:
+    """A Lease's renewTime as the API server writes it (MicroTime: microseconds)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def hold_lease(k8s: Cluster, holder: str, renewed: datetime, duration: int = 3600) -> None:
     lease = Lease(
         metadata=ObjectMeta(name=LEASE_NAME, namespace=NAMESPACE),
-        spec=LeaseSpec(holderIdentity=holder, leaseDurationSeconds=2, renewTime=renewed),
+        spec=LeaseSpec(holderIdentity=holder, leaseDurationSeconds=duration, renewTime=renewed),
     )
     await k8s.client.create(lease)
 
@@ -231,8 +239,8 @@ async def test_a_controller_does_not_act_while_another_holds_the_lease() -> None
         await hold_lease(k8s, "elsewhere", datetime.now(UTC))
         async with controller(k8s, "a") as running:
             await k8s.submit("t12", TASK)
-            renew = {"spec": {"renewTime": now()}}
             for _ in range(5):  # the other holder keeps renewing, for several of a's steps
+                renew = {"spec": {"renewTime": micro_now()}}
                 await k8s.client.patch(
                     Lease, LEASE_NAME, renew, namespace=NAMESPACE, patch_type=PatchType.MERGE
                 )
@@ -244,7 +252,7 @@ async def test_a_controller_does_not_act_while_another_holds_the_lease() -> None
 
 async def test_the_lease_of_a_crashed_controller_is_taken_over_once_it_expires() -> None:
     async with cluster() as k8s:
-        await hold_lease(k8s, "crashed", datetime.now(UTC) - timedelta(minutes=5))
+        await hold_lease(k8s, "crashed", datetime.now(UTC) - timedelta(minutes=5), duration=2)
         async with controller(k8s, "a"):
             await k8s.submit("t13", TASK)
             await phase(k8s, "t13", "starting")
