@@ -79,21 +79,33 @@ def test_the_role_is_namespaced_and_grants_no_more_than_the_controller_uses() ->
     assert "ClusterRole" not in objects
     assert "ClusterRoleBinding" not in objects
     granted = {
-        (group, resource, verb)
+        (group, resource, verb, tuple(rule.get("resourceNames", ())))
         for rule in objects["Role"]["rules"]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    assert all(verb != "*" and resource != "*" for _, resource, verb in granted)
-    assert ("", "secrets", "list") not in granted
-    assert ("", "secrets", "watch") not in granted
-    assert ("", "pods/exec", "create") not in granted
-    assert ("orchestrator.5dlabs.io", "taskruns/status", "patch") in granted
-    assert ("orchestrator.5dlabs.io", "taskruns", "create") in granted  # the task API
-    assert ("", "pods/log", "get") in granted  # the task API's /logs
-    assert ("orchestrator.5dlabs.io", "taskruns", "delete") not in granted
-    assert ("coordination.k8s.io", "leases", "create") in granted
+    crd, lease = (
+        ("orchestrator.5dlabs.io", ()),
+        ("coordination.k8s.io", ("orchestrator-controller",)),
+    )
+    wanted = {
+        *((crd[0], "taskruns", verb, ()) for verb in ("get", "list", "watch", "create", "patch")),
+        (crd[0], "taskruns/status", "patch", ()),
+        (crd[0], "taskruns/finalizers", "update", ()),  # owner references blocking deletion
+        *(("batch", "jobs", verb, ()) for verb in ("get", "list", "watch", "create", "delete")),
+        *(
+            ("", kind, verb, ())
+            for kind in ("configmaps", "secrets")
+            for verb in ("create", "delete")
+        ),
+        ("", "pods", "list", ()),
+        ("", "pods", "watch", ()),
+        ("", "pods/log", "get", ()),  # the task API's /logs, toolman's audit lines
+        ("coordination.k8s.io", "leases", "create", ()),  # a create has no name to limit to
+        *((lease[0], "leases", verb, lease[1]) for verb in ("get", "patch", "delete")),
+    }
+    assert granted == wanted
     binding = objects["RoleBinding"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "orchestrator"}]
 
