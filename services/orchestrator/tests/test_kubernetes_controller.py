@@ -261,6 +261,20 @@ async def test_the_lease_of_a_crashed_controller_is_taken_over_once_it_expires()
             assert lease.spec.holderIdentity == "a"
 
 
+async def test_a_foreign_lease_expires_by_this_controllers_clock_not_its_renew_time() -> None:
+    """A holder whose wall clock runs an hour ahead still loses its Lease once it stops
+    renewing for the Lease's duration, as this replica's monotonic clock measures it."""
+    async with cluster() as k8s:
+        ahead = datetime.now(UTC) + timedelta(hours=1)
+        await hold_lease(k8s, "skewed", ahead, duration=1)
+        async with controller(k8s, "a"):
+            await k8s.submit("t16", TASK)
+            await phase(k8s, "t16", "starting")
+        lease = await k8s.client.get(Lease, LEASE_NAME, namespace=NAMESPACE)
+        assert lease.spec is not None
+        assert lease.spec.holderIdentity == ""  # a's clean stop released it
+
+
 async def next_step(running: TaskRunController) -> None:
     """Until the controller has read and written the Lease once more."""
     seen = running.steps

@@ -90,7 +90,9 @@ async def test_the_controller_process_probes_launches_and_stops_cleanly(tmp_path
         # uvicorn shuts down gracefully, then exits by the signal it caught (-SIGTERM)
         assert process.returncode in (0, -signal.SIGTERM), output
         assert "Traceback" not in output
-        assert not await k8s.exists(Lease, LEASE_NAME)  # released: another replica leads now
+        lease = await k8s.client.get(Lease, LEASE_NAME, namespace=NAMESPACE)
+        assert lease.spec is not None
+        assert lease.spec.holderIdentity == ""  # released: another replica leads now
 
 
 def test_a_model_key_from_the_controllers_environment_is_refused_at_start() -> None:
