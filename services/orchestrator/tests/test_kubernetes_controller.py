@@ -24,6 +24,7 @@ from test_kubernetes_job import MODEL_KEY
 
 from orchestrator.backends.kubernetes.api import TaskRun, client_for
 from orchestrator.backends.kubernetes.controller import TaskRunController
+from orchestrator.backends.kubernetes.job import AGENT, TOOLMAN
 from orchestrator.backends.kubernetes.lease import LEASE_NAME, LeaseTimes
 from orchestrator.backends.kubernetes.options import KubernetesOptions
 from orchestrator.backends.kubernetes.reconcile import CANCEL_ANNOTATION
@@ -100,6 +101,24 @@ async def test_a_failed_agent_fails_the_task_with_its_exit_code() -> None:
         failed = await phase(k8s, "t2", "failed")
         assert failed["exitCode"] == 3
         assert failed["reason"] == "the agent exited with code 3; its last output: '3 failed'"
+
+
+async def test_the_end_is_written_even_when_the_pod_logs_cannot_be_read() -> None:
+    """The kubelet unreachable (the API server answers 500 for pods/log): the task still
+    ends, its reason without a quote, no tool calls counted."""
+    async with cluster() as k8s, controller(k8s):
+        await k8s.submit("t21", TASK)
+        await phase(k8s, "t21", "starting")
+        for container in (AGENT, TOOLMAN):
+            path = f"/api/v1/namespaces/{NAMESPACE}/pods/t21-pod/log?container={container}"
+            unreachable = {"kind": "Status", "status": "Failure", "code": 500}
+            k8s.emulator[f"get {path}"] << 500 << unreachable
+        await k8s.run_pod("t21", {"terminated": {"exitCode": 3, "startedAt": now()}})
+        await k8s.job_condition("t21", "Failed", "PodFailurePolicy")
+        failed = await phase(k8s, "t21", "failed")
+        assert failed["exitCode"] == 3
+        assert failed["reason"] == "the agent exited with code 3"
+        assert failed["toolCalls"] == {"allowed": 0, "refused": 0, "failed": 0, "by_tool": {}}
 
 
 async def test_the_deadline_times_the_task_out() -> None:

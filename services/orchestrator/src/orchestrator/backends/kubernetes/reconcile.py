@@ -39,7 +39,7 @@ from orchestrator.backends.kubernetes.pods import agent_last_words, task_pods, t
 from orchestrator.backends.kubernetes.render import render_task
 from orchestrator.backends.kubernetes.status import TaskRunStatus, observe
 from orchestrator.config import OrchestratorConfig
-from orchestrator.tasks.model import Phase, TaskCreate
+from orchestrator.tasks.model import Phase, TaskCreate, ToolCalls
 
 CANCEL_ANNOTATION = f"{GROUP}/cancel"
 # As on Docker: no Job made yet (tasks/store.py), or a launch begun (controller/lifecycle.py).
@@ -70,14 +70,17 @@ class Reconciler:
         meta = run.metadata
         assert meta is not None  # every object the API server returns has metadata
         finalizers = list(meta.finalizers or [])
+        # The finalizer list is replaced whole: only on the version read (409 otherwise,
+        # and the next reconcile starts again from what the API server holds).
+        version = {"resourceVersion": meta.resourceVersion} if meta.resourceVersion else {}
         if meta.deletionTimestamp is not None:
             await self._remove(name)
             if FINALIZER in finalizers:
                 rest = [f for f in finalizers if f != FINALIZER]
-                await self._patch_meta(name, {"finalizers": rest})
+                await self._patch_meta(name, {"finalizers": rest, **version})
             return
         if FINALIZER not in finalizers:
-            await self._patch_meta(name, {"finalizers": [*finalizers, FINALIZER]})
+            await self._patch_meta(name, {"finalizers": [*finalizers, FINALIZER], **version})
         given: object = getattr(run, "status", None)
         status: Mapping[str, Any] = given if isinstance(given, dict) else {}
         phase = Phase(status["phase"]) if status.get("phase") in set(Phase) else None
@@ -126,7 +129,7 @@ class Reconciler:
                 calls = await self._tool_calls(name, body)
                 observed = replace(observed, tool_calls=calls)
             if observed.phase is Phase.FAILED and observed.exit_code is not None:
-                quote = await agent_last_words(self.client, self.namespace, name)
+                quote = await self._last_words(name)
                 observed = replace(observed, reason=f"{observed.reason}{quote}")
             await self._write(name, status, observed)
 
@@ -148,9 +151,22 @@ class Reconciler:
         await self._write(owner.name, status, TaskRunStatus(Phase.STARTING, job_name=owner.name))
 
     async def _tool_calls(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Counted from toolman's log; none when the log cannot be read (the task's end
+        is written all the same)."""
         agent = TaskCreate.model_validate(body).agent.name
-        calls = await tool_calls(self.client, self.namespace, name, agent)
+        try:
+            calls = await tool_calls(self.client, self.namespace, name, agent)
+        except Failure as exc:  # an HTTP error or no answer
+            log.warning("taskrun %s: toolman's log could not be read: %s", name, exc)
+            calls = ToolCalls()
         return calls.model_dump(mode="json")
+
+    async def _last_words(self, name: str) -> str:
+        try:
+            return await agent_last_words(self.client, self.namespace, name)
+        except Failure as exc:  # an HTTP error or no answer
+            log.warning("taskrun %s: the agent's log could not be read: %s", name, exc)
+            return ""
 
     async def _remove(self, name: str) -> None:
         await self._delete(Job, name)
