@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,9 +16,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from conftest import AUTH, TOKEN, TOOLMAN_BASE, eventually
 from k8s_emulator import NAMESPACE, Cluster, cluster, now
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
+from test_kubernetes_controller import hold_lease
 from test_kubernetes_job import MODEL_KEY
 
+from orchestrator.backends.kubernetes.api import TaskRun
 from orchestrator.backends.kubernetes.options import KubernetesOptions
 from orchestrator.backends.kubernetes.serve import ControllerSettings, create_controller_app
 from orchestrator.config import OrchestratorConfig, parse
@@ -139,3 +143,34 @@ async def test_the_api_wants_a_token_and_names_a_missing_task() -> None:
         missing = await http.get("/api/v1/tasks/task-nope")
         assert missing.status_code == 404
         assert missing.json()["detail"] == "no task 'task-nope'"
+
+
+async def test_a_taskrun_made_with_kubectl_is_listed_by_its_labels() -> None:
+    """Labels filter from the TaskRun's metadata (as `kubectl get -l` does); the
+    controller copies a kubectl-made TaskRun's spec labels there."""
+    async with cluster() as k8s, api(k8s) as http:
+        await k8s.submit("by-hand", {"prompt": "hi", "labels": {"team": "ops"}})
+        labelled = ObjectMeta(name="labelled", namespace=NAMESPACE, labels={"team": "ops"})
+        await k8s.client.create(TaskRun(metadata=labelled, spec={"prompt": "hi"}))
+
+        async def listed() -> list[str] | None:
+            page = (await http.get("/api/v1/tasks", params={"label": "team=ops"})).json()
+            ids = sorted(item["id"] for item in page["items"])
+            return ids if len(ids) == 2 else None
+
+        found = await eventually(listed, timeout=WAIT, what="both TaskRuns listed")
+        assert found == ["by-hand", "labelled"]
+        other = (await http.get("/api/v1/tasks", params={"label": "team=web"})).json()
+        assert other["items"] == []
+
+
+async def test_cancelling_a_pending_task_answers_cancelled_as_on_docker() -> None:
+    async with cluster() as k8s:
+        await hold_lease(k8s, "elsewhere", datetime.now(UTC))  # no controller here acts
+        async with api(k8s) as http:
+            task = (await http.post("/api/v1/tasks", json={"prompt": "hi"})).json()
+            assert task["phase"] == "pending"
+            cancel = await http.post(task["links"]["cancel"])
+            assert cancel.status_code == 202
+            assert cancel.json()["phase"] == "cancelled"
+            assert cancel.json()["reason"] == "cancelled before it started"

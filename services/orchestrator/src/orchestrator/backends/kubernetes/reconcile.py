@@ -79,16 +79,20 @@ class Reconciler:
                 rest = [f for f in finalizers if f != FINALIZER]
                 await self._patch_meta(name, {"finalizers": rest, **version})
             return
-        if FINALIZER not in finalizers:
-            await self._patch_meta(name, {"finalizers": [*finalizers, FINALIZER], **version})
+        body: object = getattr(run, "spec", None)
+        spec = body if isinstance(body, dict) else {}
+        wanted = _missing_labels(meta.labels or {}, spec.get("labels"))
+        if FINALIZER not in finalizers or wanted:
+            # the spec's labels on the TaskRun itself, where the list's filter reads them
+            # (a TaskRun made with kubectl may carry them only in its spec)
+            kept = finalizers if FINALIZER in finalizers else [*finalizers, FINALIZER]
+            await self._patch_meta(name, {"finalizers": kept, "labels": wanted, **version})
         given: object = getattr(run, "status", None)
         status: Mapping[str, Any] = given if isinstance(given, dict) else {}
         phase = Phase(status["phase"]) if status.get("phase") in set(Phase) else None
         if phase is None or not phase.finished:
             owner = TaskRunRef(name, self.namespace, meta.uid or "")
             cancel = (meta.annotations or {}).get(CANCEL_ANNOTATION) == "true"
-            body: object = getattr(run, "spec", None)
-            spec = body if isinstance(body, dict) else {}
             await self._advance(owner, spec, status, phase, cancel=cancel)
 
     async def _advance(
@@ -207,6 +211,13 @@ class Reconciler:
         except Failure as exc:
             if status_of(exc) != NOT_FOUND:
                 raise
+
+
+def _missing_labels(current: Mapping[str, str], given: object) -> dict[str, str]:
+    """The spec's labels the TaskRun's metadata lacks (a bad spec: none, it fails later)."""
+    if not isinstance(given, dict):
+        return {}
+    return {k: v for k, v in given.items() if isinstance(v, str) and current.get(k) != v}
 
 
 def _now() -> datetime:

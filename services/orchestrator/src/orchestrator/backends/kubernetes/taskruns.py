@@ -92,12 +92,14 @@ class TaskRuns:
         """The tasks `query` lists, one page of them, and the cursor of the next."""
         selector: dict[str, Any] = dict(query.labels)
         listed = self.client.list(TaskRun, namespace=self.namespace, labels=selector or None)
-        found = [(submitted(run), task_of(run)) async for run in listed]
+        # One source for labels, the TaskRun's metadata (what `kubectl get -l` and the
+        # API server's selector see): a TaskRun made with kubectl filters the same way.
+        found = [(submitted(run), labels_of(run), task_of(run)) async for run in listed]
         chosen = sorted(
             (
                 (seq, task)
-                for seq, task in found
-                if query.matches(task.phase, task.spec.labels)
+                for seq, labels, task in found
+                if query.matches(task.phase, labels)
                 and (not query.after or (seq < query.after if query.newest else seq > query.after))
             ),
             key=lambda pair: pair[0],
@@ -164,6 +166,10 @@ def task_of(run: Any) -> Task:  # noqa: ANN401 - lightkube's generic resource ty
             "cancel": f"{base}/cancel",
         },
     )
+
+
+def labels_of(run: Any) -> dict[str, str]:  # noqa: ANN401 - lightkube's generic resource type
+    return dict((run.metadata.labels if run.metadata else None) or {})
 
 
 def submitted(run: Any) -> int:  # noqa: ANN401 - lightkube's generic resource type

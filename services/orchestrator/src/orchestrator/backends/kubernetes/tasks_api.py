@@ -8,6 +8,7 @@ kubelet through the API server (`pods/log`), as `kubectl logs` reads them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, Security
@@ -20,9 +21,10 @@ from orchestrator.api.views import field_location, invalid, known_query
 from orchestrator.backends.base import LaunchError
 from orchestrator.backends.kubernetes.admission import kubernetes_refusal
 from orchestrator.backends.kubernetes.inputs import TaskRunRef, render_inputs
+from orchestrator.backends.kubernetes.reconcile import CANCELLED_UNSTARTED
 from orchestrator.backends.kubernetes.taskruns import API, TaskRuns
 from orchestrator.config import OrchestratorConfig
-from orchestrator.tasks.model import LogStream, Task, TaskCreate, TaskPage
+from orchestrator.tasks.model import LogStream, Phase, Task, TaskCreate, TaskPage
 from orchestrator.tasks.policy import PolicyError, toolman_config
 from orchestrator.tasks.store import IdempotencyConflict
 
@@ -119,9 +121,13 @@ async def task_logs(
     responses={**NOT_FOUND, 409: {"description": "The task has already ended"}},
 )
 async def cancel_task(task_id: str, runs: Runs) -> Task:
-    """Cancel a task: the controller deletes its Job and marks it cancelled."""
+    """Cancel a task: the controller deletes its Job and marks it cancelled. A pending one
+    (no Job yet) is answered `cancelled` at once, as on Docker; the controller writes it."""
     task = await get_task(task_id, runs)
     if task.phase.finished:
         raise HTTPException(409, detail=f"task {task_id} has already ended: {task.phase.value}")
     await runs.cancel(task_id)
+    if task.phase is Phase.PENDING:
+        ended = {"phase": Phase.CANCELLED, "reason": CANCELLED_UNSTARTED}
+        return task.model_copy(update=ended | {"finished_at": datetime.now(UTC)})
     return task
