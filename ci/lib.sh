@@ -46,3 +46,17 @@ require_all() {  # BUILDKIT_REQUIRE_ALL is on (CI): what is missing fails instea
   value=${value//[[:space:]]/}
   case "${value,,}" in 1|true|yes|on) return 0 ;; *) return 1 ;; esac  # as buildkit.options
 }
+
+trixie_source() {  # Debian 13 as an apt source, pinned to 100: only named packages come from it
+  if [ ! -f /etc/apt/sources.list.d/trixie.sources ]; then
+    log "adding Debian 13 (trixie) as a source, pinned to 100"
+    printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: %s\n' \
+      "$(debian_mirror)" /usr/share/keyrings/debian-archive-keyring.gpg \
+      > /etc/apt/sources.list.d/trixie.sources
+    rm -f "$STATE/apt-updated"
+  fi
+  if [ ! -f /etc/apt/preferences.d/trixie-engine ]; then
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' \
+      > /etc/apt/preferences.d/trixie-engine
+  fi
+}

@@ -145,4 +145,5 @@ if [ -f "$ROOT/ci/install-mcp-peers.sh" ]; then
   bash "$ROOT/ci/install-mcp-peers.sh"
 fi
 bash "$ROOT/ci/release-tools.sh"  # cosign (Debian 13), for signing and verify
+bash "$ROOT/ci/kubernetes-tools.sh"  # 6. kustomize, for the orchestrator's deploy/ tests
 log "machine ready"

@@ -8,12 +8,20 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+from k8s_schemas import taskrun_problems
+
 from orchestrator.admission import env_refusal, repository_refusal
+from orchestrator.backends.kubernetes.inputs import TaskRunRef
+from orchestrator.backends.kubernetes.render import options_from, render_task
 from orchestrator.config import OrchestratorConfig, parse, secret_allowed
 from orchestrator.tasks.model import TaskCreate
 from orchestrator.tasks.policy import toolman_config
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+EXAMPLE_CONFIG = (
+    Path(__file__).resolve().parents[3] / "deploy" / "overlays" / "example" / "config.json"
+)
 
 
 def example(after: str) -> Any:
@@ -42,3 +50,22 @@ def test_the_example_task_is_accepted_by_the_example_config() -> None:
     assert env_refusal(config, task.env, task.secrets) is None
     assert task.repository is not None
     assert repository_refusal(config, task.repository, {"GITHUB_TOKEN": "set"}) is None
+
+
+def yaml_example(after: str) -> Any:
+    found = re.search(re.escape(after) + r".*?```yaml\n(.*?)```", README, re.S)
+    assert found is not None, f"no YAML example after {after!r}"
+    return yaml.safe_load(found.group(1))
+
+
+def test_the_kubernetes_example_taskrun_is_valid_and_its_job_is_the_one_shown() -> None:
+    run = yaml_example("### One task, end to end")
+    assert taskrun_problems(run) == []
+    config = parse(json.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8")), "example config")
+    job = yaml_example("<summary>The rendered Job")
+    uid = job["metadata"]["ownerReferences"][0]["uid"]  # the API server's, in the example
+    owner = TaskRunRef(run["metadata"]["name"], run["metadata"]["namespace"], uid)
+    clone_image = job["spec"]["template"]["spec"]["initContainers"][0]["image"]
+    spec = TaskCreate.model_validate(run["spec"])
+    rendered = render_task(owner, spec, config, options_from(config, clone_image))
+    assert rendered.job.to_dict() == job, "regenerate the README's Job with the command shown"

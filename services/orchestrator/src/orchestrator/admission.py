@@ -19,12 +19,12 @@ A secret is a reference to a variable or a file of the orchestrator's that
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 from orchestrator.config import OrchestratorConfig, real_file_allowed
-from orchestrator.tasks.model import Repository, SecretRef, secret_path_problem
+from orchestrator.tasks.model import Repository, SecretRef, TaskCreate, secret_path_problem
 from orchestrator.tasks.repository_guard import (
     address_problem,
     host_problem,
@@ -36,6 +36,33 @@ from toolman.secrets import resolve_secret
 
 class Refused(ValueError):
     """The task cannot have this now; the message starts with the field (`secrets.X`)."""
+
+
+Refusal = tuple[list[str | int], str]  # where in the request, and why (`field: problem`)
+# Why a task's secret reference (at `field`) cannot be used, or None: each backend says
+# what a reference may name (a file of the orchestrator's, a key of a Secret).
+SecretCheck = Callable[[str, SecretRef], str | None]
+
+
+def task_refusal(
+    config: OrchestratorConfig,
+    spec: TaskCreate,
+    environ: Mapping[str, str],
+    secret_check: SecretCheck,
+) -> Refusal | None:
+    """The first thing the operator's config refuses a task, on every backend and both at
+    submission and at launch: a name of `env` or `secrets` (env_refusal), the
+    repository's host (repository_refusal), a secret reference (`secret_check`)."""
+    refused = env_refusal(config, spec.env, spec.secrets)
+    if spec.repository is not None:
+        refused = refused or repository_refusal(config, spec.repository, environ)
+    if refused:
+        return refused
+    for name, ref in spec.secrets.items():
+        problem = secret_check(f"secrets.{name}", ref)
+        if problem:
+            return ["secrets", name], problem
+    return None
 
 
 def env_problem(config: OrchestratorConfig, field: str, name: str) -> str | None:

@@ -12,14 +12,15 @@ from dataclasses import replace
 from orchestrator import __version__
 from orchestrator.settings import Settings, SettingsError, parse_log_level, parse_port
 
-COMMANDS = ("serve", "task")
+COMMANDS = ("serve", "task", "controller")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orchestrator",
         description="Run coding-agent tasks, each an agent container beside a toolman sidecar.",
-        epilog="`orchestrator serve --help` and `orchestrator task --help` tell more.",
+        epilog="`orchestrator serve --help`, `orchestrator task --help` and "
+        "`orchestrator controller --help` tell more.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -31,10 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ORCHESTRATOR_CONFIG, ORCHESTRATOR_STATE_DIR, ORCHESTRATOR_TOKEN, DOCKER_HOST; "
         "options override them.",
     )
-    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
-    serve.add_argument("--port", help="port to listen on (default 8080)")
-    serve.add_argument("--log-level", help="critical|error|warning|info|debug (default info)")
-    serve.add_argument("--config", help="the JSON config file (ORCHESTRATOR_CONFIG)")
+    add_listen_options(serve, "listen on")
     serve.add_argument("--state-dir", help="where tasks and logs are kept (ORCHESTRATOR_STATE_DIR)")
     serve.add_argument(
         "--check-config", action="store_true", help="check the config, print it, and exit"
@@ -42,7 +40,34 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestrator.client.commands import add_task_commands
 
     add_task_commands(commands)
+    add_controller_command(commands)
     return parser
+
+
+def add_controller_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`orchestrator controller` (orchestrator.backends.kubernetes.serve runs it)."""
+    parser = commands.add_parser(
+        "controller",
+        help="run the Kubernetes TaskRun controller",
+        description="Watch TaskRuns in one namespace and run each as a Job (toolman a "
+        "native sidecar); /health and /ready on port 8080.",
+        epilog="Environment: ORCHESTRATOR_NAMESPACE, ORCHESTRATOR_POD_NAME, "
+        "ORCHESTRATOR_CONFIG, ORCHESTRATOR_CLONE_IMAGE, ORCHESTRATOR_HOST, ORCHESTRATOR_PORT, "
+        "ORCHESTRATOR_LOG_LEVEL; options override them.",
+    )
+    parser.add_argument("--namespace", help="the namespace of the TaskRuns and their Jobs")
+    parser.add_argument("--identity", help="this replica's name in the Lease (the pod's)")
+    parser.add_argument("--server", help="the API server's URL (default: in-cluster)")
+    parser.add_argument("--clone-image", help="the image of the clone and files steps")
+    add_listen_options(parser, "serve /health and /ready on")
+
+
+def add_listen_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """--host, --port, --log-level, --config: the options every server command takes."""
+    parser.add_argument("--host", help=f"address to {what} (default 0.0.0.0)")
+    parser.add_argument("--port", help=f"port to {what} (default 8080)")
+    parser.add_argument("--log-level", help="critical|error|warning|info|debug (default info)")
+    parser.add_argument("--config", help="the JSON config file (ORCHESTRATOR_CONFIG)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestrator.client.commands import run_task_command
 
         return run_task_command(args)
+    if args.command == "controller":
+        from orchestrator.backends.kubernetes.serve import run_controller
+
+        return run_controller(args)
     return serve(args)
 
 

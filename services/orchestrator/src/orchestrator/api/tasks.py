@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import re
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, Security
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPBearer
 
-from orchestrator.admission import env_refusal, repository_refusal, secret_problem
+from orchestrator.admission import secret_problem, task_refusal
 from orchestrator.api.auth import require_token
+from orchestrator.api.listing import ListQuery, idempotency_conflict, list_query
 from orchestrator.api.views import API, field_location, invalid, known_query, task_view
 from orchestrator.backends.base import BackendUnavailable
 from orchestrator.runtime import Runtime
 from orchestrator.tasks.model import (
-    LABEL_KEY,
-    LABEL_VALUE,
-    MAX_LABELS,
     LogStream,
     Phase,
     Task,
@@ -82,84 +77,38 @@ async def create_task(
         toolman_config(rt.config.toolman.config, spec.agent.name, spec.tools)
     except PolicyError as exc:
         raise invalid(field_location(exc.field), exc.message) from None
-    refused = env_refusal(rt.config, spec.env, spec.secrets)
-    if spec.repository is not None:
-        refused = refused or repository_refusal(rt.config, spec.repository, rt.environ)
+    refused = task_refusal(
+        rt.config,
+        spec,
+        rt.environ,
+        lambda field, ref: secret_problem(rt.config, field, ref, rt.environ),
+    )
     if refused:
         raise invalid(["body", *refused[0]], refused[1].split(": ", 1)[1])
-    for name, ref in spec.secrets.items():
-        problem = secret_problem(rt.config, f"secrets.{name}", ref, rt.environ)
-        if problem:
-            raise invalid(["body", "secrets", name], problem.split(": ", 1)[1])
     try:
         record, _ = rt.store.create(spec, idempotency_key)
     except IdempotencyConflict as exc:
-        raise HTTPException(
-            409,
-            detail=f"Idempotency-Key {idempotency_key!r} was used for task {exc.task_id} "
-            "with a different body; use a new key for a new task",
-        ) from None
+        assert idempotency_key is not None  # a conflict needs a key
+        raise idempotency_conflict(idempotency_key, exc.task_id) from None
     rt.controller.wake()
     response.headers["Location"] = f"{API}/tasks/{record.id}"
     return task_view(record)
 
 
 @router.get("")
-async def list_tasks(
-    rt: Rt,
-    *,
-    phase: Annotated[list[Phase] | None, Query()] = None,
-    label: Annotated[
-        list[str] | None, Query(description="`key=value`; several must all match")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    order: Annotated[
-        Literal["oldest", "newest"], Query(description="`newest`: the latest tasks first")
-    ] = "oldest",
-) -> TaskPage:
+async def list_tasks(rt: Rt, query: Annotated[ListQuery, Depends(list_query)]) -> TaskPage:
     """Tasks in submission order (or newest first), `limit` at a time; `next_cursor`
     fetches the next page in the same order."""
-    if label and len(label) > MAX_LABELS:
-        raise invalid(["query", "label"], f"at most {MAX_LABELS} labels, as a task has at most")
-    labels: dict[str, str] = {}
-    for index, item in enumerate(label or []):
-        key, sep, value = item.partition("=")
-        if not sep or not re.fullmatch(LABEL_KEY, key) or not re.fullmatch(LABEL_VALUE, value):
-            raise invalid(["query", "label", index], f"{item!r} is not key=value")
-        labels[key] = value
-    newest = order == "newest"
-    after = _decode_cursor(cursor, newest) if cursor else 0
-    phases = sorted(set(phase or ()))  # each once: a repeated phase adds nothing
     records = rt.store.page(
-        phases=phases, labels=labels, after_seq=after, limit=limit + 1, newest_first=newest
+        phases=query.phases,
+        labels=query.labels,
+        after_seq=query.after,
+        limit=query.limit + 1,
+        newest_first=query.newest,
     )
-    more = len(records) > limit
-    next_cursor = _encode_cursor(records[limit - 1].seq, newest) if more else None
-    return TaskPage(items=[task_view(r) for r in records[:limit]], next_cursor=next_cursor)
-
-
-def _encode_cursor(seq: int, newest: bool) -> str:
-    prefix = "newest" if newest else "seq"
-    return base64.urlsafe_b64encode(f"{prefix}:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, newest: bool) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        if prefix in ("seq", "newest") and (prefix == "newest") != newest:
-            raise invalid(
-                ["query", "cursor"],
-                f"this cursor lists {'newest' if prefix == 'newest' else 'oldest'} first; "
-                "give the same order as the page it came from",
-            )
-        digits = number.isascii() and number.isdigit() and 0 < len(number) <= 18
-        if prefix in ("seq", "newest") and digits:
-            return int(number)  # 18 digits: within SQLite's integers
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise invalid(["query", "cursor"], "not a cursor this API gave out; start without one")
+    more = len(records) > query.limit
+    next_cursor = query.cursor(records[query.limit - 1].seq) if more else None
+    return TaskPage(items=[task_view(r) for r in records[: query.limit]], next_cursor=next_cursor)
 
 
 @router.get("/{task_id}", responses=NOT_FOUND)

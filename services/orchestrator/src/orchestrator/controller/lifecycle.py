@@ -24,7 +24,7 @@ from orchestrator.backends.base import (
     Observation,
 )
 from orchestrator.controller.launches import build_launch
-from orchestrator.tasks.audit import ToolCallCounter, count_tool_calls
+from orchestrator.tasks.audit import ToolCallCounter, count_tool_calls, last_words
 from orchestrator.tasks.model import FINISHED, LogStream, Phase
 from orchestrator.tasks.records import TaskRecord
 from orchestrator.waiting import wait_at_most
@@ -224,7 +224,7 @@ class Lifecycle:
             await self.c.backend.stop(self.task_id, grace)  # the sidecar, once the agent exited
         await self._keep_logs()
         if explain and reason is not None:
-            reason += _last_words(self.c.archive.lines(self.task_id, LogStream.AGENT))
+            reason += last_words(self.c.archive.lines(self.task_id, LogStream.AGENT))
         self._finish_now(phase, exit_code, reason)
 
     async def _keep_logs(self) -> None:
@@ -268,14 +268,6 @@ class Lifecycle:
 
     async def _sleep_or_cancel(self, seconds: float) -> None:
         await wait_at_most(self.cancel, seconds)
-
-
-def _last_words(lines: list[bytes]) -> str:
-    for line in reversed(lines):
-        text = line.decode("utf-8", "replace").strip()
-        if text:
-            return f"; its last output: {text[:300]!r}"
-    return ""
 
 
 __all__ = ["FINISHED", "Lifecycle"]

@@ -1,4 +1,5 @@
-"""A task's tool calls, counted from its toolman's audit lines.
+"""What a task's logs tell of it: its tool calls, counted from its toolman's audit lines,
+and the agent's last words, which a failure's reason quotes (on either backend).
 
 toolman writes one JSON line per call to stderr (logger `toolman.audit`: agent, kind,
 name, decision, outcome); anything else in the log is skipped. A refused call has a
@@ -74,3 +75,13 @@ def count_tool_calls(agent: str, lines: Iterable[bytes | str]) -> ToolCalls:
     for line in lines:
         counter.line(line)
     return counter.summary()
+
+
+def last_words(lines: Iterable[bytes | str]) -> str:
+    """`; its last output: '...'` from the agent's last non-empty line; "" if none."""
+    for line in reversed(list(lines)):
+        raw = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        text = raw.strip()
+        if text:
+            return f"; its last output: {text[:300]!r}"
+    return ""
