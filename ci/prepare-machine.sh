@@ -13,6 +13,8 @@
 #                                as a registry mirror so `FROM python:3.11-slim` resolves in
 #                                both daemons and in BuildKit)
 #   5. real MCP servers for the service tests (ci/install-mcp-peers.sh)
+#   6. release tools: cosign (ci/release-tools.sh)
+#   7. Kubernetes tools: kustomize (ci/kubernetes-tools.sh)
 #
 # On a machine whose engine already answers (a GitHub runner, Docker Desktop) steps 1 and
 # 4 leave that engine alone: it can pull the real base images.
@@ -144,6 +146,6 @@ fi
 if [ -f "$ROOT/ci/install-mcp-peers.sh" ]; then
   bash "$ROOT/ci/install-mcp-peers.sh"
 fi
-bash "$ROOT/ci/release-tools.sh"  # cosign (Debian 13), for signing and verify
-bash "$ROOT/ci/kubernetes-tools.sh"  # 6. kustomize, for the orchestrator's deploy/ tests
+bash "$ROOT/ci/release-tools.sh"  # 6. cosign (Debian 13), for signing and verify
+bash "$ROOT/ci/kubernetes-tools.sh"  # 7. kustomize, for the orchestrator's deploy/ tests
 log "machine ready"
