@@ -3,12 +3,14 @@ end names each with its outcome, and the exit code is 0 only if none failed. pip
 verdict: a vulnerability with a fix fails the run unless accepted with a reason.
 
 pip-audit itself asks PyPI, which tests may not reach: its JSON report (the format
-pip-audit 2.x writes with `-f json`) is written here, and the verdict read from it."""
+pip-audit 2.x writes with `-f json`) is written here, by a stand-in on PATH that reads the
+lock file it is given, and the verdict read from it."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -104,10 +106,66 @@ def test_every_check_runs_and_the_table_names_each_outcome() -> None:
     assert exit_code([rows[0], rows[3], rows[4]]) == 0
 
 
-def test_an_audit_of_an_environment_not_made_yet_says_how_to_make_it(tmp_path: Path) -> None:
+def test_an_audit_without_the_lock_file_says_how_to_write_it(tmp_path: Path) -> None:
     outcome = audit_check(tmp_path, "toolman").run(Runner())
     assert not outcome.ok
-    assert "run `python -m buildkit test --services toolman`" in outcome.summary
+    assert outcome.summary == "locks/toolman.txt is missing: run `nox -s lock`"
+
+
+# pip-audit asks PyPI, which tests may not reach: this stand-in on PATH reads the file it
+# is given as pip-audit does with --no-deps and reports an advisory for jinja2 3.1.2.
+FAKE_PIP_AUDIT = """#!{python}
+import json, sys
+args = sys.argv[1:]
+assert {{"--no-deps", "--disable-pip"}} <= set(args), args
+pins = [line.split(";")[0].strip().split("==") for line in open(args[args.index("-r") + 1])
+        if "==" in line and not line.startswith("#")]
+vulns = {{"jinja2": [{{"id": "GHSA-h5c8-rqwp-cp95", "aliases": ["CVE-2024-22195"],
+                      "fix_versions": ["3.1.3"]}}]}}
+dependencies = [{{"name": n, "version": v, "vulns": vulns.get(n, [])}} for n, v in pins]
+open(args[args.index("-o") + 1], "w").write(json.dumps({{"dependencies": dependencies}}))
+"""
+
+
+def project_with_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lock: str) -> Path:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "pip-audit").write_text(FAKE_PIP_AUDIT.format(python=sys.executable))
+    (tools / "pip-audit").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    root = tmp_path / "project"
+    (root / "locks").mkdir(parents=True)
+    (root / "locks" / "toolman.txt").write_text(lock)
+    return root
+
+
+def test_the_audit_reads_the_pins_of_the_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = "# uv\nanyio==4.16.0\njinja2==3.1.2\npywin32==312 ; sys_platform == 'win32'\n"
+    root = project_with_lock(tmp_path, monkeypatch, lock)
+    outcome = audit_check(root, "toolman").run(Runner())
+    assert not outcome.ok
+    assert outcome.summary == (
+        "locks/toolman.txt: 3 packages, 1 fixable: jinja2 3.1.2: GHSA-h5c8-rqwp-cp95 "
+        "(fixed in 3.1.3)"
+    )
+    (root / "ci").mkdir()
+    (root / audit.IGNORE_FILE).write_text(
+        '[[ignore]]\nid = "CVE-2024-22195"\nreason = "the templates are ours"\n'
+    )
+    accepted = audit_check(root, "toolman").run(Runner())
+    assert accepted.ok
+    assert "1 accepted: jinja2 3.1.2" in accepted.summary
+
+
+def test_a_clean_lock_file_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = project_with_lock(tmp_path, monkeypatch, "anyio==4.16.0\n")
+    clean = audit_check(root, "toolman").run(Runner())
+    assert (clean.ok, clean.summary) == (
+        True,
+        "locks/toolman.txt: 1 package, no known vulnerability",
+    )
 
 
 def test_the_todo_count_reads_the_files_git_sees(tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
-"""pip-audit of a service's exact environment, and the verdict on what it found.
+"""pip-audit of what a service's image installs, and the verdict on what it found.
 
-The environment's packages are frozen (`uv pip freeze`, the repository's own services
-left out: an unrelated `toolman` is on PyPI and its advisories are not ours) and audited
-with `pip-audit -r FILE --no-deps --disable-pip`, whose vulnerability data comes from PyPI.
-A finding with a fixed version available fails the run unless `ci/audit-ignore.toml`
-lists its id with a reason; a finding with no fix yet is reported and does not fail it.
+Its lock file, `locks/<service>.txt`, pins every package the image installs besides this
+repository's own wheels (those are left out of it: an unrelated `toolman` is on PyPI and
+its advisories are not ours). Every line is pinned, so it is audited as it stands, nothing
+resolved or installed: `pip-audit -r FILE --no-deps --disable-pip`, whose vulnerability
+data comes from PyPI. A finding with a fixed version available fails the run unless
+`ci/audit-ignore.toml` lists its id (or an alias) with a reason; a finding with no fix yet
+is reported and does not fail it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from typing import Any
 from buildkit.errors import ConfigError
 
 IGNORE_FILE = Path("ci") / "audit-ignore.toml"
+
+
+def command(requirements: Path, report: Path) -> list[str]:
+    """pip-audit of a file whose every line is pinned: nothing resolved, no pip run."""
+    return ["pip-audit", "-r", str(requirements), "--no-deps", "--disable-pip",
+            "--progress-spinner", "off", "-f", "json", "-o", str(report)]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,9 +65,10 @@ class Verdict:
         return not self.failing
 
     def summary(self) -> str:
+        packages = f"{self.audited} package{'' if self.audited == 1 else 's'}"
         if not self.failing and not self.reported:
-            return f"{self.audited} packages, no known vulnerability"
-        parts = [f"{self.audited} packages"]
+            return f"{packages}, no known vulnerability"
+        parts = [packages]
         if self.failing:
             parts.append(
                 f"{len(self.failing)} fixable: " + "; ".join(f.line() for f in self.failing)
