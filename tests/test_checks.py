@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -71,8 +72,41 @@ def test_an_ignore_entry_without_a_reason_is_refused(tmp_path: Path) -> None:
     assert "reason =" in e.value.hint
 
 
-def test_the_repositorys_ignore_list_is_valid() -> None:
-    assert all(entry.reason for entry in audit.read_ignored(ROOT / audit.IGNORE_FILE))
+def documented_example(text: str) -> str:
+    """The `[[ignore]]` entry the ignore file's header shows, uncommented."""
+    return "".join(line[4:] + "\n" for line in text.splitlines() if line.startswith("#   "))
+
+
+def test_the_repositorys_ignore_list_and_the_entry_it_documents_are_valid() -> None:
+    text = (ROOT / audit.IGNORE_FILE).read_text()
+    listed = audit.read_ignored(ROOT / audit.IGNORE_FILE)  # raises on any bad entry
+    example = audit.parse_ignored(text + documented_example(text), "with the example")
+    assert len(example) == len(listed) + 1
+    assert example[-1].id == "GHSA-xxxx-xxxx-xxxx"
+    assert example[-1].reason.startswith("only the CLI")
+
+
+@pytest.mark.parametrize(
+    ("entry", "refusal"),
+    [
+        ('id = "GHSA-h5c8-rqwp-cp95"\nreason = " "', "GHSA-h5c8-rqwp-cp95 is ignored without"),
+        ('id = "GHSA-h5c8-rqwp-cp95"\nreasn = "typo"', "unknown key 'reasn'"),
+        ('id = "jinja2"\nreason = "a package is no advisory"', "no advisory id (got 'jinja2')"),
+        ('reason = "no id"', "no advisory id (got None)"),
+    ],
+)
+def test_a_bad_entry_added_to_the_repositorys_ignore_list_is_refused(
+    entry: str, refusal: str
+) -> None:
+    text = (ROOT / audit.IGNORE_FILE).read_text()
+    with pytest.raises(ConfigError, match=re.escape(refusal)):
+        audit.parse_ignored(f"{text}\n[[ignore]]\n{entry}\n", "ci/audit-ignore.toml")
+
+
+def test_an_advisory_listed_twice_is_refused() -> None:
+    entry = '[[ignore]]\nid = "CVE-2024-22195"\nreason = "templates are ours"\n'
+    with pytest.raises(ConfigError, match="CVE-2024-22195 is listed twice"):
+        audit.parse_ignored(entry + entry, "ci/audit-ignore.toml")
 
 
 def python(code: str) -> tuple[str, ...]:
@@ -159,13 +193,20 @@ def test_the_audit_reads_the_pins_of_the_lock_file(
     assert "1 accepted: jinja2 3.1.2" in accepted.summary
 
 
-def test_a_clean_lock_file_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_clean_lock_file_passes_and_a_bad_ignore_list_fails_the_audit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = project_with_lock(tmp_path, monkeypatch, "anyio==4.16.0\n")
     clean = audit_check(root, "toolman").run(Runner())
     assert (clean.ok, clean.summary) == (
         True,
         "locks/toolman.txt: 1 package, no known vulnerability",
     )
+    (root / "ci").mkdir()
+    (root / audit.IGNORE_FILE).write_text('[[ignore]]\nid = "GHSA-h5c8-rqwp-cp95"\n')
+    refused = audit_check(root, "toolman").run(Runner())
+    assert not refused.ok
+    assert "GHSA-h5c8-rqwp-cp95 is ignored without a reason" in refused.summary
 
 
 def test_the_todo_count_reads_the_files_git_sees(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ is reported and does not fail it.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from typing import Any
 from buildkit.errors import ConfigError
 
 IGNORE_FILE = Path("ci") / "audit-ignore.toml"
+# An advisory as pip-audit names it: GHSA-h5c8-rqwp-cp95, PYSEC-2024-1, CVE-2024-22195, ...
+ADVISORY = re.compile(r"^[A-Z][A-Z0-9]*(-[0-9A-Za-z]+)+$")
+ENTRY_KEYS = ("id", "reason")
 
 
 def command(requirements: Path, report: Path) -> list[str]:
@@ -81,23 +85,43 @@ class Verdict:
 
 
 def read_ignored(path: Path) -> tuple[Ignored, ...]:
-    """The accepted findings; each needs an id and a non-empty reason."""
+    """The accepted findings of `path` (none when it does not exist)."""
     if not path.is_file():
         return ()
+    return parse_ignored(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_ignored(text: str, where: str) -> tuple[Ignored, ...]:
+    """Each `[[ignore]]` entry: an advisory id, listed once, and a non-empty reason, no
+    other key (a misspelt `reason` is refused, not read as missing)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"ignore"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown table {unknown[0]!r}", hint="only [[ignore]]")
     entries: list[Ignored] = []
     for number, entry in enumerate(data.get("ignore", []), start=1):
         if not isinstance(entry, dict):
-            raise ConfigError(f"{path}: [[ignore]] entry {number} is not a table")
+            raise ConfigError(f"{where}: [[ignore]] entry {number} is not a table")
+        extra = sorted(set(entry) - set(ENTRY_KEYS))
+        if extra:
+            raise ConfigError(
+                f"{where}: [[ignore]] entry {number} has an unknown key {extra[0]!r}",
+                hint=f"an entry has {' and '.join(ENTRY_KEYS)}, nothing else",
+            )
         vuln_id, reason = entry.get("id"), entry.get("reason")
-        if not isinstance(vuln_id, str) or not vuln_id:
-            raise ConfigError(f"{path}: [[ignore]] entry {number} has no id", hint='id = "GHSA-…"')
+        if not isinstance(vuln_id, str) or not ADVISORY.match(vuln_id):
+            raise ConfigError(
+                f"{where}: [[ignore]] entry {number} has no advisory id (got {vuln_id!r})",
+                hint='id = "GHSA-…", "PYSEC-…" or "CVE-…", as pip-audit reports it',
+            )
+        if vuln_id in {e.id for e in entries}:
+            raise ConfigError(f"{where}: {vuln_id} is listed twice")
         if not isinstance(reason, str) or not reason.strip():
             raise ConfigError(
-                f"{path}: {vuln_id} is ignored without a reason",
+                f"{where}: {vuln_id} is ignored without a reason",
                 hint='add reason = "why this finding does not apply or cannot be fixed yet"',
             )
         entries.append(Ignored(vuln_id, reason))
