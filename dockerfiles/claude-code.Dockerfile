@@ -1,8 +1,9 @@
 # claude-code: Claude Code with mcp-wrapper (optional: --claude-image). Health on 8080.
 # Built by buildkit from build/image-context/claude-code/: <os>-<arch>/opt/mcp-wrapper/
 # holds mcp-wrapper's exact wheel installed for that platform (claude-agent entrypoint),
-# claude-<os>-<arch>/claude the native Claude Code binary fetched from npm, mcp.json the
-# MCP config that points Claude Code at toolman through mcp-wrapper. The build runs nothing.
+# <os>-<arch>/usr/local/bin/claude the native Claude Code binary fetched from npm,
+# <os>-<arch>/etc/claude-code/mcp.json the MCP config that points Claude Code at toolman
+# through mcp-wrapper. The build runs nothing.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 ARG TARGETOS
@@ -11,13 +12,14 @@ ARG TARGETARCH
 ARG PYTHONDEVMODE=
 ARG LOG_LEVEL=info
 ARG DEBUG=
-# <os>-<arch>/ is shaped like the image's root (opt/<image>/...), every directory with the
-# commit's time: copied to / so that /opt and its subdirectory carry that time, not the build's.
+# user-owned/ holds the directories the agent's user owns (/home/agent, /workspace:
+# `user_dirs` in [tool.buildkit.claude_image]), shaped like the image's root; <os>-<arch>/
+# holds the install tree (opt/mcp-wrapper/), usr/local/bin/claude, etc/claude-code/mcp.json
+# and every parent of those directories, root's. Both are copied to /, user-owned/ first:
+# every directory in either layer comes from the context with the commit's time, never with
+# the time COPY would create it at, and the parents the first COPY chowns are root's again.
+COPY --chown=10001:10001 user-owned/ /
 COPY ${TARGETOS}-${TARGETARCH}/ /
-COPY claude-${TARGETOS}-${TARGETARCH}/claude /usr/local/bin/claude
-COPY mcp.json /etc/claude-code/mcp.json
-COPY --chown=10001:10001 home/ /home/agent/
-COPY --chown=10001:10001 workspace/ /workspace/
 ENV PATH=/opt/mcp-wrapper/bin:$PATH \
     PYTHONPATH=/opt/mcp-wrapper \
     PYTHONUNBUFFERED=1 \

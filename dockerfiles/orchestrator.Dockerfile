@@ -11,12 +11,15 @@ ARG TARGETARCH
 ARG PYTHONDEVMODE=
 ARG LOG_LEVEL=info
 ARG DEBUG=
-# <os>-<arch>/ is shaped like the image's root (opt/<image>/...), every directory with the
-# commit's time: copied to / so that /opt and its subdirectory carry that time, not the build's.
+# user-owned/ holds the directories the service's user owns (/var/lib/orchestrator, the
+# state: tasks.db and kept logs; a named volume mounted there takes that owner), shaped like
+# the image's root (`user_dirs` in [tool.buildkit]); <os>-<arch>/ holds the install tree
+# (opt/orchestrator/) and every parent of those directories, root's. Both are copied to /,
+# user-owned/ first: every directory in either layer comes from the context with the
+# commit's time, never with the time COPY would create it at, and the parents the first
+# COPY chowns (var/, var/lib/) are root's again.
+COPY --chown=10001:10001 user-owned/ /
 COPY ${TARGETOS}-${TARGETARCH}/ /
-# The state directory (tasks.db, kept logs), owned by the service's user: a volume mounted
-# here takes that owner. (COPY creates it; the build runs nothing.)
-COPY --chown=10001:10001 ${TARGETOS}-${TARGETARCH}/opt/orchestrator/orchestrator/py.typed /var/lib/orchestrator/.keep
 ENV PATH=/opt/orchestrator/bin:$PATH \
     PYTHONPATH=/opt/orchestrator \
     PYTHONUNBUFFERED=1 \

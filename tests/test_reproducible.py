@@ -8,15 +8,22 @@ path, every file and directory the commit's time) — and so are the pushed imag
   (buildkit.engine.normalise) before the smoke test, so the pushed tag's digest is the same;
 - buildx backend, both stores: BuildKit gets SOURCE_DATE_EPOCH, and the Dockerfiles copy a
   root-shaped tree, so every platform's image manifest is the same. (The index around it
-  also holds buildx's provenance, a record of one build: its invocation id and times.)"""
+  also holds buildx's provenance, a record of one build: its invocation id and times.)
+
+alpha's image has a directory its user owns (/var/lib/alpha, `user_dirs`), as the
+orchestrator's state directory: it and its parents come from the context too, so they carry
+the commit's time, and the parents stay root's."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.engines import STORES, EngineUnderTest, remove_images, require_buildx
@@ -65,6 +72,34 @@ def config_created(path: str, manifest: str) -> str:
     return str(registry_json(path, config, "blobs")["created"])
 
 
+def top_layers(path: str, manifest: str, count: int) -> dict[str, tuple[int, int, int]]:
+    """What the image's last `count` layers leave at each path they hold (a later layer
+    wins): its owner, mode and mtime."""
+    found = {}
+    for layer in registry_json(path, manifest)["layers"][-count:]:
+        blob = httpx.get(
+            f"http://{SHARED_REGISTRY}/v2/{path}/blobs/{layer['digest']}", timeout=60
+        ).raise_for_status()
+        with tarfile.open(fileobj=io.BytesIO(blob.content), mode="r:*") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./").rstrip("/")
+                found[name] = (member.uid, member.mode & 0o7777, int(member.mtime))
+    return found
+
+
+def assert_user_dir_at_the_commit_time(clone: GitRepo, where: str, digest: str) -> None:
+    """alpha's /var/lib/alpha is its user's, /var and /var/lib root's, all three with the
+    commit's time, in the two layers the Dockerfile's COPYs make."""
+    epoch = int(clone.git("log", "-1", "--format=%ct"))
+    entries = top_layers(f"{where.split('/', 1)[1]}/alpha", digest, 2)
+    wanted = ("var", "var/lib", "var/lib/alpha")
+    assert {name: entries.get(name) for name in wanted} == {
+        "var": (0, 0o755, epoch),
+        "var/lib": (0, 0o755, epoch),
+        "var/lib/alpha": (10001, 0o755, epoch),
+    }
+
+
 def build_in_two_clones(
     engine: EngineUnderTest, backend: str, tmp_path: Path
 ) -> tuple[list[GitRepo], list[str]]:
@@ -101,6 +136,10 @@ def assert_same_inputs(clones: list[GitRepo]) -> None:
         assert contexts[0] == contexts[1]
         assert not [name for name in contexts[0] if name.endswith("direct_url.json")]
         assert f"linux-amd64/opt/{service}" in contexts[0]  # shaped like the image's root
+    alpha = tree(clones[0].path / "build" / "image-context" / "alpha")
+    assert "user-owned/var/lib/alpha" in alpha
+    assert "linux-amd64/var/lib" in alpha
+    assert "linux-amd64/var/lib/alpha" not in alpha  # root's tree has its parents only
 
 
 def assert_same_images(clones: list[GitRepo], wheres: list[str]) -> dict[str, dict[str, str]]:
@@ -127,7 +166,9 @@ def test_the_engine_backend_builds_the_same_image_digests_in_two_clones(
 ) -> None:
     clones, wheres = build_in_two_clones(classic, "engine", tmp_path)
     assert_same_inputs(clones)
-    assert_same_images(clones, wheres)
+    images = assert_same_images(clones, wheres)
+    for digest in images["alpha"].values():
+        assert_user_dir_at_the_commit_time(clones[0], wheres[0], digest)
     for service in SERVICES:  # the whole pushed tag: no attestation around it
         paths = [f"{where.split('/', 1)[1]}/{service}" for where in wheres]
         digests = {manifest_digest(SHARED_REGISTRY, path, "v3.0.0") for path in paths}
@@ -142,3 +183,5 @@ def test_the_buildx_backend_builds_the_same_image_digests_in_two_clones(
     assert_same_inputs(clones)
     images = assert_same_images(clones, wheres)
     assert all(manifests for manifests in images.values())
+    for digest in images["alpha"].values():
+        assert_user_dir_at_the_commit_time(clones[0], wheres[0], digest)

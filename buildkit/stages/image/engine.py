@@ -109,6 +109,7 @@ class EngineBackend:
         key.add("siblings", sibling_wheel_digests(service, ctx))
         key.files(ctx.root, [service.dockerfile, service.dockerfile.parent / ".dockerignore"])
         key.add("platforms", platforms)
+        key.add("user_dirs", service.user_dirs)
         key.add("base", base_identity(ctx.require_engine(), ctx.options.base_image, platforms))
         labels = oci_labels(service, ctx, wheel.sha256 or "")
         labels.pop(CREATED_LABEL, None)

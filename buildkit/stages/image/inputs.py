@@ -1,7 +1,7 @@
 """What an image is made from, whichever backend builds it: its references (tags), its OCI
 labels and creation time, its build arguments, its platforms, and its build context
 (build/image-context/<target>/: the exact wheel and its dependencies installed per
-platform, plus Claude Code for the claude-code image)."""
+platform, the directories its user owns, plus Claude Code for the claude-code image)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from buildkit.config import CLAUDE_TARGET, Service
 from buildkit.deps import claude_code
+from buildkit.deps.image_root import add_user_dirs
 from buildkit.deps.wheelhouse import prepare_context
 from buildkit.registry import reference
 from buildkit.stages.context import Context
@@ -107,4 +108,5 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
         claude_code.prepare(context_dir, ctx.project.claude, platforms,
                             cache=ctx.build_dir / "claude-code", offline=ctx.options.offline,
                             runner=ctx.runner, mtime=mtime)  # fmt: skip
+    add_user_dirs(context_dir, platforms, service.user_dirs, mtime)
     return context_dir, sha
