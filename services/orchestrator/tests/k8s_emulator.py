@@ -8,14 +8,15 @@ emulator does and does not do (read in its source, kmock/_internal/k8s.py):
            happen), merge-patch (the status subresource too: PATCH .../status), delete,
            finalizers (a delete sets deletionTimestamp; the object goes when the last
            finalizer is removed)
-  does not assign uid, resourceVersion or creationTimestamp; check a resourceVersion
+  does not assign uid (`Emulator` below does, as an API server: owner references name
+           it), resourceVersion or creationTimestamp; check a resourceVersion
            precondition (optimistic concurrency); filter by label selector; keep spec and
            status apart (a patch of either merges into the whole object); validate
            against the CRD's schema; garbage-collect by owner reference; run the Job
            controller or a kubelet (nothing ever runs a Pod); serve a container's log
            (`pods/<name>/log` answers the Pod object itself until `serve_log` says
            what the container printed)
-so the test sets the uid a real API server would, and writes Pods and Job status itself.
+so the test writes Pods and Job status itself.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
+import aiohttp.web
 import kmock
 from lightkube import AsyncClient
 from lightkube.models.meta_v1 import ObjectMeta
@@ -131,9 +134,20 @@ class Cluster:
         return True
 
 
+class Emulator(kmock.KubernetesEmulator):
+    """kmock's emulator, plus the uid an API server gives every object it creates."""
+
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        if request.action == kmock.action.CREATE and isinstance(request.data, dict):
+            meta = request.data.setdefault("metadata", {})
+            if isinstance(meta, dict) and not meta.get("uid"):
+                meta["uid"] = str(uuid4())
+        return await super()._handle(request)
+
+
 @asynccontextmanager
 async def cluster() -> AsyncIterator[Cluster]:
-    async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
+    async with Emulator() as emulator, kmock.Server(emulator) as server:
         for resource in RESOURCES:
             emulator.resources[resource] = kmock.ResourceInfo()
         url = str(server.url).rstrip("/")

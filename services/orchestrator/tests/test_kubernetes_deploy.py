@@ -97,7 +97,7 @@ def test_the_role_is_namespaced_and_grants_no_more_than_the_controller_uses() ->
         *(
             ("", kind, verb, ())
             for kind in ("configmaps", "secrets")
-            for verb in ("create", "delete")
+            for verb in ("get", "create", "delete")  # get: whose it is, before a delete
         ),
         ("", "pods", "list", ()),
         ("", "pods", "watch", ()),
