@@ -41,6 +41,7 @@ from orchestrator.backends.kubernetes.job import AGENT
 from orchestrator.backends.kubernetes.options import labels
 
 NAMESPACE = "agents"
+TEST_TOKEN = "the-test"  # how the emulator tells the test's own calls apart
 RESOURCES = (
     "orchestrator.5dlabs.io/v1alpha1/taskruns",
     "batch/v1/jobs",
@@ -62,6 +63,22 @@ class Cluster:
     emulator: kmock.KubernetesEmulator
     url: str
     client: AsyncClient
+
+    def calls(self) -> set[tuple[str, str, str, str]]:
+        """(API group, resource[/subresource], RBAC verb, name) of every call the test's
+        own client did not make: what the orchestrator asked of the API server."""
+        verbs = {"FETCH": "get", "LIST": "list", "WATCH": "watch", "CREATE": "create"}
+        verbs |= {"DELETE": "delete", "PATCH": "patch", "PUT": "update"}
+        found = set()
+        for request in self.emulator:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            if request.resource is None or headers.get("authorization") == f"Bearer {TEST_TOKEN}":
+                continue
+            action = request.action.value if request.action else ""
+            verb = verbs[request.method.value] if action == "UPDATE" else verbs[action]
+            resource = "/".join(filter(None, [request.resource.plural, request.subresource]))
+            found.add((request.resource.group or "", resource, verb, request.name or ""))
+        return found
 
     def writes(self, manager: str, plural: str) -> int:
         """How many creates and patches of `plural` the client `manager` sent."""
@@ -151,7 +168,7 @@ async def cluster() -> AsyncIterator[Cluster]:
         for resource in RESOURCES:
             emulator.resources[resource] = kmock.ResourceInfo()
         url = str(server.url).rstrip("/")
-        client = client_for(url, NAMESPACE, field_manager="test")
+        client = client_for(url, NAMESPACE, token=TEST_TOKEN, field_manager="test")
         try:
             yield Cluster(emulator, url, client)
         finally:
