@@ -213,6 +213,16 @@ async def test_a_taskrun_made_with_kubectl_is_admitted_as_through_the_api(
         assert not await k8s.exists(Secret, "t20-task")
 
 
+async def test_a_repository_host_name_is_not_resolved_at_launch() -> None:
+    """As the README says: on Kubernetes tasks.repository_networks_denied refuses only a
+    host written as an address (above); `localhost`, whose addresses are in the denied
+    127.0.0.0/8, is launched, where Docker's launch refuses it after resolving it."""
+    async with cluster() as k8s, controller(k8s):
+        await k8s.submit("t32", {**TASK, "repository": {"url": "https://localhost/team/app"}})
+        await phase(k8s, "t32", "starting")
+        assert await k8s.exists(Job, "t32")
+
+
 async def test_a_restarted_controller_resumes_from_the_api_state() -> None:
     async with cluster() as k8s:
         async with controller(k8s, "first"):
