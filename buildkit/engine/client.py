@@ -142,9 +142,11 @@ class Engine:
         if errors:
             raise DockerError(f"loading an image into the engine failed: {errors[0]}")
 
-    def remove_image(self, image_id: str) -> None:
+    def remove_image(self, image_id: str, *, keep_parents: bool = False) -> None:
+        """Remove an image; `keep_parents` keeps its untagged parents (the classic builder's
+        intermediate images, which are its layer cache)."""
         with contextlib.suppress(APIError):  # gone already, or still tagged elsewhere: stays
-            self.client.api.remove_image(image_id)
+            self.client.api.remove_image(image_id, noprune=keep_parents)
 
     def images_labelled(self, label: str, value: str) -> list[ImageInfo]:
         summaries = self.client.api.images(filters={"label": f"{label}={value}"})

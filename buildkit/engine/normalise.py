@@ -89,7 +89,7 @@ def load_archive(config: bytes, diff_ids: tuple[str, ...], tag: str) -> bytes:
 
 def normalise(engine: Engine, image_id: str, tag: str, epoch: int) -> str:
     """The id of `image_id` with its config normalised, loaded into the engine as `tag`
-    (the builder's own image is removed)."""
+    (the builder's own image is removed, its parents kept)."""
     image = engine.image(image_id)
     if image is None:
         raise DockerError(f"image {image_id[:19]} is no longer in the engine; build it again")
@@ -101,5 +101,6 @@ def normalise(engine: Engine, image_id: str, tag: str, epoch: int) -> str:
     loaded = engine.image(tag)
     if loaded is None or loaded.id != digest_of(fixed):
         raise DockerError(f"the engine did not load {tag} as {digest_of(fixed)[:19]}")
-    engine.remove_image(image_id)
+    # Its parents stay: they are the builder's layer cache for the next build.
+    engine.remove_image(image_id, keep_parents=True)
     return loaded.id

@@ -8,14 +8,15 @@ emulator does and does not do (read in its source, kmock/_internal/k8s.py):
            happen), merge-patch (the status subresource too: PATCH .../status), delete,
            finalizers (a delete sets deletionTimestamp; the object goes when the last
            finalizer is removed)
-  does not assign uid, resourceVersion or creationTimestamp; check a resourceVersion
+  does not assign uid (`Emulator` below does, as an API server: owner references name
+           it), resourceVersion or creationTimestamp; check a resourceVersion
            precondition (optimistic concurrency); filter by label selector; keep spec and
            status apart (a patch of either merges into the whole object); validate
            against the CRD's schema; garbage-collect by owner reference; run the Job
            controller or a kubelet (nothing ever runs a Pod); serve a container's log
            (`pods/<name>/log` answers the Pod object itself until `serve_log` says
            what the container printed)
-so the test sets the uid a real API server would, and writes Pods and Job status itself.
+so the test writes Pods and Job status itself.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
+import aiohttp.web
 import kmock
 from lightkube import AsyncClient
 from lightkube.models.meta_v1 import ObjectMeta
@@ -38,6 +41,7 @@ from orchestrator.backends.kubernetes.job import AGENT
 from orchestrator.backends.kubernetes.options import labels
 
 NAMESPACE = "agents"
+TEST_TOKEN = "the-test"  # how the emulator tells the test's own calls apart
 RESOURCES = (
     "orchestrator.5dlabs.io/v1alpha1/taskruns",
     "batch/v1/jobs",
@@ -59,6 +63,22 @@ class Cluster:
     emulator: kmock.KubernetesEmulator
     url: str
     client: AsyncClient
+
+    def calls(self) -> set[tuple[str, str, str, str]]:
+        """(API group, resource[/subresource], RBAC verb, name) of every call the test's
+        own client did not make: what the orchestrator asked of the API server."""
+        verbs = {"FETCH": "get", "LIST": "list", "WATCH": "watch", "CREATE": "create"}
+        verbs |= {"DELETE": "delete", "PATCH": "patch", "PUT": "update"}
+        found = set()
+        for request in self.emulator:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            if request.resource is None or headers.get("authorization") == f"Bearer {TEST_TOKEN}":
+                continue
+            action = request.action.value if request.action else ""
+            verb = verbs[request.method.value] if action == "UPDATE" else verbs[action]
+            resource = "/".join(filter(None, [request.resource.plural, request.subresource]))
+            found.add((request.resource.group or "", resource, verb, request.name or ""))
+        return found
 
     def writes(self, manager: str, plural: str) -> int:
         """How many creates and patches of `plural` the client `manager` sent."""
@@ -131,13 +151,24 @@ class Cluster:
         return True
 
 
+class Emulator(kmock.KubernetesEmulator):
+    """kmock's emulator, plus the uid an API server gives every object it creates."""
+
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        if request.action == kmock.action.CREATE and isinstance(request.data, dict):
+            meta = request.data.setdefault("metadata", {})
+            if isinstance(meta, dict) and not meta.get("uid"):
+                meta["uid"] = str(uuid4())
+        return await super()._handle(request)
+
+
 @asynccontextmanager
 async def cluster() -> AsyncIterator[Cluster]:
-    async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
+    async with Emulator() as emulator, kmock.Server(emulator) as server:
         for resource in RESOURCES:
             emulator.resources[resource] = kmock.ResourceInfo()
         url = str(server.url).rstrip("/")
-        client = client_for(url, NAMESPACE, field_manager="test")
+        client = client_for(url, NAMESPACE, token=TEST_TOKEN, field_manager="test")
         try:
             yield Cluster(emulator, url, client)
         finally:

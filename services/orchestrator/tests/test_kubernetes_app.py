@@ -7,12 +7,13 @@ emulator over real HTTP (the seam in k8s_emulator.py)."""
 from __future__ import annotations
 
 import pytest
-from conftest import TOOLMAN_BASE
+from conftest import TOOLMAN_BASE, free_port
 from k8s_emulator import cluster
 from test_kubernetes_job import MODEL_KEY
-from test_kubernetes_tasks_api import api
+from test_kubernetes_tasks_api import api, api_at
 
 from orchestrator.config import parse
+from orchestrator.metrics import CONTENT_TYPE
 
 pytestmark = pytest.mark.anyio
 SMALL = parse({
@@ -52,6 +53,21 @@ async def test_the_open_health_and_metrics_answer() -> None:
         lines = metrics.text.splitlines()
         counted = [line for line in lines if line.startswith("orchestrator_tasks{")]
         assert sum(float(line.rsplit(" ", 1)[1]) for line in counted) == 1
+
+
+async def test_metrics_answer_while_the_api_server_is_unreachable() -> None:
+    """A scrape still succeeds (Prometheus would otherwise only see the target down):
+    `orchestrator_backend_up` is 0 and no task counts are given, none being known."""
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    async with api_at(nobody) as http:
+        for _ in range(2):  # the first failure leaves the app able to answer again
+            metrics = await http.get("/metrics", headers={"Authorization": ""})
+            assert metrics.status_code == 200, metrics.text
+            assert metrics.headers["content-type"] == CONTENT_TYPE
+            lines = metrics.text.splitlines()
+            assert "orchestrator_backend_up 0.0" in lines
+            assert not [line for line in lines if line.startswith("orchestrator_tasks{")]
+        assert (await http.get("/ready")).status_code == 503
 
 
 async def test_inputs_too_large_for_a_configmap_are_refused_at_submission() -> None:

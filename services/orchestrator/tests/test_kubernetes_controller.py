@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from conftest import TOOLMAN_BASE, eventually
 from k8s_emulator import NAMESPACE, Cluster, cluster, now
+from lightkube.models.batch_v1 import JobSpec
 from lightkube.models.coordination_v1 import LeaseSpec
+from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.coordination_v1 import Lease
@@ -24,6 +26,7 @@ from test_kubernetes_job import MODEL_KEY
 
 from orchestrator.backends.kubernetes.api import TaskRun, client_for
 from orchestrator.backends.kubernetes.controller import TaskRunController
+from orchestrator.backends.kubernetes.inputs import TaskRunRef
 from orchestrator.backends.kubernetes.job import AGENT, TOOLMAN
 from orchestrator.backends.kubernetes.lease import LEASE_NAME, LeaseTimes
 from orchestrator.backends.kubernetes.options import KubernetesOptions
@@ -210,6 +213,16 @@ async def test_a_taskrun_made_with_kubectl_is_admitted_as_through_the_api(
         assert not await k8s.exists(Secret, "t20-task")
 
 
+async def test_a_repository_host_name_is_not_resolved_at_launch() -> None:
+    """As the README says: on Kubernetes tasks.repository_networks_denied refuses only a
+    host written as an address (above); `localhost`, whose addresses are in the denied
+    127.0.0.0/8, is launched, where Docker's launch refuses it after resolving it."""
+    async with cluster() as k8s, controller(k8s):
+        await k8s.submit("t32", {**TASK, "repository": {"url": "https://localhost/team/app"}})
+        await phase(k8s, "t32", "starting")
+        assert await k8s.exists(Job, "t32")
+
+
 async def test_a_restarted_controller_resumes_from_the_api_state() -> None:
     async with cluster() as k8s:
         async with controller(k8s, "first"):
@@ -315,3 +328,61 @@ async def test_a_taskrun_cancelled_before_any_controller_saw_it_never_gets_a_job
             cancelled = await phase(k8s, "t15", "cancelled")
         assert cancelled["reason"] == "cancelled before it started"  # as on Docker
         assert k8s.writes("a", "jobs") == 0
+
+
+async def someone_elses(k8s: Cluster, kind: Any, name: str) -> None:
+    """An object of the namespace the controller did not make (no owner reference)."""
+    meta = ObjectMeta(name=name, namespace=NAMESPACE, labels={"team": "payments"})
+    if kind is Job:
+        pod = PodSpec(containers=[Container(name="migrate", image="postgres:16")])
+        await k8s.client.create(
+            Job(metadata=meta, spec=JobSpec(template=PodTemplateSpec(spec=pod)))
+        )
+    elif kind is Secret:
+        await k8s.client.create(Secret(metadata=meta, stringData={"password": "hunter2"}))
+    else:
+        await k8s.client.create(ConfigMap(metadata=meta, data={"settings": "kept"}))
+
+
+async def still_someone_elses(k8s: Cluster, kind: Any, name: str) -> None:
+    found = await k8s.client.get(kind, name, namespace=NAMESPACE)
+    assert found.metadata is not None
+    assert found.metadata.labels == {"team": "payments"}
+    assert not found.metadata.ownerReferences
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"), [(ConfigMap, "t30-task"), (Secret, "t30-task"), (Job, "t30")]
+)
+async def test_a_taskrun_named_after_someone_elses_object_fails_and_leaves_it_alone(
+    kind: Any, name: str
+) -> None:
+    """A TaskRun named so that its Job, ConfigMap or Secret would take an existing
+    object's name: the task fails naming that object, which is neither deleted, replaced
+    nor read as the task's, not even once the TaskRun is deleted."""
+    async with cluster() as k8s, controller(k8s):
+        await someone_elses(k8s, kind, name)
+        await k8s.submit("t30", TASK)
+        failed = await phase(k8s, "t30", "failed")
+        assert f"a {kind.__name__} named '{name}' already exists" in failed["reason"]
+        assert "finishedAt" in failed
+        assert k8s.writes("a", "jobs") == 0
+        await still_someone_elses(k8s, kind, name)
+        await k8s.client.delete(TaskRun, "t30", namespace=NAMESPACE)
+        await gone(k8s, TaskRun, "t30")
+        await still_someone_elses(k8s, kind, name)
+
+
+async def test_leftovers_of_a_launch_cut_short_are_replaced() -> None:
+    """The TaskRun's own ConfigMap from a launch that stopped before its Job was made
+    (a controller restarted mid-launch): replaced, and the task starts."""
+    async with cluster() as k8s:
+        owner = TaskRunRef("t31", NAMESPACE, "uid-t31")
+        stale = ConfigMap(metadata=owner.meta("t31-task", "inputs"), data={"prompt": "stale"})
+        await k8s.client.create(stale)
+        async with controller(k8s):
+            await k8s.submit("t31", TASK, uid="uid-t31")
+            await phase(k8s, "t31", "starting")
+        inputs = await k8s.client.get(ConfigMap, "t31-task", namespace=NAMESPACE)
+        assert inputs.data is not None
+        assert inputs.data["prompt"] == TASK["prompt"]

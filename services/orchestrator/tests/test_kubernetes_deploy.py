@@ -12,8 +12,12 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, require
+from k8s_emulator import NAMESPACE, cluster, now
 from k8s_schemas import validate_everywhere
+from test_kubernetes_controller import gone
+from test_kubernetes_tasks_api import api, task_in
 
+from orchestrator.backends.kubernetes.api import TaskRun
 from orchestrator.config import parse
 
 DEPLOY = REPO / "deploy"
@@ -93,11 +97,11 @@ def test_the_role_is_namespaced_and_grants_no_more_than_the_controller_uses() ->
         *((crd[0], "taskruns", verb, ()) for verb in ("get", "list", "watch", "create", "patch")),
         (crd[0], "taskruns/status", "patch", ()),
         (crd[0], "taskruns/finalizers", "update", ()),  # owner references blocking deletion
-        *(("batch", "jobs", verb, ()) for verb in ("get", "list", "watch", "create", "delete")),
+        *(("batch", "jobs", verb, ()) for verb in ("get", "watch", "create", "delete")),
         *(
             ("", kind, verb, ())
             for kind in ("configmaps", "secrets")
-            for verb in ("create", "delete")
+            for verb in ("get", "create", "delete")  # get: whose it is, before a delete
         ),
         ("", "pods", "list", ()),
         ("", "pods", "watch", ()),
@@ -108,6 +112,54 @@ def test_the_role_is_namespaced_and_grants_no_more_than_the_controller_uses() ->
     assert granted == wanted
     binding = objects["RoleBinding"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "orchestrator"}]
+
+
+@pytest.mark.anyio
+async def test_the_role_grants_exactly_what_a_tasks_life_asks_of_the_api_server() -> None:
+    """Every call the controller and its API make over tasks' lives (submitted, run to
+    the end, read, listed, their logs, one cancelled, one deleted; the Lease taken,
+    renewed, released) is one the Role grants; and it grants no verb they do not call,
+    but `taskruns/finalizers` update: the API server's condition for setting
+    blockOwnerDeletion in an owner reference, not a call."""
+    rules = by_kind(build("base"))["Role"]["rules"]
+    async with cluster() as k8s:
+        async with api(k8s) as http:
+            done = (await http.post("/api/v1/tasks", json={"prompt": "hi"})).json()["id"]
+            await task_in(http, done, "starting")
+            k8s.serve_log(done, "working\n")
+            await k8s.run_pod(done, {"terminated": {"exitCode": 0, "startedAt": now()}})
+            await k8s.job_condition(done, "Complete")
+            await task_in(http, done, "succeeded")
+            assert (await http.get(f"/api/v1/tasks/{done}/logs")).status_code == 200
+            assert (await http.get("/api/v1/tasks", params={"label": "a=b"})).status_code == 200
+            assert (await http.get("/metrics")).status_code == 200
+            stopped = (await http.post("/api/v1/tasks", json={"prompt": "hi"})).json()["id"]
+            await task_in(http, stopped, "starting")
+            assert (await http.post(f"/api/v1/tasks/{stopped}/cancel")).status_code == 202
+            await task_in(http, stopped, "cancelled")
+            await k8s.client.delete(TaskRun, done, namespace=NAMESPACE)
+            await gone(k8s, TaskRun, done)
+        calls = k8s.calls()
+
+    def granted(group: str, resource: str, verb: str, name: str) -> bool:
+        return any(
+            group in rule["apiGroups"]
+            and resource in rule["resources"]
+            and verb in rule["verbs"]
+            and name in rule.get("resourceNames", [name])
+            for rule in rules
+        )
+
+    assert sorted(call for call in calls if not granted(*call)) == []
+    every = {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    unused = every - {(group, resource, verb) for group, resource, verb, _ in calls}
+    assert unused == {("orchestrator.5dlabs.io", "taskruns/finalizers", "update")}
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,12 +32,19 @@ CONFIG = parse({"toolman": {"config": TOOLMAN_BASE}, "agent": {"secrets": MODEL_
 WAIT = 10.0
 
 
-@asynccontextmanager
-async def api(
+def api(
     k8s: Cluster, config: OrchestratorConfig = CONFIG
+) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return api_at(k8s.url, config)
+
+
+@asynccontextmanager
+async def api_at(
+    server: str, config: OrchestratorConfig = CONFIG
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """`orchestrator controller`'s app, in process, on the API server at `server`."""
     settings = ControllerSettings(
-        Settings(config=config), NAMESPACE, "api-test", k8s.url, KubernetesOptions()
+        Settings(config=config), NAMESPACE, "api-test", server, KubernetesOptions()
     )
     app = create_controller_app(settings, {"ORCHESTRATOR_TOKEN": TOKEN})
     async with LifespanManager(app) as manager:

@@ -93,7 +93,11 @@ def test_multiple_content_types() -> list[types.ContentBlock]:
 
 @server.tool()
 async def test_tool_with_logging(ctx: Context) -> str:
-    """Sends three info log messages while it runs."""
+    """Sends three info log messages while it runs.
+
+    The scenario asks for ~50 ms between them ("the delays are important to test that
+    clients can receive multiple log notifications during tool execution"): the pause is
+    the tool's specified behaviour, not a wait for a condition."""
     for message in ("Tool execution started", "Tool processing data", "Tool execution completed"):
         await ctx.info(message)
         await asyncio.sleep(0.05)
@@ -108,7 +112,7 @@ def test_error_handling() -> str:
 
 @server.tool()
 async def test_tool_with_progress(ctx: Context) -> str:
-    """Reports progress 0, 50, 100 of 100."""
+    """Reports progress 0, 50, 100 of 100, ~50 ms apart, as the scenario specifies."""
     for step in (0, 50, 100):
         await ctx.report_progress(step, 100, f"Completed step {step} of 100")
         await asyncio.sleep(0.05)

@@ -9,18 +9,28 @@ the Lease over) carries on where the last one stopped and never launches a Job t
     no Job                ConfigMap, Secret and Job are created; phase `starting`
     a Job                 phase, times, exit code follow it (status.observe); once it has
                           ended (or is cancelled), the tool calls counted from toolman's log
+    a name taken          phase `failed`, naming the Job, ConfigMap or Secret of that name
+                          which is not this TaskRun's
+
+Only objects whose owner references name this TaskRun's uid are read as its own, replaced
+or deleted: a TaskRun named after an existing Job or `<name>-task` Secret or ConfigMap
+never makes the controller delete or adopt it (anyone who may create TaskRuns could
+otherwise choose the name). The check is a read before the delete (a Kubernetes delete
+cannot be conditioned on an owner); the controller alone writes objects of those names.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from lightkube import AsyncClient
 from lightkube.core.resource import NamespacedResource
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import ConfigMap, Secret
 from lightkube.types import CascadeType, PatchType
@@ -50,6 +60,17 @@ Resource = type[NamespacedResource]
 log = logging.getLogger("orchestrator.kubernetes")
 
 
+class ForeignObject(Exception):
+    """An object has the name one of this TaskRun's would take, but is not this TaskRun's."""
+
+    def __init__(self, kind: str, name: str, namespace: str) -> None:
+        super().__init__(
+            f"a {kind} named {name!r} already exists in namespace {namespace!r} and does not "
+            f"belong to this TaskRun (its ownerReferences do not name it); it was left as it "
+            f"is: submit the task under another name, or remove that {kind} if nothing needs it"
+        )
+
+
 class Reconciler:
     def __init__(
         self,
@@ -73,8 +94,9 @@ class Reconciler:
         # The finalizer list is replaced whole: only on the version read (409 otherwise,
         # and the next reconcile starts again from what the API server holds).
         version = {"resourceVersion": meta.resourceVersion} if meta.resourceVersion else {}
+        owner = TaskRunRef(name, self.namespace, meta.uid or "")
         if meta.deletionTimestamp is not None:
-            await self._remove(name)
+            await self._remove(owner)
             if FINALIZER in finalizers:
                 rest = [f for f in finalizers if f != FINALIZER]
                 await self._patch_meta(name, {"finalizers": rest, **version})
@@ -91,7 +113,6 @@ class Reconciler:
         status: Mapping[str, Any] = given if isinstance(given, dict) else {}
         phase = Phase(status["phase"]) if status.get("phase") in set(Phase) else None
         if phase is None or not phase.finished:
-            owner = TaskRunRef(name, self.namespace, meta.uid or "")
             cancel = (meta.annotations or {}).get(CANCEL_ANNOTATION) == "true"
             await self._advance(owner, spec, status, phase, cancel=cancel)
 
@@ -108,7 +129,8 @@ class Reconciler:
         if cancel:
             unstarted = phase in (None, Phase.PENDING)
             calls = None if unstarted else await self._tool_calls(name, body)  # before the Pod goes
-            await self._delete(Job, name)
+            with suppress(ForeignObject):  # never this task's: left alone
+                await self._delete_owned(Job, name, owner)
             reason = CANCELLED_UNSTARTED if unstarted else CANCELLED_REASON
             stopped = TaskRunStatus(Phase.CANCELLED, reason, finished_at=_now(), tool_calls=calls)
             await self._write(name, status, stopped)
@@ -120,13 +142,20 @@ class Reconciler:
             field = ".".join(["spec", *(str(p) for p in first["loc"])])
             await self._write(name, status, TaskRunStatus(Phase.FAILED, f"{field}: {first['msg']}"))
             return
-        job = await self._get(Job, name)
-        if job is None and (phase is Phase.RUNNING or status.get("jobName")):
+        had_job = phase is Phase.RUNNING or bool(status.get("jobName"))
+        try:
+            job = await self._get_owned(Job, name, owner)
+            if job is None and not had_job:
+                await self._launch(owner, spec, status)
+                return
+        except ForeignObject as exc:  # a name taken: the task cannot have its objects
+            failed = TaskRunStatus(Phase.FAILED, str(exc), finished_at=_now())
+            await self._write(name, status, failed)
+            return
+        if job is None:
             # it had a Job, whose agent may have run: a task is never launched twice
             reason = "the task's Job was deleted before it finished"
             await self._write(name, status, TaskRunStatus(Phase.FAILED, reason, finished_at=_now()))
-        elif job is None:
-            await self._launch(owner, spec, status)
         else:
             observed = observe(job, await task_pods(self.client, self.namespace, name))
             if observed.phase.finished:  # toolman has written its last audit line
@@ -138,7 +167,8 @@ class Reconciler:
             await self._write(name, status, observed)
 
     async def _launch(self, owner: TaskRunRef, spec: TaskCreate, status: Mapping[str, Any]) -> None:
-        """No Job: the agent never ran. Leftovers of a launch cut short are replaced."""
+        """No Job: the agent never ran. This TaskRun's leftovers of a launch cut short are
+        replaced; another object of their name fails the task (ForeignObject)."""
         try:
             rendered = render_task(owner, spec, self.config, self.options)
         except LaunchError as exc:
@@ -146,8 +176,8 @@ class Reconciler:
                 owner.name, status, TaskRunStatus(Phase.FAILED, str(exc), finished_at=_now())
             )
             return
-        await self._delete(ConfigMap, inputs_name(owner.name))
-        await self._delete(Secret, inputs_name(owner.name))
+        await self._delete_owned(ConfigMap, inputs_name(owner.name), owner)
+        await self._delete_owned(Secret, inputs_name(owner.name), owner)
         await self.client.create(rendered.config_map)
         await self.client.create(rendered.secret)
         await self.client.create(rendered.job)
@@ -172,10 +202,16 @@ class Reconciler:
             log.warning("taskrun %s: the agent's log could not be read: %s", name, exc)
             return ""
 
-    async def _remove(self, name: str) -> None:
-        await self._delete(Job, name)
-        await self._delete(ConfigMap, inputs_name(name))
-        await self._delete(Secret, inputs_name(name))
+    async def _remove(self, owner: TaskRunRef) -> None:
+        """This TaskRun's Job, ConfigMap and Secret; objects of their names that are not
+        its own stay."""
+        for kind, name in (
+            (Job, owner.name),
+            (ConfigMap, inputs_name(owner.name)),
+            (Secret, inputs_name(owner.name)),
+        ):
+            with suppress(ForeignObject):
+                await self._delete_owned(kind, name, owner)
 
     async def _write(self, name: str, current: Mapping[str, Any], new: TaskRunStatus) -> None:
         """Through the status subresource, only when something changed."""
@@ -203,6 +239,19 @@ class Reconciler:
                 return None
             raise
 
+    async def _get_owned(self, kind: type[T], name: str, owner: TaskRunRef) -> T | None:
+        """The object if it is this TaskRun's, None if there is none, ForeignObject if
+        another's."""
+        found = await self._get(kind, name)
+        if found is not None and not _owned_by(found, owner.uid):
+            raise ForeignObject(kind.__name__, name, self.namespace)
+        return found
+
+    async def _delete_owned(self, kind: Resource, name: str, owner: TaskRunRef) -> None:
+        """Deletes it if it is this TaskRun's; another's is left (ForeignObject)."""
+        if await self._get_owned(kind, name, owner) is not None:
+            await self._delete(kind, name)
+
     async def _delete(self, kind: Resource, name: str) -> None:
         try:
             await self.client.delete(
@@ -211,6 +260,12 @@ class Reconciler:
         except Failure as exc:
             if status_of(exc) != NOT_FOUND:
                 raise
+
+
+def _owned_by(obj: NamespacedResource, uid: str) -> bool:
+    meta = getattr(obj, "metadata", None)  # every kind read here has it
+    refs = (meta.ownerReferences if isinstance(meta, ObjectMeta) else None) or []
+    return bool(uid) and any(ref.uid == uid for ref in refs)
 
 
 def _missing_labels(current: Mapping[str, str], given: object) -> dict[str, str]:

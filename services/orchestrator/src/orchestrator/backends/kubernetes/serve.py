@@ -1,6 +1,7 @@
 """`orchestrator controller`: the TaskRun controller as a process, as the Deployment in
 deploy/ runs it, with `/health` and `/api/v1/health` (the process answers), `/ready` (the
-Kubernetes API answered the last call) for its probes, and `/metrics` (TaskRuns by phase).
+Kubernetes API answered the last call) for its probes, and `/metrics` (TaskRuns by phase;
+while the API server does not answer, still 200: `orchestrator_backend_up 0`, no counts).
 Requests pass the Docker app's RequestGuard (401 before any body is read, 413 past
 tasks.max_request_bytes) and its 405 handler.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import re
 import socket
@@ -33,7 +35,7 @@ from orchestrator.api.guard import RequestGuard
 from orchestrator.api.views import method_not_allowed
 from orchestrator.backends.base import LaunchError
 from orchestrator.backends.kubernetes import tasks_api
-from orchestrator.backends.kubernetes.api import client_for
+from orchestrator.backends.kubernetes.api import Failure, client_for
 from orchestrator.backends.kubernetes.controller import TaskRunController
 from orchestrator.backends.kubernetes.inputs import secret_key_ref
 from orchestrator.backends.kubernetes.options import KubernetesOptions
@@ -44,6 +46,10 @@ from orchestrator.settings import Settings, SettingsError, parse_log_level, pars
 from orchestrator.tasks.model import Phase
 
 NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# A scrape waits at most this long for the TaskRuns' list: within Prometheus' default
+# scrape_timeout (10 s), so a slow API server reads as down, not as a failed scrape.
+METRICS_LIST_SECONDS = 5.0
+log = logging.getLogger("orchestrator.kubernetes")
 
 
 @dataclass(frozen=True)
@@ -128,9 +134,19 @@ def create_controller_app(settings: ControllerSettings, environ: Mapping[str, st
 
     @app.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
     async def metrics_text() -> Response:
-        """Prometheus text format: the namespace's TaskRuns by phase, whether the API answers."""
-        counts.update(await app.state.taskruns.counts())
-        metrics.backend_up.set(1 if state["controller"].api_answers else 0)
+        """Prometheus text format: the namespace's TaskRuns by phase, whether the API answers.
+        When the TaskRuns cannot be listed the scrape still succeeds: the backend is down
+        and no counts are given (none stale)."""
+        found: dict[Phase, int] | None = None
+        try:
+            async with asyncio.timeout(METRICS_LIST_SECONDS):
+                found = await app.state.taskruns.counts()
+        except (Failure, TimeoutError) as exc:
+            log.warning("/metrics: the TaskRuns could not be listed: %s", exc or "no answer")
+        counts.clear()
+        counts.update(found or {})
+        up = found is not None and state["controller"].api_answers
+        metrics.backend_up.set(1 if up else 0)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/ready")
