@@ -58,7 +58,7 @@ class Service:
     # index, where an unrelated project may own the same name.
     requires: tuple[str, ...] = ()
     # Directories the image's user owns (below /, no leading slash here): made empty in the
-    # build context's user-owned/ tree, with the commit's time (buildkit.deps.image_root).
+    # build context's user-owned.tar, with the commit's time (buildkit.deps.image_root).
     user_dirs: tuple[str, ...] = ()
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import stat
 import tarfile
 from pathlib import Path
@@ -14,7 +15,13 @@ import pytest
 
 from buildkit.config import ClaudeImage, load_project, parse_project
 from buildkit.deps import claude_code
-from buildkit.deps.image_root import USER_OWNED, add_user_dirs, check_user_dir
+from buildkit.deps.image_root import (
+    USER_OWNED_TAR,
+    add_user_dirs,
+    check_dockerfile,
+    check_user_dir,
+    seal_trees,
+)
 from buildkit.errors import ConfigError
 from buildkit.proc import Runner
 from tests.helpers import ROOT
@@ -59,28 +66,44 @@ def test_a_trailing_slash_is_accepted() -> None:
     assert check_user_dir("/var/lib/x/", "where") == "var/lib/x"
 
 
-def test_user_dirs_and_their_parents_come_from_the_context_at_the_commit_time(
+def test_user_dirs_are_the_users_their_parents_roots_all_at_the_commit_time(
     tmp_path: Path,
 ) -> None:
-    platforms = ("linux/amd64", "linux/arm64")
-    add_user_dirs(tmp_path, platforms, ("var/lib/orchestrator", "workspace"), MTIME)
-    assert entries(tmp_path / USER_OWNED) == {
-        "var": ("dir", 0o755, MTIME),
-        "var/lib": ("dir", 0o755, MTIME),
-        "var/lib/orchestrator": ("dir", 0o755, MTIME),
-        "workspace": ("dir", 0o755, MTIME),
+    add_user_dirs(tmp_path, ("var/lib/orchestrator", "workspace", "var/lib/x/y"), MTIME)
+    with tarfile.open(tmp_path / USER_OWNED_TAR) as tar:
+        found = {m.name: (m.type, m.mode, m.mtime, m.uid, m.gid) for m in tar}
+    root, user = (
+        (tarfile.DIRTYPE, 0o755, MTIME, 0, 0),
+        (tarfile.DIRTYPE, 0o755, MTIME, 10001, 10001),
+    )
+    assert found == {
+        "var": root,
+        "var/lib": root,
+        "var/lib/orchestrator": user,
+        "var/lib/x": root,
+        "var/lib/x/y": user,
+        "workspace": user,
     }
-    for root in (USER_OWNED, "linux-amd64", "linux-arm64"):  # copied to /: its time too
-        assert int((tmp_path / root).stat().st_mtime) == MTIME
-    for slug in ("linux-amd64", "linux-arm64"):  # the parents again, to be root's
-        assert entries(tmp_path / slug) == {
-            "var": ("dir", 0o755, MTIME),
-            "var/lib": ("dir", 0o755, MTIME),
-        }
+    assert int((tmp_path / USER_OWNED_TAR).stat().st_mtime) == MTIME
+
+
+def test_the_user_dirs_tar_depends_on_nothing_but_its_dirs_and_time(tmp_path: Path) -> None:
+    made = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        add_user_dirs(tmp_path / name, ("workspace", "home/agent"), MTIME)
+        made.append((tmp_path / name / USER_OWNED_TAR).read_bytes())
+    assert made[0] == made[1]
+
+
+def test_a_user_dir_below_another_stays_the_users(tmp_path: Path) -> None:
+    add_user_dirs(tmp_path, ("srv/app/cache", "srv/app"), MTIME)
+    with tarfile.open(tmp_path / USER_OWNED_TAR) as tar:
+        assert {m.name: m.uid for m in tar} == {"srv": 0, "srv/app": 10001, "srv/app/cache": 10001}
 
 
 def test_no_user_dirs_add_nothing(tmp_path: Path) -> None:
-    add_user_dirs(tmp_path, ("linux/amd64",), (), MTIME)
+    add_user_dirs(tmp_path, (), MTIME)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -118,3 +141,52 @@ def test_claude_code_and_its_config_sit_in_each_platform_tree(tmp_path: Path) ->
         config = json.loads((context / slug / "etc/claude-code/mcp.json").read_text())
         assert config["mcpServers"]["toolman"]["command"] == "mcp-wrapper"
     assert sorted(p.name for p in context.iterdir()) == ["linux-amd64", "linux-arm64"]
+
+
+def context_with(root: Path, content: bytes, mtime: int) -> Path:
+    """A prepared context: a Dockerfile and a platform tree holding one file."""
+    (root / "linux-amd64" / "opt").mkdir(parents=True)
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "linux-amd64" / "opt" / "f").write_bytes(content)
+    for path in ("linux-amd64/opt/f", "linux-amd64/opt", "linux-amd64"):
+        os.utime(root / path, (mtime, mtime))
+    add_user_dirs(root, ("workspace",), mtime)
+    return root
+
+
+def test_sealed_trees_are_named_by_everything_in_them(tmp_path: Path) -> None:
+    """The same trees get the same name; a change of content alone (same size and time),
+    or of time alone, a new one: BuildKit then receives them whole."""
+    names = {
+        label: seal_trees(context_with(tmp_path / label, content, mtime), MTIME)
+        for label, content, mtime in (
+            ("first", b"one", MTIME),
+            ("again", b"one", MTIME),
+            ("edited", b"two", MTIME),
+            ("later", b"one", MTIME + 1),
+        )
+    }
+    assert names["first"] == names["again"]
+    assert len({names["first"], names["edited"], names["later"]}) == 3
+    first = tmp_path / "first"
+    assert sorted(p.name for p in first.iterdir()) == ["Dockerfile", names["first"]]
+    sealed = first / names["first"]
+    assert sorted(p.name for p in sealed.iterdir()) == ["linux-amd64", USER_OWNED_TAR]
+    for path in (sealed, sealed / "linux-amd64", sealed / "linux-amd64" / "opt"):
+        assert int(path.stat().st_mtime) == MTIME
+
+
+def test_a_dockerfile_that_does_not_copy_from_the_sealed_trees_is_refused(
+    tmp_path: Path,
+) -> None:
+    dockerfile = tmp_path / "old.Dockerfile"
+    dockerfile.write_text(
+        "FROM scratch\nARG TARGETOS\nARG TARGETARCH\nCOPY ${TARGETOS}-${TARGETARCH}/ /\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"old\.Dockerfile does not copy .* from \$\{IMAGE_TREES\}"
+    ) as caught:
+        check_dockerfile(dockerfile)
+    assert "ARG IMAGE_TREES" in (caught.value.hint or "")
+    dockerfile.write_text("FROM scratch\nARG IMAGE_TREES\nCOPY ${IMAGE_TREES}/linux-amd64/ /\n")
+    check_dockerfile(dockerfile)  # accepted

@@ -5,12 +5,13 @@ platform, the directories its user owns, plus Claude Code for the claude-code im
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from buildkit.config import CLAUDE_TARGET, Service
 from buildkit.deps import claude_code
-from buildkit.deps.image_root import add_user_dirs
+from buildkit.deps.image_root import TREES_ARG, add_user_dirs, check_dockerfile, seal_trees
 from buildkit.deps.wheelhouse import prepare_context
 from buildkit.registry import reference
 from buildkit.stages.context import Context
@@ -62,9 +63,10 @@ def claude_labels(service: Service, ctx: Context) -> dict[str, str]:
     return {"dev.buildkit.claude-code-version": ctx.project.claude.version}
 
 
-def build_args(base: str, debug: bool, platform: str | None = None) -> dict[str, str]:
+def build_args(base: str, debug: bool, trees: str, platform: str | None = None) -> dict[str, str]:
     args = {
         "BASE_IMAGE": base,
+        TREES_ARG: trees,  # where the context's root-shaped trees are (ImageContext)
         "PYTHONDEVMODE": "1" if debug else "",
         "LOG_LEVEL": "debug" if debug else "info",
         "DEBUG": "1" if debug else "",
@@ -86,10 +88,26 @@ def install_dir(service: Service, ctx: Context) -> str:
     return f"opt/{ctx.project.target(service.wheel_owner).image}"
 
 
-def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> tuple[Path, str]:
-    """build/image-context/<service>/ for `platforms`, and the wheel's sha256."""
+@dataclass(frozen=True)
+class ImageContext:
+    """A prepared build context: its directory, the sha256 of the wheel installed in it, and
+    the name of the directory below it that holds the root-shaped trees the Dockerfile
+    copies (`trees-<digest>`, build argument IMAGE_TREES: buildkit.deps.image_root)."""
+
+    path: Path
+    wheel_sha256: str
+    trees: str
+
+
+def context_path(service: Service, ctx: Context) -> Path:
+    return ctx.build_dir / "image-context" / service.name
+
+
+def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> ImageContext:
+    """build/image-context/<service>/ for `platforms`."""
+    check_dockerfile(service.dockerfile)
     wheel, sha = checked_wheel(service.wheel_owner, ctx)
-    context_dir = ctx.build_dir / "image-context" / service.name
+    context_dir = context_path(service, ctx)
     mtime = source_date_epoch(service, ctx)
     prepare_context(
         context=context_dir,
@@ -108,5 +126,5 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
         claude_code.prepare(context_dir, ctx.project.claude, platforms,
                             cache=ctx.build_dir / "claude-code", offline=ctx.options.offline,
                             runner=ctx.runner, mtime=mtime)  # fmt: skip
-    add_user_dirs(context_dir, platforms, service.user_dirs, mtime)
-    return context_dir, sha
+    add_user_dirs(context_dir, service.user_dirs, mtime)
+    return ImageContext(context_dir, sha, seal_trees(context_dir, mtime))
