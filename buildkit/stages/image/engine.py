@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from buildkit.cache.keys import Hasher
+from buildkit.checks.locks import installed_lock
 from buildkit.deps.wheelhouse import platform_slug
 from buildkit.engine.build import (
     CREATED_LABEL,
@@ -123,6 +124,8 @@ class EngineBackend:
         key.files(ctx.root, [service.dockerfile, service.dockerfile.parent / ".dockerignore"])
         key.add("platforms", platforms)
         key.add("user_dirs", service.user_dirs)
+        lock = installed_lock(ctx.root, service.wheel_owner)
+        key.files(ctx.root, [lock] if lock is not None else [])
         key.add("base", base_identity(ctx.require_engine(), ctx.options.base_image, platforms))
         labels = oci_labels(service, ctx, wheel.sha256 or "")
         labels.pop(CREATED_LABEL, None)

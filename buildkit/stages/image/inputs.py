@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from buildkit.checks.locks import installed_lock
 from buildkit.config import CLAUDE_TARGET, Service
 from buildkit.deps import claude_code
 from buildkit.deps.image_root import TREES_ARG, add_user_dirs, check_dockerfile, seal_trees
@@ -121,6 +122,7 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
         runner=ctx.runner,
         mtime=mtime,
         install_dir=install_dir(service, ctx),
+        constraints=installed_lock(ctx.root, service.wheel_owner),
     )
     if service.name == CLAUDE_TARGET and ctx.project.claude is not None:
         claude_code.prepare(context_dir, ctx.project.claude, platforms,
