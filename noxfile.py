@@ -124,7 +124,7 @@ def fmt(session: nox.Session) -> None:
 def ci(session: nox.Session) -> None:
     """Every check of a release candidate, like ci-checks.sh: format, lint (Python,
     workflows, scripts, Dockerfiles), wheels, tests, lock files, pip-audit of each
-    service's environment, the TODO/FIXME count; one table, one exit code (args go to pytest).
+    service's lock file, the TODO/FIXME count; one table, one exit code (args go to pytest).
     Needs PyPI for pip-audit's vulnerability data and the lock files' resolution."""
     install_buildkit(session, "dev,e2e")
     session.install("pip-audit==2.10.1")

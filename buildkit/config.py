@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit import tomlcompat
+from buildkit.deps.image_root import check_user_dir
 from buildkit.errors import ConfigError
 from buildkit.schema import (
     CLAUDE_KEYS,
@@ -56,6 +57,9 @@ class Service:
     # in its environment, their wheel files in its wheel check and image), never from an
     # index, where an unrelated project may own the same name.
     requires: tuple[str, ...] = ()
+    # Directories the image's user owns (below /, no leading slash here): made empty in the
+    # build context's user-owned.tar, with the commit's time (buildkit.deps.image_root).
+    user_dirs: tuple[str, ...] = ()
 
     @property
     def wheel_owner(self) -> str:
@@ -81,6 +85,7 @@ class ClaudeImage:
     version: str
     port: int = 8080
     description: str = ""
+    user_dirs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,7 @@ class Project:
                 port=self.claude.port,
                 wheel_of=owner.name,
                 requires=owner.requires,
+                user_dirs=self.claude.user_dirs,
             )
         return self.service(name)
 
@@ -233,6 +239,7 @@ def parse_claude(
         version=table["version"],
         port=table.get("port", 8080),
         description=table.get("description", ""),
+        user_dirs=parse_user_dirs(table, where),
     )
 
 
@@ -274,4 +281,16 @@ def parse_service(root: Path, name: str, spec: object) -> Service:
         health_path=spec.get("health_path", "/health"),
         test_workers=workers,
         requires=tuple(dict.fromkeys(requires)),
+        user_dirs=parse_user_dirs(spec, where),
     )
+
+
+def parse_user_dirs(table: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """`user_dirs`: absolute paths, each a directory the image's user is to own."""
+    values = table.get("user_dirs", [])
+    if not all(isinstance(value, str) for value in values):
+        raise ConfigError(
+            f"{where}.user_dirs must be a list of absolute paths, got {values!r}",
+            hint='e.g. user_dirs = ["/var/lib/orchestrator"]',
+        )
+    return tuple(dict.fromkeys(check_user_dir(v, f"{where}.user_dirs") for v in values))

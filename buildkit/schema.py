@@ -39,6 +39,7 @@ CLAUDE_KEYS: dict[str, tuple[type, bool]] = {
     "version": (str, True),
     "port": (int, False),
     "description": (str, False),
+    "user_dirs": (list, False),
 }
 IMAGE_TAG_KEYS: dict[str, tuple[type, bool]] = {
     "semver": (bool, False),
@@ -57,6 +58,7 @@ SERVICE_KEYS: dict[str, tuple[type, bool]] = {
     "health_path": (str, False),
     "test_workers": (int, False),
     "requires": (list, False),
+    "user_dirs": (list, False),
 }
 
 

@@ -3,9 +3,11 @@ starts it) and private ones a test starts itself, with or without htpasswd auth.
 
 from __future__ import annotations
 
+import io
 import shutil
 import socket
 import subprocess
+import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,6 +109,34 @@ def registry_json(path: str, reference: str, kind: str = "manifests") -> dict[st
     response.raise_for_status()
     data: dict[str, Any] = response.json()
     return data
+
+
+@dataclass(frozen=True)
+class LayerEntry:
+    """What an image's layers leave at one path: owner, mode bits, mtime, a file's bytes."""
+
+    uid: int
+    mode: int
+    mtime: int
+    content: bytes | None
+
+
+def top_layer_entries(path: str, manifest: str, count: int) -> dict[str, LayerEntry]:
+    """Each path the image's last `count` layers hold (no leading `./` or trailing `/`),
+    read from the shared registry's blobs: a later layer wins."""
+    found = {}
+    for layer in registry_json(path, manifest)["layers"][-count:]:
+        blob = httpx.get(
+            f"http://{SHARED_REGISTRY}/v2/{path}/blobs/{layer['digest']}", timeout=60
+        ).raise_for_status()
+        with tarfile.open(fileobj=io.BytesIO(blob.content), mode="r:*") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./").rstrip("/")
+                data = tar.extractfile(member) if member.isfile() else None
+                content = data.read() if data is not None else None
+                mode, mtime = member.mode & 0o7777, int(member.mtime)
+                found[name] = LayerEntry(member.uid, mode, mtime, content)
+    return found
 
 
 def manifest_digest(address: str, path: str, tag: str, auth: tuple[str, str] | None = None) -> str:

@@ -150,8 +150,9 @@ def test_a_buildkit_that_never_built_the_images_is_served_from_the_registry_cach
 ) -> None:
     """The classic-store engine's BuildKit has never seen these layers (each run's build
     id is new, and nothing here prunes the shared engines' caches): building alpha there
-    with `buildx_cache = true` (no push: the cache is only read) takes its layer from the
-    cache the containerd-store bake wrote, instead of running the COPY."""
+    with `buildx_cache = true` (no push: the cache is only read) takes its two layers from the
+    cache the containerd-store bake wrote (BuildKit pulls both in the last step), instead of
+    running the COPY of the install tree and the ADD of the user's directories."""
     repo, where = pushed.repo, pushed.where
     path = f"{where.split('/', 1)[1]}/alpha"
     cache = registry_json(path, "buildcache")  # BuildKit's cache: its layers, its config
@@ -164,11 +165,17 @@ def test_a_buildkit_that_never_built_the_images_is_served_from_the_registry_cach
     try:
         assert result.returncode == 0, result.stdout + result.stderr
         steps = progress((repo.path / "build" / "logs" / "images-bake.log").read_text())
-        [copy] = [lines for title, lines in steps.items() if "COPY linux-amd64/ /" in title]
-        assert copy[-1] == "CACHED", copy  # the COPY did not run
-        pulled = [line.split()[1] for line in copy if line.startswith("pulling sha256:")]
-        assert pulled, copy  # its layer came from a registry ...
-        assert set(pulled) <= in_cache  # ... out of the registry cache
+        added = {title: lines for title, lines in steps.items() if "trees-" in title}
+        assert [title.split()[1] for title in added] == ["COPY", "ADD"]  # tree, user dirs
+        assert [lines[-1] for lines in added.values()] == ["CACHED", "CACHED"], added
+        pulled = {
+            line.split()[1]
+            for lines in added.values()
+            for line in lines
+            if line.startswith("pulling sha256:")
+        }
+        assert len(pulled) == 2, added  # both layers came from a registry ...
+        assert pulled <= in_cache  # ... out of the registry cache
     finally:
         remove_images(classic, f"{where}/alpha")
 

@@ -3,12 +3,15 @@ end names each with its outcome, and the exit code is 0 only if none failed. pip
 verdict: a vulnerability with a fix fails the run unless accepted with a reason.
 
 pip-audit itself asks PyPI, which tests may not reach: its JSON report (the format
-pip-audit 2.x writes with `-f json`) is written here, and the verdict read from it."""
+pip-audit 2.x writes with `-f json`) is written here, by a stand-in on PATH that reads the
+lock file it is given, and the verdict read from it."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -69,8 +72,41 @@ def test_an_ignore_entry_without_a_reason_is_refused(tmp_path: Path) -> None:
     assert "reason =" in e.value.hint
 
 
-def test_the_repositorys_ignore_list_is_valid() -> None:
-    assert all(entry.reason for entry in audit.read_ignored(ROOT / audit.IGNORE_FILE))
+def documented_example(text: str) -> str:
+    """The `[[ignore]]` entry the ignore file's header shows, uncommented."""
+    return "".join(line[4:] + "\n" for line in text.splitlines() if line.startswith("#   "))
+
+
+def test_the_repositorys_ignore_list_and_the_entry_it_documents_are_valid() -> None:
+    text = (ROOT / audit.IGNORE_FILE).read_text()
+    listed = audit.read_ignored(ROOT / audit.IGNORE_FILE)  # raises on any bad entry
+    example = audit.parse_ignored(text + documented_example(text), "with the example")
+    assert len(example) == len(listed) + 1
+    assert example[-1].id == "GHSA-xxxx-xxxx-xxxx"
+    assert example[-1].reason.startswith("only the CLI")
+
+
+@pytest.mark.parametrize(
+    ("entry", "refusal"),
+    [
+        ('id = "GHSA-h5c8-rqwp-cp95"\nreason = " "', "GHSA-h5c8-rqwp-cp95 is ignored without"),
+        ('id = "GHSA-h5c8-rqwp-cp95"\nreasn = "typo"', "unknown key 'reasn'"),
+        ('id = "jinja2"\nreason = "a package is no advisory"', "no advisory id (got 'jinja2')"),
+        ('reason = "no id"', "no advisory id (got None)"),
+    ],
+)
+def test_a_bad_entry_added_to_the_repositorys_ignore_list_is_refused(
+    entry: str, refusal: str
+) -> None:
+    text = (ROOT / audit.IGNORE_FILE).read_text()
+    with pytest.raises(ConfigError, match=re.escape(refusal)):
+        audit.parse_ignored(f"{text}\n[[ignore]]\n{entry}\n", "ci/audit-ignore.toml")
+
+
+def test_an_advisory_listed_twice_is_refused() -> None:
+    entry = '[[ignore]]\nid = "CVE-2024-22195"\nreason = "templates are ours"\n'
+    with pytest.raises(ConfigError, match="CVE-2024-22195 is listed twice"):
+        audit.parse_ignored(entry + entry, "ci/audit-ignore.toml")
 
 
 def python(code: str) -> tuple[str, ...]:
@@ -104,10 +140,73 @@ def test_every_check_runs_and_the_table_names_each_outcome() -> None:
     assert exit_code([rows[0], rows[3], rows[4]]) == 0
 
 
-def test_an_audit_of_an_environment_not_made_yet_says_how_to_make_it(tmp_path: Path) -> None:
+def test_an_audit_without_the_lock_file_says_how_to_write_it(tmp_path: Path) -> None:
     outcome = audit_check(tmp_path, "toolman").run(Runner())
     assert not outcome.ok
-    assert "run `python -m buildkit test --services toolman`" in outcome.summary
+    assert outcome.summary == "locks/toolman.txt is missing: run `nox -s lock`"
+
+
+# pip-audit asks PyPI, which tests may not reach: this stand-in on PATH reads the file it
+# is given as pip-audit does with --no-deps and reports an advisory for jinja2 3.1.2.
+FAKE_PIP_AUDIT = """#!{python}
+import json, sys
+args = sys.argv[1:]
+assert {{"--no-deps", "--disable-pip"}} <= set(args), args
+pins = [line.split(";")[0].strip().split("==") for line in open(args[args.index("-r") + 1])
+        if "==" in line and not line.startswith("#")]
+vulns = {{"jinja2": [{{"id": "GHSA-h5c8-rqwp-cp95", "aliases": ["CVE-2024-22195"],
+                      "fix_versions": ["3.1.3"]}}]}}
+dependencies = [{{"name": n, "version": v, "vulns": vulns.get(n, [])}} for n, v in pins]
+open(args[args.index("-o") + 1], "w").write(json.dumps({{"dependencies": dependencies}}))
+"""
+
+
+def project_with_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lock: str) -> Path:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "pip-audit").write_text(FAKE_PIP_AUDIT.format(python=sys.executable))
+    (tools / "pip-audit").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    root = tmp_path / "project"
+    (root / "locks").mkdir(parents=True)
+    (root / "locks" / "toolman.txt").write_text(lock)
+    return root
+
+
+def test_the_audit_reads_the_pins_of_the_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = "# uv\nanyio==4.16.0\njinja2==3.1.2\npywin32==312 ; sys_platform == 'win32'\n"
+    root = project_with_lock(tmp_path, monkeypatch, lock)
+    outcome = audit_check(root, "toolman").run(Runner())
+    assert not outcome.ok
+    assert outcome.summary == (
+        "locks/toolman.txt: 3 packages, 1 fixable: jinja2 3.1.2: GHSA-h5c8-rqwp-cp95 "
+        "(fixed in 3.1.3)"
+    )
+    (root / "ci").mkdir()
+    (root / audit.IGNORE_FILE).write_text(
+        '[[ignore]]\nid = "CVE-2024-22195"\nreason = "the templates are ours"\n'
+    )
+    accepted = audit_check(root, "toolman").run(Runner())
+    assert accepted.ok
+    assert "1 accepted: jinja2 3.1.2" in accepted.summary
+
+
+def test_a_clean_lock_file_passes_and_a_bad_ignore_list_fails_the_audit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project_with_lock(tmp_path, monkeypatch, "anyio==4.16.0\n")
+    clean = audit_check(root, "toolman").run(Runner())
+    assert (clean.ok, clean.summary) == (
+        True,
+        "locks/toolman.txt: 1 package, no known vulnerability",
+    )
+    (root / "ci").mkdir()
+    (root / audit.IGNORE_FILE).write_text('[[ignore]]\nid = "GHSA-h5c8-rqwp-cp95"\n')
+    refused = audit_check(root, "toolman").run(Runner())
+    assert not refused.ok
+    assert "GHSA-h5c8-rqwp-cp95 is ignored without a reason" in refused.summary
 
 
 def test_the_todo_count_reads_the_files_git_sees(tmp_path: Path) -> None:

@@ -102,6 +102,18 @@ def test_claude_code_and_the_wrapper_run_inside(engine: Engine, built: tuple[Git
     assert config["mcpServers"]["toolman"]["command"] == "mcp-wrapper"
     identity = run_in(engine, ref, "sh", "-c", "id -u; echo $HOME; test -w $HOME && echo w")
     assert identity.splitlines() == ["10001", "/home/agent", "w"]
+    # From the context's root-shaped trees: the agent's directories its user's, their
+    # parents and what buildkit added root's, every one with the commit's time.
+    paths = ["/home", "/home/agent", "/workspace", "/etc/claude-code", "/usr/local/bin/claude"]
+    stats = run_in(engine, ref, "stat", "-c", "%n %u %a %Y", *paths).splitlines()
+    epoch = built[0].git("log", "-1", "--format=%ct")
+    assert stats == [
+        f"/home 0 755 {epoch}",
+        f"/home/agent 10001 755 {epoch}",
+        f"/workspace 10001 755 {epoch}",
+        f"/etc/claude-code 0 755 {epoch}",
+        f"/usr/local/bin/claude 0 755 {epoch}",
+    ]
 
 
 def test_the_agent_answers_health_with_the_claude_version(

@@ -1,7 +1,8 @@
 """Image steps and the cache, against the real engine, on each image store: a recorded
 image is reused (and tagged again), an image found only by its dev.buildkit.key label is
 reused after build/cache is deleted, a removed image is built again, and image keys move
-with the Dockerfile, the shared .dockerignore, the base image and --debug."""
+with the Dockerfile, the shared .dockerignore, the directories the image's user owns, the
+base image and --debug."""
 
 from __future__ import annotations
 
@@ -132,6 +133,13 @@ def test_image_keys_move_with_their_inputs(built: GitRepo, engine: Engine) -> No
     ignore.write_text(ignored + "!extra\n")
     assert [image_key(built, engine, s) != before[s] for s in ("alpha", "beta")] == [True, True]
     ignore.write_text(ignored)
+    pyproject = built.path / "pyproject.toml"
+    config = pyproject.read_text()
+    owned = 'user_dirs = ["/var/lib/alpha"]'
+    assert owned in config
+    pyproject.write_text(config.replace(owned, 'user_dirs = ["/var/lib/alpha", "/srv/alpha"]'))
+    assert [image_key(built, engine, s) != before[s] for s in ("alpha", "beta")] == [True, False]
+    pyproject.write_text(config)
     assert image_key(built, engine, "alpha") == before["alpha"]
     assert image_key(built, engine, "alpha", debug=True) != before["alpha"]
     other_base = f"buildkit-test/other-base:{uuid.uuid4().hex[:6]}"

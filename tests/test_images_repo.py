@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from packaging.utils import canonicalize_name
 
 from buildkit.engine.client import Engine
 from tests.helpers import GitRepo, run_buildkit, snapshot_repository, step_result
@@ -78,6 +80,42 @@ def test_three_images_are_pushed_and_resolve_to_their_digests(
         assert labels["org.opencontainers.image.revision"] == commit
         assert labels["org.opencontainers.image.version"] == "1.2.3"
         assert labels["org.opencontainers.image.source"] == "https://github.com/5dlabs/platform"
+
+
+def locked_versions(lock: Path) -> dict[str, str]:
+    """name -> version of each `name==version` line of a lock file (markers aside)."""
+    pins: dict[str, str] = {}
+    for line in lock.read_text().splitlines():
+        requirement = line.split(";", 1)[0].strip()
+        if "==" in requirement and not requirement.startswith("#"):
+            name, version = requirement.split("==", 1)
+            pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
+def test_each_image_installs_its_dependencies_at_the_versions_its_lock_pins(
+    pushed: tuple[GitRepo, str, list[dict[str, Any]]],
+) -> None:
+    """What pip-audit audits (locks/<service>.txt) is what the image ships: every package
+    in the install tree the image copies, besides this repository's own, at its pin."""
+    repo, _, _ = pushed
+    own = {canonicalize_name(name) for name in IMAGES.values()}
+    for service, image_name in IMAGES.items():
+        pins = locked_versions(repo.path / "locks" / f"{service}.txt")
+        trees = (repo.path / "build" / "image-context" / service).glob(
+            f"trees-*/linux-*/opt/{image_name}"
+        )
+        [tree] = list(trees)  # the last platform's context (the engine backend makes one each)
+        shipped = {
+            canonicalize_name(name): version
+            for name, version in (
+                path.name.removesuffix(".dist-info").rsplit("-", 1)
+                for path in tree.glob("*.dist-info")
+            )
+        }
+        third_party = {name: version for name, version in shipped.items() if name not in own}
+        assert bool(third_party) == bool(pins), service  # mcp-wrapper needs none
+        assert {name: pins.get(name) for name in third_party} == third_party, service
 
 
 def test_http_services_pass_health_and_healthcheck_and_the_wrapper_answers_version(

@@ -8,7 +8,11 @@ path, every file and directory the commit's time) — and so are the pushed imag
   (buildkit.engine.normalise) before the smoke test, so the pushed tag's digest is the same;
 - buildx backend, both stores: BuildKit gets SOURCE_DATE_EPOCH, and the Dockerfiles copy a
   root-shaped tree, so every platform's image manifest is the same. (The index around it
-  also holds buildx's provenance, a record of one build: its invocation id and times.)"""
+  also holds buildx's provenance, a record of one build: its invocation id and times.)
+
+alpha's image has a directory its user owns (/var/lib/alpha, `user_dirs`), as the
+orchestrator's state directory: it and its parents come from the context too, so they carry
+the commit's time, and the parents stay root's."""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from tests.registries import (
     manifest_digest,
     registry_json,
     require_shared_registry,
+    top_layer_entries,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -65,6 +70,20 @@ def config_created(path: str, manifest: str) -> str:
     return str(registry_json(path, config, "blobs")["created"])
 
 
+def assert_user_dir_at_the_commit_time(clone: GitRepo, where: str, digest: str) -> None:
+    """alpha's /var/lib/alpha is its user's, /var and /var/lib root's, all three with the
+    commit's time, in the two layers the Dockerfile's COPYs make."""
+    epoch = int(clone.git("log", "-1", "--format=%ct"))
+    entries = top_layer_entries(f"{where.split('/', 1)[1]}/alpha", digest, 2)
+    wanted = ("var", "var/lib", "var/lib/alpha")
+    found = {name: entries[name] for name in wanted if name in entries}
+    assert {name: (e.uid, e.mode, e.mtime) for name, e in found.items()} == {
+        "var": (0, 0o755, epoch),
+        "var/lib": (0, 0o755, epoch),
+        "var/lib/alpha": (10001, 0o755, epoch),
+    }
+
+
 def build_in_two_clones(
     engine: EngineUnderTest, backend: str, tmp_path: Path
 ) -> tuple[list[GitRepo], list[str]]:
@@ -98,9 +117,14 @@ def assert_same_inputs(clones: list[GitRepo]) -> None:
         ).read_bytes()
     for service in SERVICES:
         contexts = [tree(repo.path / "build" / "image-context" / service) for repo in clones]
-        assert contexts[0] == contexts[1]
+        assert contexts[0] == contexts[1]  # the trees' directory names included
         assert not [name for name in contexts[0] if name.endswith("direct_url.json")]
-        assert f"linux-amd64/opt/{service}" in contexts[0]  # shaped like the image's root
+        [trees] = (first.path / "build" / "image-context" / service).glob("trees-*")
+        assert f"{trees.name}/linux-amd64/opt/{service}" in contexts[0]  # root-shaped
+    [alpha] = (first.path / "build" / "image-context" / "alpha").glob("trees-*")
+    found = tree(alpha)
+    assert "user-owned.tar" in found
+    assert "linux-amd64/var" not in found  # the tar holds /var/lib/alpha and its parents
 
 
 def assert_same_images(clones: list[GitRepo], wheres: list[str]) -> dict[str, dict[str, str]]:
@@ -127,7 +151,9 @@ def test_the_engine_backend_builds_the_same_image_digests_in_two_clones(
 ) -> None:
     clones, wheres = build_in_two_clones(classic, "engine", tmp_path)
     assert_same_inputs(clones)
-    assert_same_images(clones, wheres)
+    images = assert_same_images(clones, wheres)
+    for digest in images["alpha"].values():
+        assert_user_dir_at_the_commit_time(clones[0], wheres[0], digest)
     for service in SERVICES:  # the whole pushed tag: no attestation around it
         paths = [f"{where.split('/', 1)[1]}/{service}" for where in wheres]
         digests = {manifest_digest(SHARED_REGISTRY, path, "v3.0.0") for path in paths}
@@ -142,3 +168,5 @@ def test_the_buildx_backend_builds_the_same_image_digests_in_two_clones(
     assert_same_inputs(clones)
     images = assert_same_images(clones, wheres)
     assert all(manifests for manifests in images.values())
+    for digest in images["alpha"].values():
+        assert_user_dir_at_the_commit_time(clones[0], wheres[0], digest)

@@ -34,6 +34,13 @@ def lock_path(root: Path, service: str) -> Path:
     return root / LOCKS / f"{service}.txt"
 
 
+def installed_lock(root: Path, service: str) -> Path | None:
+    """The service's lock file, if the project has one: its image's dependencies are
+    fetched and installed at the versions it pins (buildkit.deps.wheelhouse)."""
+    lock = lock_path(root, service)
+    return lock if lock.is_file() else None
+
+
 def compile_argv(project: Project, service: str, output: Path, excludes: Path) -> list[str]:
     """`uv pip compile` of the service's requirements into `output`, run from the root."""
     sources = [project.target(name).path for name in (*project.siblings_of(service), service)]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from buildkit.checks import audit, commands, locks
 from buildkit.config import Project
-from buildkit.deps.envs import env_python, uv_binary
 from buildkit.errors import BuildkitError
 from buildkit.gitinfo import source_files
 from buildkit.proc import Runner
@@ -67,44 +66,24 @@ def commands_check(name: str, argvs: Sequence[Sequence[str] | Command]) -> Check
 
 
 def audit_check(root: Path, service: str) -> Check:
-    """pip-audit of build/envs/<service> (the `tests` check makes it)."""
+    """pip-audit of locks/<service>.txt: the exact versions the service's image installs
+    besides this repository's own wheels (buildkit.checks.audit)."""
 
     def run(runner: Runner) -> Outcome:
-        env = root / "build" / "envs" / service
-        if not env_python(env).exists():
-            return Outcome(
-                False, f"{env} is missing; run `python -m buildkit test --services {service}`"
-            )
+        lock = locks.lock_path(root, service)
+        if not lock.is_file():
+            return Outcome(False, f"{locks.LOCKS}/{lock.name} is missing: run `{locks.FIX}`")
         try:
             ignored = audit.read_ignored(root / audit.IGNORE_FILE)
-            frozen = runner.call(
-                [
-                    uv_binary(),
-                    "pip",
-                    "freeze",
-                    "--exclude-editable",
-                    "--python",
-                    str(env_python(env)),
-                ]
-            )
-            if not frozen.ok:
-                return Outcome(False, f"uv pip freeze failed: {frozen.tail(3)}")
             with tempfile.TemporaryDirectory() as scratch:
-                requirements = Path(scratch) / "requirements.txt"
-                requirements.write_text(
-                    "".join(line + "\n" for line in frozen.output.splitlines() if "==" in line)
-                )
                 report = Path(scratch) / "audit.json"
-                runner.call(
-                    ["pip-audit", "-r", str(requirements), "--no-deps", "--disable-pip",
-                     "--progress-spinner", "off", "-f", "json", "-o", str(report)]
-                )  # fmt: skip
+                runner.call(audit.command(lock, report))
                 if not report.is_file():
                     return Outcome(False, "pip-audit wrote no report (is PyPI reachable?)")
                 verdict = audit.judge(report.read_text(), ignored)
         except BuildkitError as exc:
             return Outcome(False, exc.message)
-        return Outcome(verdict.ok, verdict.summary())
+        return Outcome(verdict.ok, f"{locks.LOCKS}/{lock.name}: {verdict.summary()}")
 
     return Check(f"pip-audit {service}", run)
 

@@ -3,25 +3,27 @@
 Claude Code ships one native binary per platform on npm
 (`@anthropic-ai/claude-code-linux-x64`, `-linux-arm64`, ...). It is fetched outside the
 build with `npm pack` (which checks the registry's integrity hash) into
-build/claude-code/<version>/, which is all an --offline run reads, and placed in the
-image's build context next to the mcp-wrapper install tree.
+build/claude-code/<version>/, which is all an --offline run reads, and placed in each
+platform's tree of the image's build context, next to the mcp-wrapper install tree.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tarfile
 from pathlib import Path
 
 from buildkit.config import ClaudeImage
+from buildkit.deps.image_root import make_dirs, stamp_parents
 from buildkit.deps.wheelhouse import platform_slug
 from buildkit.errors import StageFailed, UsageError
 from buildkit.proc import Runner
 
 NPM_PLATFORMS = {"linux/amd64": "linux-x64", "linux/arm64": "linux-arm64"}
 BINARY_IN_PACKAGE = "package/claude"
+BINARY_DIR = "usr/local/bin"  # where the image has them, below /
+CONFIG_DIR = "etc/claude-code"
 MCP_CONFIG = {"mcpServers": {"toolman": {"type": "stdio", "command": "mcp-wrapper", "args": []}}}
 
 
@@ -70,26 +72,24 @@ def prepare(
     runner: Runner,
     mtime: int = 0,
 ) -> None:
-    """Add Claude Code's binaries, its MCP config and the agent's directories to `context`,
-    every file and directory with `mtime` so an unchanged rebuild gives identical layers."""
+    """Add Claude Code's binary (usr/local/bin/claude) and its MCP config
+    (etc/claude-code/mcp.json) to each platform's root-shaped tree in `context`, every file
+    and directory at `mtime` so an unchanged rebuild gives identical layers."""
+    config = (json.dumps(MCP_CONFIG, indent=2) + "\n").encode()
     for platform in platforms:
         tarball = fetch(claude, platform, cache, offline, runner)
-        target = context / f"claude-{platform_slug(platform)}"
-        target.mkdir(parents=True, exist_ok=True)
+        tree = context / platform_slug(platform)
+        binary = make_dirs(tree, BINARY_DIR, mtime) / "claude"
         with tarfile.open(tarball) as archive:
             member = archive.getmember(BINARY_IN_PACKAGE)
             source = archive.extractfile(member)
             if source is None:
                 raise StageFailed(f"{tarball.name} holds no {BINARY_IN_PACKAGE}")
-            with source, (target / "claude").open("wb") as binary:
-                shutil.copyfileobj(source, binary)
-        (target / "claude").chmod(0o755)
-    (context / "mcp.json").write_text(json.dumps(MCP_CONFIG, indent=2) + "\n")
-    for directory in ("home", "workspace"):
-        (context / directory).mkdir(exist_ok=True)
-    added = [context / "mcp.json", context / "home", context / "workspace"]
-    for platform in platforms:
-        target = context / f"claude-{platform_slug(platform)}"
-        added += [target, target / "claude"]
-    for path in added:
-        os.utime(path, (mtime, mtime))
+            with source, binary.open("wb") as out:
+                shutil.copyfileobj(source, out)
+        binary.chmod(0o755)
+        mcp_json = make_dirs(tree, CONFIG_DIR, mtime) / "mcp.json"
+        mcp_json.write_bytes(config)
+        mcp_json.chmod(0o644)
+        stamp_parents(tree, binary, mtime)
+        stamp_parents(tree, mcp_json, mtime)

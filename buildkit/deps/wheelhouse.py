@@ -65,25 +65,29 @@ def fetch_dependencies(
     offline: bool,
     runner: Runner,
     siblings: Sequence[Path] = (),
+    constraints: Path | None = None,
 ) -> int:
     """Every dependency of `wheel` as a `platform` wheel into `cache`; the number fetched.
 
     `siblings` are the wheel files of the repository's services that `wheel` requires: on
-    the same command line, pip takes those names from them and never looks them up."""
+    the same command line, pip takes those names from them and never looks them up.
+    `constraints` (the service's lock file) pins the version of each dependency it names."""
     cache.mkdir(parents=True, exist_ok=True)
     own = {path.name for path in (*siblings, wheel)}  # the repository's wheels: never cached
     # Each download gets a directory of its own, moved into the cache after: steps that run
     # at once never see each other's half-written files (pip copies what it finds there).
     with tempfile.TemporaryDirectory(prefix=".download-", dir=cache) as scratch:
         args = ["download", "--dest", scratch, "--find-links", str(cache),
-                *pip_platform_args(platform), *map(str, siblings), str(wheel)]  # fmt: skip
+                *pip_platform_args(platform), *constraint_args(constraints),
+                *map(str, siblings), str(wheel)]  # fmt: skip
         if offline:
             args.insert(1, "--no-index")
         result = pip(runner, args)
         if not result.ok:
             raise StageFailed(
                 f"fetching {wheel.name}'s dependencies as {platform} wheels failed"
-                + (" (offline: only build/wheelhouse is searched)" if offline else ""),
+                + (" (offline: only build/wheelhouse is searched)" if offline else "")
+                + stale_lock_hint(constraints),
                 command=result.command,
                 output=result.tail(),
             )
@@ -96,6 +100,19 @@ def fetch_dependencies(
     return fetched
 
 
+def constraint_args(constraints: Path | None) -> list[str]:
+    return ["--constraint", str(constraints)] if constraints is not None else []
+
+
+def stale_lock_hint(constraints: Path | None) -> str:
+    if constraints is None:
+        return ""
+    return (
+        f" (versions pinned by {constraints.name}: `python -m buildkit wheelhouse` fetches"
+        " them; if the service's requirements changed, `nox -s lock` renews the pins)"
+    )
+
+
 def install_for_platform(
     wheel: Path,
     *,
@@ -106,26 +123,28 @@ def install_for_platform(
     runner: Runner,
     mtime: int = 0,
     siblings: Sequence[Path] = (),
+    constraints: Path | None = None,
 ) -> None:
     """Install `wheel` (with the sibling wheel files it requires) and its dependencies for
-    `platform` into `target`, from the cache.
+    `platform` into `target`, from the cache; with `constraints` (the service's lock file),
+    each dependency it names at the version it pins, so the image holds what the lock says
+    (and what pip-audit audits: buildkit.checks.audit).
 
     The tree is reproducible: bytecode is compiled with source hashes instead of times
     (`unchecked-hash`: the image never changes underneath it) and file names relative to
     the tree, no file records the host path, and every file gets `mtime`, so the same
     commit gives identical layers in any clone.
     """
-    fetch_dependencies(
-        wheel, platform=platform, cache=cache, offline=offline, runner=runner, siblings=siblings
-    )
+    fetch_dependencies(wheel, platform=platform, cache=cache, offline=offline, runner=runner,
+                       siblings=siblings, constraints=constraints)  # fmt: skip
     shutil.rmtree(target, ignore_errors=True)
     result = pip(runner, ["install", "--no-index", "--find-links", str(cache), "--target",
                           str(target), "--no-warn-script-location", "--no-compile",
-                          *pip_platform_args(platform), *map(str, siblings),
-                          str(wheel)])  # fmt: skip
+                          *pip_platform_args(platform), *constraint_args(constraints),
+                          *map(str, siblings), str(wheel)])  # fmt: skip
     if not result.ok:
         raise StageFailed(
-            f"installing {wheel.name} for {platform} failed",
+            f"installing {wheel.name} for {platform} failed" + stale_lock_hint(constraints),
             command=result.command,
             output=result.tail(),
         )
@@ -188,6 +207,7 @@ def prepare_context(
     runner: Runner,
     mtime: int = 0,
     install_dir: str = "",
+    constraints: Path | None = None,
 ) -> None:
     """Fill `context` with the Dockerfile and one install tree per platform, at
     `<os>-<arch>/<install_dir>/`: the platform's directory is shaped like the image's root,
@@ -215,6 +235,7 @@ def prepare_context(
             runner=runner,
             mtime=mtime,
             siblings=siblings,
+            constraints=constraints,
         )
         parent = (context / platform_slug(platform) / install_dir).parent
         while parent != context:

@@ -173,7 +173,7 @@ def build_platforms(
     engine: Engine,
     service: Service,
     *,
-    context: Path,
+    context: Callable[[str], Path],
     platforms: tuple[str, ...],
     refs: Sequence[str],
     base: str,
@@ -185,7 +185,9 @@ def build_platforms(
     on_line: Callable[[str], None],
     source_date_epoch: int | None = None,
 ) -> tuple[list[PlatformImage], PlatformImage]:
-    """Every platform's image, and the one the plain tags name locally. With
+    """Every platform's image, and the one the plain tags name locally: each built from
+    `context(platform)`, prepared when its build starts, with `buildargs(base, platform)`,
+    which may use what that preparation made. With
     `source_date_epoch`, each image of the classic store gets that time in its config
     before its smoke test (buildkit.engine.normalise)."""
     native = engine.platform()
@@ -198,7 +200,7 @@ def build_platforms(
         platform_ref = f"{refs[0]}-{platform_slug(platform)}"
         started = time.monotonic()
         image_id = engine.build(
-            context=context,
+            context=context(platform),
             tag=platform_ref,
             buildargs=buildargs(base_ref, platform),
             labels=labels,

@@ -4,6 +4,7 @@ need no package index. `python -m buildkit wheelhouse` runs it on its own."""
 
 from __future__ import annotations
 
+from buildkit.checks.locks import installed_lock
 from buildkit.config import CLAUDE_TARGET
 from buildkit.deps import claude_code
 from buildkit.deps.wheelhouse import fetch_dependencies, platform_slug
@@ -33,6 +34,7 @@ def run(step: Step, ctx: Context) -> Outcome:
             offline=ctx.options.offline,
             runner=ctx.runner,
             siblings=siblings,
+            constraints=installed_lock(ctx.root, service.name),
         )
         counts.append(f"{fetched} new for {platform}")
     return Outcome(Status.OK, summary="dependency wheels: " + ", ".join(counts))

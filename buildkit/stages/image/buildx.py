@@ -60,15 +60,15 @@ def bake(step: Step, ctx: Context) -> Outcome:
         check_push_access(ctx, repos)
     targets, staged = [], []
     for service, repo in zip(services, repos, strict=True):
-        context_dir, wheel_sha = make_context(service, ctx, platforms)
+        context = make_context(service, ctx, platforms)
         refs = tuple(image_refs(service, ctx))
         staging = repo.ref(f"staging-{ctx.git.short or 'nogit'}")
-        labels = oci_labels(service, ctx, wheel_sha)
+        labels = oci_labels(service, ctx, context.wheel_sha256)
         cache = repo.ref("buildcache") if ctx.project.buildx_cache else ""
         targets.append(buildx.BakeTarget(
-            name=target_name(service), context=context_dir, platforms=platforms,
+            name=target_name(service), context=context.path, platforms=platforms,
             tags=(staging,) if ctx.options.push else refs, labels=labels,
-            args={**build_args(ctx.options.base_image, ctx.options.debug),
+            args={**build_args(ctx.options.base_image, ctx.options.debug, context.trees),
                   # BuildKit stamps the config and its history with this, not the build time
                   "SOURCE_DATE_EPOCH": str(source_date_epoch(service, ctx))},
             cache_ref=cache,

@@ -6,8 +6,10 @@ run built from the same inputs (found by its `dev.buildkit.key` label)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from buildkit.cache.keys import Hasher
+from buildkit.checks.locks import installed_lock
 from buildkit.deps.wheelhouse import platform_slug
 from buildkit.engine.build import (
     CREATED_LABEL,
@@ -22,7 +24,9 @@ from buildkit.model import Outcome, Result, Status, Step
 from buildkit.stages.context import Context
 from buildkit.stages.image.artifacts import IMAGE, BuiltImage
 from buildkit.stages.image.inputs import (
+    ImageContext,
     build_args,
+    context_path,
     image_refs,
     make_context,
     oci_labels,
@@ -62,16 +66,26 @@ class EngineBackend:
                     artifacts=(built.to_artifact(),),
                     summary=f"reused {', '.join(built.platform_names)}",
                 )
-        context_dir, _ = make_context(service, ctx, platforms)
+        contexts: dict[str, ImageContext] = {}
+
+        def context_for(platform: str) -> Path:
+            # One platform's tree per build: the classic builder receives the whole context
+            # each time, and the trees' name then depends on that platform alone, so its
+            # layer cache also serves a later build of fewer platforms.
+            contexts[platform] = make_context(service, ctx, (platform,))
+            return contexts[platform].path
+
         try:
             images, local = build_platforms(
                 engine,
                 service,
-                context=context_dir,
+                context=context_for,
                 platforms=platforms,
                 refs=refs,
                 base=ctx.options.base_image,
-                buildargs=lambda base, platform: build_args(base, ctx.options.debug, platform),
+                buildargs=lambda base, platform: build_args(
+                    base, ctx.options.debug, contexts[platform].trees, platform
+                ),
                 labels=labels,
                 nocache=ctx.options.no_cache,
                 version=ctx.version_of(service),
@@ -83,7 +97,7 @@ class EngineBackend:
             return Outcome(
                 Status.FAILED,
                 exc.message,
-                command=f"docker build {context_dir}",
+                command=f"docker build {context_path(service, ctx)}",
                 output_tail=exc.output,
             )
         built = BuiltImage(
@@ -97,7 +111,7 @@ class EngineBackend:
         return Outcome(
             Status.OK,
             artifacts=(built.to_artifact(),),
-            command=f"docker build {context_dir}",
+            command=f"docker build {context_path(service, ctx)}",
             summary="; ".join(f"{i.platform} {human_size(i.size)}, {i.smoke}" for i in images),
         )
 
@@ -109,6 +123,9 @@ class EngineBackend:
         key.add("siblings", sibling_wheel_digests(service, ctx))
         key.files(ctx.root, [service.dockerfile, service.dockerfile.parent / ".dockerignore"])
         key.add("platforms", platforms)
+        key.add("user_dirs", service.user_dirs)
+        lock = installed_lock(ctx.root, service.wheel_owner)
+        key.files(ctx.root, [lock] if lock is not None else [])
         key.add("base", base_identity(ctx.require_engine(), ctx.options.base_image, platforms))
         labels = oci_labels(service, ctx, wheel.sha256 or "")
         labels.pop(CREATED_LABEL, None)

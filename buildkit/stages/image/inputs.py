@@ -1,15 +1,18 @@
 """What an image is made from, whichever backend builds it: its references (tags), its OCI
 labels and creation time, its build arguments, its platforms, and its build context
 (build/image-context/<target>/: the exact wheel and its dependencies installed per
-platform, plus Claude Code for the claude-code image)."""
+platform, the directories its user owns, plus Claude Code for the claude-code image)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from buildkit.checks.locks import installed_lock
 from buildkit.config import CLAUDE_TARGET, Service
 from buildkit.deps import claude_code
+from buildkit.deps.image_root import TREES_ARG, add_user_dirs, check_dockerfile, seal_trees
 from buildkit.deps.wheelhouse import prepare_context
 from buildkit.registry import reference
 from buildkit.stages.context import Context
@@ -61,9 +64,10 @@ def claude_labels(service: Service, ctx: Context) -> dict[str, str]:
     return {"dev.buildkit.claude-code-version": ctx.project.claude.version}
 
 
-def build_args(base: str, debug: bool, platform: str | None = None) -> dict[str, str]:
+def build_args(base: str, debug: bool, trees: str, platform: str | None = None) -> dict[str, str]:
     args = {
         "BASE_IMAGE": base,
+        TREES_ARG: trees,  # where the context's root-shaped trees are (ImageContext)
         "PYTHONDEVMODE": "1" if debug else "",
         "LOG_LEVEL": "debug" if debug else "info",
         "DEBUG": "1" if debug else "",
@@ -85,10 +89,26 @@ def install_dir(service: Service, ctx: Context) -> str:
     return f"opt/{ctx.project.target(service.wheel_owner).image}"
 
 
-def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> tuple[Path, str]:
-    """build/image-context/<service>/ for `platforms`, and the wheel's sha256."""
+@dataclass(frozen=True)
+class ImageContext:
+    """A prepared build context: its directory, the sha256 of the wheel installed in it, and
+    the name of the directory below it that holds the root-shaped trees the Dockerfile
+    copies (`trees-<digest>`, build argument IMAGE_TREES: buildkit.deps.image_root)."""
+
+    path: Path
+    wheel_sha256: str
+    trees: str
+
+
+def context_path(service: Service, ctx: Context) -> Path:
+    return ctx.build_dir / "image-context" / service.name
+
+
+def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> ImageContext:
+    """build/image-context/<service>/ for `platforms`."""
+    check_dockerfile(service.dockerfile)
     wheel, sha = checked_wheel(service.wheel_owner, ctx)
-    context_dir = ctx.build_dir / "image-context" / service.name
+    context_dir = context_path(service, ctx)
     mtime = source_date_epoch(service, ctx)
     prepare_context(
         context=context_dir,
@@ -102,9 +122,11 @@ def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> 
         runner=ctx.runner,
         mtime=mtime,
         install_dir=install_dir(service, ctx),
+        constraints=installed_lock(ctx.root, service.wheel_owner),
     )
     if service.name == CLAUDE_TARGET and ctx.project.claude is not None:
         claude_code.prepare(context_dir, ctx.project.claude, platforms,
                             cache=ctx.build_dir / "claude-code", offline=ctx.options.offline,
                             runner=ctx.runner, mtime=mtime)  # fmt: skip
-    return context_dir, sha
+    add_user_dirs(context_dir, service.user_dirs, mtime)
+    return ImageContext(context_dir, sha, seal_trees(context_dir, mtime))
