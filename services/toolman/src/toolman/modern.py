@@ -14,6 +14,7 @@ stream cancels the call.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,8 @@ CACHEABLE = frozenset(
 )
 CACHE_TTL_MS = 0  # list_changed (subscriptions/listen) is the signal to refetch
 WATCH_AFTER_SECONDS = 0.05
+WATCH_TICK_SECONDS = 0.01  # the watches due are started together, this often at most
+TIMER_RESOLUTION_SECONDS = 0.001  # a loop's timer may fire this much early
 RETRY_KEYS = frozenset({"inputResponses", "requestState"})
 ASKABLE = frozenset({"sampling", "elicitation"})  # client capabilities input_required serves
 
@@ -47,6 +50,7 @@ class ModernEndpoint:
     def __init__(self, gateway: Gateway, methods: Methods) -> None:
         self.gateway = gateway
         self.methods = methods
+        self._watches = _Watches()
 
     async def post(
         self,
@@ -90,7 +94,7 @@ class ModernEndpoint:
         current = asyncio.current_task()
         assert current is not None  # called from the ASGI request's task
         response = _Response(send, receive, current)
-        timer = asyncio.get_running_loop().call_later(WATCH_AFTER_SECONDS, response.watch)
+        self._watches.add(response)
         try:
             if sse_ok and (wants_progress or not json_ok or incoming.method in FORWARDED):
                 await streaming.answer(
@@ -107,8 +111,7 @@ class ModernEndpoint:
                 raise  # toolman itself is stopping
             current.uncancel()  # the client left: nothing more to send
         finally:
-            timer.cancel()
-            await response.stop_watching()
+            await response.finish()
 
     async def _answer(
         self, session: Session, incoming: Incoming, emit: Emit, *, label: str
@@ -196,12 +199,12 @@ class _Response:
     """The ASGI ``send`` of one response, and what cancels its call if the client leaves first.
 
     Most answers take well under WATCH_AFTER_SECONDS: only a longer one pays for a
-    task that waits for the disconnect (``watch``, started by a timer). Once the
+    task that waits for the disconnect (``watch``, started by _Watches). Once the
     response is complete, the server's ``http.disconnect`` means only that, and
     cancels nothing.
     """
 
-    __slots__ = ("_receive", "_send", "_task", "complete", "gone", "watcher")
+    __slots__ = ("_receive", "_send", "_task", "complete", "gone", "group", "watcher")
 
     def __init__(self, send: Send, receive: Receive, task: asyncio.Task[Any]) -> None:
         self._send = send
@@ -209,6 +212,7 @@ class _Response:
         self._task = task
         self.complete = False  # the last byte of the response went out
         self.gone = False  # the client closed the connection first: the task was cancelled
+        self.group: set[_Response] | None = None  # in _Watches until it is watched or done
         self.watcher: asyncio.Future[None] | None = None
 
     async def send(self, message: asgi.Message) -> None:
@@ -225,7 +229,49 @@ class _Response:
             self.gone = True
             self._task.cancel()
 
-    async def stop_watching(self) -> None:
+    async def finish(self) -> None:
+        if self.group is not None:
+            self.group.discard(self)
         if self.watcher is not None:
             self.watcher.cancel()
             await asyncio.gather(self.watcher, return_exceptions=True)
+
+
+class _Watches:
+    """Starts the watch of every response still running WATCH_AFTER_SECONDS after it began.
+
+    One timer for all of them rather than one per request (made, then cancelled,
+    for nearly every request). Responses are grouped by when they began, one group
+    per WATCH_TICK_SECONDS; a response leaves its group when it finishes, so only
+    the ones still running are held. A group is due WATCH_AFTER_SECONDS after the
+    end of its tick: each watch starts between that long and a tick more after
+    its response began.
+    """
+
+    def __init__(self) -> None:
+        self._groups: deque[tuple[float, set[_Response]]] = deque()  # the order they are due
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, response: _Response) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests): the old one's timer is gone
+            self._groups.clear()
+            self._timer, self._loop = None, loop
+        now = loop.time()
+        groups = self._groups
+        if not groups or groups[-1][0] <= now + WATCH_AFTER_SECONDS:
+            groups.append((now + WATCH_AFTER_SECONDS + WATCH_TICK_SECONDS, set()))
+            if self._timer is None:
+                self._timer = loop.call_at(groups[0][0], self._start_due, loop)
+        group = groups[-1][1]
+        group.add(response)
+        response.group = group
+
+    def _start_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time() + TIMER_RESOLUTION_SECONDS  # a timer may fire this much early
+        groups = self._groups
+        while groups and groups[0][0] <= now:
+            for response in groups.popleft()[1]:
+                response.watch()
+        self._timer = loop.call_at(groups[0][0], self._start_due, loop) if groups else None
