@@ -14,7 +14,6 @@ stream cancels the call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -225,21 +224,17 @@ class _Response:
         self.watcher = asyncio.ensure_future(self._wait_disconnect())
 
     async def _wait_disconnect(self) -> None:
-        with contextlib.suppress(Exception):  # nobody awaits a watch that outlives its response
-            await streaming.wait_disconnect(self._receive)
-            if not self.complete:
-                self.gone = True
-                self._task.cancel()
+        await streaming.wait_disconnect(self._receive)
+        if not self.complete:
+            self.gone = True
+            self._task.cancel()
 
     async def finish(self) -> None:
         if self.group is not None:
             self.group.discard(self)
-        if self.watcher is None or self.complete:
-            # A complete response's watch ends by itself: the server reports
-            # "disconnect" to a pending receive() once the response is complete.
-            return
-        self.watcher.cancel()
-        await asyncio.gather(self.watcher, return_exceptions=True)
+        if self.watcher is not None:
+            self.watcher.cancel()
+            await asyncio.gather(self.watcher, return_exceptions=True)
 
 
 class _Watches:
