@@ -59,8 +59,10 @@ def _header_value(raw: str | None) -> str | None:
 def check_envelope(headers: dict[str, str], incoming: Incoming) -> dict[str, Any]:
     """The request's client capabilities, or RpcError for the first check that fails."""
     meta = incoming.params.get("_meta")
-    if not isinstance(meta, dict) or any(
-        k not in meta for k in (PROTOCOL_VERSION, CLIENT_CAPABILITIES)
+    if (
+        not isinstance(meta, dict)
+        or PROTOCOL_VERSION not in meta
+        or CLIENT_CAPABILITIES not in meta
     ):
         raise RpcError(
             -32602,
@@ -89,9 +91,9 @@ def without_envelope(incoming: Incoming) -> Incoming:
     """The request as a 2025 downstream takes it: ``_meta`` without the envelope keys."""
     meta = incoming.params["_meta"]
     kept = {key: value for key, value in meta.items() if not key.startswith(ENVELOPE_PREFIX)}
-    params = (
-        {**incoming.params, "_meta": kept}
-        if kept
-        else {key: value for key, value in incoming.params.items() if key != "_meta"}
-    )
+    if kept:
+        params = {**incoming.params, "_meta": kept}
+    else:
+        params = incoming.params.copy()
+        del params["_meta"]
     return Incoming(incoming.kind, incoming.id, incoming.method, params)

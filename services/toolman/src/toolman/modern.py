@@ -14,7 +14,8 @@ stream cancels the call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from toolman import __version__, asgi, jsonrpc, listen, streaming
@@ -39,6 +40,8 @@ CACHEABLE = frozenset(
 )
 CACHE_TTL_MS = 0  # list_changed (subscriptions/listen) is the signal to refetch
 WATCH_AFTER_SECONDS = 0.05
+WATCH_TICK_SECONDS = 0.01  # the watches due are started together, this often at most
+TIMER_RESOLUTION_SECONDS = 0.001  # a loop's timer may fire this much early
 RETRY_KEYS = frozenset({"inputResponses", "requestState"})
 ASKABLE = frozenset({"sampling", "elicitation"})  # client capabilities input_required serves
 
@@ -47,6 +50,7 @@ class ModernEndpoint:
     def __init__(self, gateway: Gateway, methods: Methods) -> None:
         self.gateway = gateway
         self.methods = methods
+        self._watches = _Watches()
 
     async def post(
         self,
@@ -72,8 +76,9 @@ class ModernEndpoint:
         except RpcError as exc:
             self.gateway.metrics.requests.inc(method=label, outcome="error")
             raise HttpReject(STATUS.get(exc.code, 400), exc, request_id=incoming.id) from None
-        session = Session("", agent, MODERN_VERSIONS[-1], modern=True)
-        session.client_capabilities = capabilities
+        session = Session(
+            "", agent, MODERN_VERSIONS[-1], modern=True, client_capabilities=capabilities
+        )
         incoming = without_envelope(incoming)
         if incoming.method == "subscriptions/listen":
             self.gateway.metrics.requests.inc(method="subscriptions/listen", outcome="ok")
@@ -84,48 +89,50 @@ class ModernEndpoint:
                 raise HttpReject(STATUS.get(exc.code, 400), exc, request_id=incoming.id) from None
             return
         json_ok, sse_ok = accepts
-        response = _Tracked(send)
-        send = response.send
-        wants_progress = "progressToken" in incoming.params.get("_meta", {})
-        if sse_ok and (wants_progress or not json_ok or incoming.method in FORWARDED):
-            run = streaming.answer(
-                send,
-                lambda emit: self._answer(session, incoming, emit, label),
-                lazy=json_ok and not wants_progress,
-                status=lambda answer: STATUS.get(answer.get("error", {}).get("code"), 200),
-            )
-        else:
-            run = self._json(send, session, incoming, label)
-        await _until_disconnect(run, receive, response)
-
-    async def _json(self, send: Send, session: Session, incoming: Incoming, label: str) -> None:
-        answer = await self._answer(session, incoming, no_stream, label)
-        status = STATUS.get(answer.get("error", {}).get("code"), 200)
-        await asgi.respond_json(send, status, answer)
+        meta = incoming.params.get("_meta")  # what is left of it: a dict, or absent
+        wants_progress = meta is not None and "progressToken" in meta
+        current = asyncio.current_task()
+        assert current is not None  # called from the ASGI request's task
+        response = _Response(send, receive, current)
+        self._watches.add(response)
+        try:
+            if sse_ok and (wants_progress or not json_ok or incoming.method in FORWARDED):
+                await streaming.answer(
+                    response.send,
+                    partial(self._answer, session, incoming, label=label),
+                    lazy=json_ok and not wants_progress,
+                    status=_status,
+                )
+            else:
+                answer = await self._answer(session, incoming, no_stream, label=label)
+                await asgi.respond_json(response.send, _status(answer), answer)
+        except asyncio.CancelledError:
+            if not response.gone:
+                raise  # toolman itself is stopping
+            current.uncancel()  # the client left: nothing more to send
+        finally:
+            await response.finish()
 
     async def _answer(
-        self, session: Session, incoming: Incoming, emit: Emit, label: str
+        self, session: Session, incoming: Incoming, emit: Emit, *, label: str
     ) -> dict[str, Any]:
+        method = incoming.method
         try:
-            result = await self._result(session, incoming, emit)
+            if method == "server/discover":
+                result = self.discover(session.agent)
+            elif method in REMOVED or not self.methods.serves(method):
+                raise RpcError(-32601, f"Method not found: {method}")
+            elif method in FORWARDED and (
+                "requestState" in incoming.params or ASKABLE & session.client_capabilities.keys()
+            ):
+                result = dict(await self._interactive(session, incoming, emit))
+            else:  # nothing could be asked of this client: the call runs as a plain one
+                result = dict(await self.methods.call(session, incoming, emit))
         except RpcError as exc:
             self.gateway.metrics.requests.inc(method=label, outcome="error")
             if exc.code == RESOURCE_NOT_FOUND:  # SEP-2164: -32602 from 2026-07-28 on
                 exc = RpcError(-32602, exc.message, exc.data)
             return jsonrpc.error(incoming.id, exc)
-        self.gateway.metrics.requests.inc(method=label, outcome="ok")
-        return jsonrpc.result(incoming.id, result)
-
-    async def _result(self, session: Session, incoming: Incoming, emit: Emit) -> dict[str, Any]:
-        method = incoming.method
-        if method == "server/discover":
-            result = self.discover(session.agent)
-        elif method in REMOVED or not self.methods.serves(method):
-            raise RpcError(-32601, f"Method not found: {method}")
-        elif method in FORWARDED:
-            result = dict(await self._interactive(session, incoming, emit))
-        else:
-            result = dict(await self.methods.call(session, incoming, emit))
         result.setdefault("resultType", "complete")
         cacheable = method in CACHEABLE or method == "server/discover"
         if cacheable and result["resultType"] == "complete":
@@ -133,7 +140,8 @@ class ModernEndpoint:
             result["cacheScope"] = "public" if self._same_for_everyone() else "private"
         meta = result.get("_meta")
         result["_meta"] = {**(meta if isinstance(meta, dict) else {}), SERVER_INFO: IDENTITY}
-        return result
+        self.gateway.metrics.requests.inc(method=label, outcome="ok")
+        return jsonrpc.result(incoming.id, result)
 
     async def _interactive(
         self, session: Session, incoming: Incoming, emit: Emit
@@ -181,53 +189,89 @@ class ModernEndpoint:
         }
 
 
-class _Tracked:
-    """The ASGI ``send`` of one response, knowing when its last byte went out."""
+def _status(answer: dict[str, Any]) -> int:
+    """The HTTP status of an answer sent as plain JSON."""
+    error = answer.get("error")
+    return 200 if error is None else STATUS.get(error.get("code"), 200)
 
-    def __init__(self, send: Send) -> None:
+
+class _Response:
+    """The ASGI ``send`` of one response, and what cancels its call if the client leaves first.
+
+    Most answers take well under WATCH_AFTER_SECONDS: only a longer one pays for a
+    task that waits for the disconnect (``watch``, started by _Watches). Once the
+    response is complete, the server's ``http.disconnect`` means only that, and
+    cancels nothing.
+    """
+
+    __slots__ = ("_receive", "_send", "_task", "complete", "gone", "group", "watcher")
+
+    def __init__(self, send: Send, receive: Receive, task: asyncio.Task[Any]) -> None:
         self._send = send
-        self.complete = False
+        self._receive = receive
+        self._task = task
+        self.complete = False  # the last byte of the response went out
+        self.gone = False  # the client closed the connection first: the task was cancelled
+        self.group: set[_Response] | None = None  # in _Watches until it is watched or done
+        self.watcher: asyncio.Future[None] | None = None
 
     async def send(self, message: asgi.Message) -> None:
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             self.complete = True  # before sending: the server reports "disconnect" after it
         await self._send(message)
 
+    def watch(self) -> None:
+        self.watcher = asyncio.ensure_future(self._wait_disconnect())
 
-async def _until_disconnect(
-    run: Coroutine[Any, Any, None], receive: Receive, response: _Tracked
-) -> None:
-    """Run the answer here; a client that closes the connection first cancels it (and its call).
+    async def _wait_disconnect(self) -> None:
+        await streaming.wait_disconnect(self._receive)
+        if not self.complete:
+            self.gone = True
+            self._task.cancel()
 
-    Most answers take well under WATCH_AFTER_SECONDS: only a longer one pays for a task
-    that waits for the disconnect. Once the response is complete, the server's
-    ``http.disconnect`` means only that, and cancels nothing.
+    async def finish(self) -> None:
+        if self.group is not None:
+            self.group.discard(self)
+        if self.watcher is not None:
+            self.watcher.cancel()
+            await asyncio.gather(self.watcher, return_exceptions=True)
+
+
+class _Watches:
+    """Starts the watch of every response still running WATCH_AFTER_SECONDS after it began.
+
+    One timer for all of them rather than one per request (made, then cancelled,
+    for nearly every request). Responses are grouped by when they began, one group
+    per WATCH_TICK_SECONDS; a response leaves its group when it finishes, so only
+    the ones still running are held. A group is due WATCH_AFTER_SECONDS after the
+    end of its tick: each watch starts between that long and a tick more after
+    its response began.
     """
-    current = asyncio.current_task()
-    assert current is not None  # called from the ASGI request's task
-    watcher: asyncio.Future[None] | None = None
-    gone = False
 
-    async def watch() -> None:
-        nonlocal gone
-        await streaming.wait_disconnect(receive)
-        if not response.complete:
-            gone = True
-            current.cancel()
+    def __init__(self) -> None:
+        self._groups: deque[tuple[float, set[_Response]]] = deque()  # the order they are due
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start_watching() -> None:
-        nonlocal watcher
-        watcher = asyncio.ensure_future(watch())
+    def add(self, response: _Response) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests): the old one's timer is gone
+            self._groups.clear()
+            self._timer, self._loop = None, loop
+        now = loop.time()
+        groups = self._groups
+        if not groups or groups[-1][0] <= now + WATCH_AFTER_SECONDS:
+            groups.append((now + WATCH_AFTER_SECONDS + WATCH_TICK_SECONDS, set()))
+            if self._timer is None:
+                self._timer = loop.call_at(groups[0][0], self._start_due, loop)
+        group = groups[-1][1]
+        group.add(response)
+        response.group = group
 
-    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_SECONDS, start_watching)
-    try:
-        await run
-    except asyncio.CancelledError:
-        if not gone:
-            raise  # toolman itself is stopping
-        current.uncancel()  # the client left: nothing more to send
-    finally:
-        timer.cancel()
-        if watcher is not None:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+    def _start_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time() + TIMER_RESOLUTION_SECONDS  # a timer may fire this much early
+        groups = self._groups
+        while groups and groups[0][0] <= now:
+            for response in groups.popleft()[1]:
+                response.watch()
+        self._timer = loop.call_at(groups[0][0], self._start_due, loop) if groups else None

@@ -34,12 +34,8 @@ class Session:
     last_seen: float = field(default_factory=time.monotonic)
     shown: dict[str, int] = field(default_factory=dict)  # kind -> fingerprint last listed
     in_flight: dict[object, asyncio.Task[Any]] = field(default_factory=dict)
-    outbox: asyncio.Queue[dict[str, Any]] = field(
-        default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT)
-    )
     stream_open: bool = False
     pending: set[str] = field(default_factory=set)  # list_changed kinds owed to a future stream
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
     log_level: str | None = None  # set by logging/setLevel
     client_capabilities: dict[str, Any] = field(default_factory=dict)  # from initialize
     # A 2026-07-28 request or subscriptions/listen stream, never stored: its kinds of
@@ -49,6 +45,23 @@ class Session:
     stamp: dict[str, Any] | None = None
     asker: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
     outstanding: Outstanding = field(default_factory=Outstanding)  # toolman's asks of the client
+    # Made on first use: a 2026-07-28 request's session, thrown away after one call,
+    # never needs them.
+    _outbox: asyncio.Queue[dict[str, Any]] | None = field(default=None, init=False, repr=False)
+    _ended: asyncio.Event | None = field(default=None, init=False, repr=False)
+
+    @property
+    def outbox(self) -> asyncio.Queue[dict[str, Any]]:
+        """What the GET stream (or a subscriptions/listen stream) is to send."""
+        if self._outbox is None:
+            self._outbox = asyncio.Queue(OUTBOX_LIMIT)
+        return self._outbox
+
+    @property
+    def ended(self) -> asyncio.Event:
+        if self._ended is None:
+            self._ended = asyncio.Event()
+        return self._ended
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         """A notification for the GET stream; dropped while none is open or the outbox is full."""
