@@ -1,7 +1,8 @@
 """Which services a set of changed files touches (for --changed-since and CI matrices).
 
-A service is touched by a change under its own directory or to its Dockerfile, or by a
-change that touches a sibling service it requires (`requires`). A change
+A service is touched by a change under its own directory, to its Dockerfile or to its
+lock file (locks/<service>.txt: the versions its image installs), or by a change that
+touches a sibling service it requires (`requires`). A change
 to what builds every service — the root pyproject.toml, the noxfile, buildkit itself,
 the shared .dockerignore — touches all of them.
 """
@@ -12,6 +13,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from buildkit.checks.locks import lock_path
 from buildkit.config import Project, Service
 
 SHARED_INPUTS = ("pyproject.toml", "noxfile.py", "buildkit/", "dockerfiles/.dockerignore")
@@ -36,14 +38,19 @@ def touched_services(project: Project, workdir: Path, changed: Sequence[str]) ->
     direct = {
         service.name
         for service in project.services
-        if any(under(name, prefix) for name in changed for prefix in inputs_of(service, workdir))
+        if any(
+            under(name, prefix)
+            for name in changed
+            for prefix in inputs_of(project, service, workdir)
+        )
     }
     touched = direct | {other for name in direct for other in project.dependents_of(name)}
     return tuple(name for name in project.service_names if name in touched)
 
 
-def inputs_of(service: Service, workdir: Path) -> list[str]:
-    return [relative_to(service.path, workdir), relative_to(service.dockerfile, workdir)]
+def inputs_of(project: Project, service: Service, workdir: Path) -> list[str]:
+    paths = (service.path, service.dockerfile, lock_path(project.root, service.name))
+    return [relative_to(path, workdir) for path in paths]
 
 
 def github_matrix(project: Project, names: Sequence[str]) -> str:

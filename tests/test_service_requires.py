@@ -130,6 +130,13 @@ def test_a_change_to_toolman_selects_the_orchestrator_too() -> None:
     assert touched_services(project, ROOT, orchestrator_only) == ("orchestrator",)
 
 
+def test_a_change_to_a_lock_file_alone_selects_its_service_and_its_dependents() -> None:
+    """A pin moved for a security fix changes what the image ships: it must be rebuilt."""
+    project = load_project(ROOT)
+    assert touched_services(project, ROOT, ["locks/orchestrator.txt"]) == ("orchestrator",)
+    assert touched_services(project, ROOT, ["locks/toolman.txt"]) == ("orchestrator", "toolman")
+
+
 def test_the_orchestrator_environment_imports_the_repositorys_toolman(tmp_path: Path) -> None:
     """The real environment the orchestrator's tests and type checks run in (offline:
     every package comes from uv's cache, toolman from services/toolman)."""
