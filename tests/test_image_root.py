@@ -181,12 +181,26 @@ def test_a_dockerfile_that_does_not_copy_from_the_sealed_trees_is_refused(
 ) -> None:
     dockerfile = tmp_path / "old.Dockerfile"
     dockerfile.write_text(
-        "FROM scratch\nARG TARGETOS\nARG TARGETARCH\nCOPY ${TARGETOS}-${TARGETARCH}/ /\n"
+        "FROM scratch\n# copies ${IMAGE_TREES}? no: a comment\nARG TARGETOS\nARG TARGETARCH\n"
+        "COPY ${TARGETOS}-${TARGETARCH}/ /\n"
     )
     with pytest.raises(
         ConfigError, match=r"old\.Dockerfile does not copy .* from \$\{IMAGE_TREES\}"
     ) as caught:
-        check_dockerfile(dockerfile)
+        check_dockerfile(dockerfile, (), "here")
     assert "ARG IMAGE_TREES" in (caught.value.hint or "")
     dockerfile.write_text("FROM scratch\nARG IMAGE_TREES\nCOPY ${IMAGE_TREES}/linux-amd64/ /\n")
-    check_dockerfile(dockerfile)  # accepted
+    check_dockerfile(dockerfile, (), "here")  # accepted
+
+
+def test_user_dirs_and_the_add_of_their_tar_go_together(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "x.Dockerfile"
+    copy = "FROM scratch\nARG IMAGE_TREES\nCOPY ${IMAGE_TREES}/linux-amd64/ /\n"
+    dockerfile.write_text(copy)
+    with pytest.raises(ConfigError, match=r"does not ADD .*user-owned\.tar: the directories of "
+                       r"\[x\]\.user_dirs \(/var/lib/x\) would be missing"):  # fmt: skip
+        check_dockerfile(dockerfile, ("var/lib/x",), "[x]")
+    dockerfile.write_text(copy + "ADD ${IMAGE_TREES}/user-owned.tar /\n")
+    check_dockerfile(dockerfile, ("var/lib/x",), "[x]")  # accepted
+    with pytest.raises(ConfigError, match=r"ADDs user-owned\.tar, but \[x\]\.user_dirs is empty"):
+        check_dockerfile(dockerfile, (), "[x]")

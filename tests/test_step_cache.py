@@ -211,7 +211,8 @@ def test_changed_since_and_the_matrix(tmp_path: Path) -> None:
         "include": [{"service": "alpha", "image": "alpha", "session": "alpha"}]
     }
     repo.commit("alpha grows")
-    repo.write("dockerfiles/beta.Dockerfile", "FROM scratch\n")
+    beta = repo.path / "dockerfiles/beta.Dockerfile"
+    repo.write("dockerfiles/beta.Dockerfile", beta.read_text() + "LABEL changed=yes\n")
     both = run_buildkit("images", "--changed-since", "HEAD~1", "--print-matrix", cwd=repo.path)
     assert [item["service"] for item in json.loads(both.stdout)["include"]] == ["alpha", "beta"]
     shared = copy_fixture("miniproject", tmp_path / "shared")

@@ -26,7 +26,7 @@ import hashlib
 import os
 import stat
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from buildkit.errors import ConfigError
@@ -141,13 +141,31 @@ def entry_record(root: Path, path: Path) -> bytes:
     return b"\0".join((name, b"%o %d" % (info.st_mode, info.st_mtime_ns), content, b"\n"))
 
 
-def check_dockerfile(dockerfile: Path) -> None:
-    """A ConfigError unless `dockerfile` copies from `${IMAGE_TREES}`: an older Dockerfile
-    copying `<os>-<arch>/` from the context's top would fail later with a path not found."""
-    if dockerfile.is_file() and TREES_ARG not in dockerfile.read_text():
+def check_dockerfile(dockerfile: Path, user_dirs: Sequence[str], where: str) -> None:
+    """A ConfigError unless `dockerfile` copies from `${IMAGE_TREES}` (an older Dockerfile
+    copying `<os>-<arch>/` from the context's top would fail later with a path not found)
+    and ADDs `user-owned.tar` exactly when `user_dirs` (at `where`) lists directories."""
+    if not dockerfile.is_file():
+        return
+    lines = dockerfile.read_text().splitlines()
+    instructions = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    if TREES_ARG not in instructions:
         raise ConfigError(
             f"{dockerfile} does not copy the image's trees from ${{{TREES_ARG}}}",
             hint=f"declare `ARG {TREES_ARG}` and copy `${{{TREES_ARG}}}/${{TARGETOS}}-"
             f"${{TARGETARCH}}/ /` (then ADD `${{{TREES_ARG}}}/{USER_OWNED_TAR} /` if it has "
             "user_dirs), as dockerfiles/*.Dockerfile do",
+        )
+    adds = USER_OWNED_TAR in instructions
+    if user_dirs and not adds:
+        raise ConfigError(
+            f"{dockerfile} does not ADD ${{{TREES_ARG}}}/{USER_OWNED_TAR}: the directories "
+            f"of {where}.user_dirs ({', '.join('/' + d for d in user_dirs)}) would be missing",
+            hint=f"add `ADD ${{{TREES_ARG}}}/{USER_OWNED_TAR} /` after the COPY of the tree",
+        )
+    if adds and not user_dirs:
+        raise ConfigError(
+            f"{dockerfile} ADDs {USER_OWNED_TAR}, but {where}.user_dirs is empty: "
+            "buildkit makes that file only for the directories listed there",
+            hint=f"list them in {where}.user_dirs, or drop the ADD",
         )

@@ -106,7 +106,7 @@ def context_path(service: Service, ctx: Context) -> Path:
 
 def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> ImageContext:
     """build/image-context/<service>/ for `platforms`."""
-    check_dockerfile(service.dockerfile)
+    check_dockerfile(service.dockerfile, service.user_dirs, f"[tool.buildkit] {service.name}")
     wheel, sha = checked_wheel(service.wheel_owner, ctx)
     context_dir = context_path(service, ctx)
     mtime = source_date_epoch(service, ctx)
