@@ -1,8 +1,7 @@
 # claude-code: Claude Code with mcp-wrapper (optional: --claude-image). Health on 8080.
 # Built by buildkit from build/image-context/claude-code/trees-<digest>/: <os>-<arch>/opt/
 # mcp-wrapper/ holds mcp-wrapper's exact wheel installed for that platform (claude-agent
-# entrypoint),
-# <os>-<arch>/usr/local/bin/claude the native Claude Code binary fetched from npm,
+# entrypoint), <os>-<arch>/usr/local/bin/claude the native Claude Code binary fetched from npm,
 # <os>-<arch>/etc/claude-code/mcp.json the MCP config that points Claude Code at toolman
 # through mcp-wrapper. The build runs nothing.
 ARG BASE_IMAGE=python:3.11-slim

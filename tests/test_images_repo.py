@@ -102,20 +102,23 @@ def test_each_image_installs_its_dependencies_at_the_versions_its_lock_pins(
     own = {canonicalize_name(name) for name in IMAGES.values()}
     for service, image_name in IMAGES.items():
         pins = locked_versions(repo.path / "locks" / f"{service}.txt")
-        trees = (repo.path / "build" / "image-context" / service).glob(
-            f"trees-*/linux-*/opt/{image_name}"
-        )
-        [tree] = list(trees)  # the last platform's context (the engine backend makes one each)
-        shipped = {
-            canonicalize_name(name): version
-            for name, version in (
-                path.name.removesuffix(".dist-info").rsplit("-", 1)
-                for path in tree.glob("*.dist-info")
+        trees = sorted(
+            (repo.path / "build" / "image-context" / service).glob(
+                f"trees-*/linux-*/opt/{image_name}"
             )
-        }
-        third_party = {name: version for name, version in shipped.items() if name not in own}
-        assert bool(third_party) == bool(pins), service  # mcp-wrapper needs none
-        assert {name: pins.get(name) for name in third_party} == third_party, service
+        )
+        assert trees, service  # what the last build of the image left (any backend)
+        for tree in trees:
+            shipped = {
+                canonicalize_name(name): version
+                for name, version in (
+                    path.name.removesuffix(".dist-info").rsplit("-", 1)
+                    for path in tree.glob("*.dist-info")
+                )
+            }
+            third_party = {name: version for name, version in shipped.items() if name not in own}
+            assert bool(third_party) == bool(pins), tree  # mcp-wrapper needs none
+            assert {name: pins.get(name) for name in third_party} == third_party, tree
 
 
 def test_http_services_pass_health_and_healthcheck_and_the_wrapper_answers_version(

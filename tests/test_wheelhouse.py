@@ -77,7 +77,7 @@ def test_a_lock_the_wheelhouse_cannot_meet_says_how_to_renew_it(
     lock.write_text(f"{DEPENDENCY}==3.0\n")
     with pytest.raises(
         StageFailed,
-        match=r"pinned by bk_service\.txt: `python -m buildkit wheelhouse` .* `nox -s lock`",
+        match=r"bk_service\.txt pins: offline, `python -m buildkit wheelhouse` .*`nox -s lock`",
     ):
         install(wheel, cache, tmp_path / "target", lock)
 

@@ -2,8 +2,12 @@
 
     build/image-context/<service>/
         Dockerfile, .dockerignore
-        linux-amd64/opt/<image>/   the exact wheel and its dependencies, installed for
-        linux-arm64/opt/<image>/   that platform (pip --target with --platform)
+        linux-amd64/opt/<image>/   the exact wheel and its dependencies (at the versions
+        linux-arm64/opt/<image>/   the service's lock pins), installed for that platform
+                                   (pip --target with --platform)
+
+(buildkit.deps.image_root then adds the user's directories and moves the trees into
+trees-<digest>/.)
 
 Dependencies are fetched as wheels for each platform with pip's --platform options into
 a cache, build/wheelhouse/<platform>/, which is all an --offline run reads. Because
@@ -108,8 +112,9 @@ def stale_lock_hint(constraints: Path | None) -> str:
     if constraints is None:
         return ""
     return (
-        f" (versions pinned by {constraints.name}: `python -m buildkit wheelhouse` fetches"
-        " them; if the service's requirements changed, `nox -s lock` renews the pins)"
+        f" (at the versions {constraints.parent.name}/{constraints.name} pins: offline,"
+        " `python -m buildkit wheelhouse` fetches them first; if the service's requirements"
+        " changed, `nox -s lock` renews the pins)"
     )
 
 
