@@ -21,7 +21,7 @@ from buildkit.args import (
 )
 from buildkit.cache.store import StepCache
 from buildkit.changes import github_matrix, touched_services
-from buildkit.config import Project, find_project_root, load_project
+from buildkit.config import Project, config_table, find_project_root, load_project
 from buildkit.deps import image_root
 from buildkit.deps.envs import Envs, uv_binary
 from buildkit.engine.client import Engine
@@ -192,9 +192,7 @@ def check_dockerfile(project: Project, name: str) -> None:
             f"[tool.buildkit.services.{name}] dockerfile: {dockerfile} does not exist",
             hint="fix the path (relative to pyproject.toml) or add the Dockerfile",
         )
-    image_root.check_dockerfile(
-        dockerfile, project.service(name).user_dirs, f"[tool.buildkit.services.{name}]"
-    )
+    image_root.check_dockerfile(dockerfile, project.service(name).user_dirs, config_table(name))
 
 
 # [tool.buildkit] key -> (its option, or "" when it has none; its BUILDKIT_* variable)

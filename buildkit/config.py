@@ -218,12 +218,19 @@ def parse_project(root: Path, table: Mapping[str, Any]) -> Project:
     )
 
 
+def config_table(target: str) -> str:
+    """Where a target's settings are in pyproject.toml, as error messages name it."""
+    if target == CLAUDE_TARGET:
+        return "tool.buildkit.claude_image"
+    return f"tool.buildkit.services.{target}"
+
+
 def parse_claude(
     root: Path, table: Mapping[str, Any] | None, services: tuple[Service, ...]
 ) -> ClaudeImage | None:
     if table is None:
         return None
-    where = "tool.buildkit.claude_image"
+    where = config_table(CLAUDE_TARGET)
     check_table(table, CLAUDE_KEYS, where)
     names = tuple(service.name for service in services)
     if table["service"] not in names:
@@ -244,7 +251,7 @@ def parse_claude(
 
 
 def parse_service(root: Path, name: str, spec: object) -> Service:
-    where = f"tool.buildkit.services.{name}"
+    where = config_table(name)
     if not SERVICE_NAME.match(name):
         raise ConfigError(f"service name {name!r} must match {SERVICE_NAME.pattern}")
     if not isinstance(spec, dict):

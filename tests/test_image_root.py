@@ -24,7 +24,7 @@ from buildkit.deps.image_root import (
 )
 from buildkit.errors import ConfigError
 from buildkit.proc import Runner
-from tests.helpers import ROOT
+from tests.helpers import ROOT, copy_fixture, run_buildkit
 from tests.test_config import service_table
 
 MTIME = 1_700_000_000
@@ -204,3 +204,18 @@ def test_user_dirs_and_the_add_of_their_tar_go_together(tmp_path: Path) -> None:
     check_dockerfile(dockerfile, ("var/lib/x",), "[x]")  # accepted
     with pytest.raises(ConfigError, match=r"ADDs user-owned\.tar, but \[x\]\.user_dirs is empty"):
         check_dockerfile(dockerfile, (), "[x]")
+
+
+def test_the_cli_names_the_dockerfile_and_the_table_before_building(tmp_path: Path) -> None:
+    """A Dockerfile that dropped the ADD of its user's directories is refused at the start,
+    naming the setting that lists them."""
+    repo = copy_fixture("miniproject", tmp_path / "mini")
+    dockerfile = repo.path / "dockerfiles" / "alpha.Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("ADD ${IMAGE_TREES}/user-owned.tar /", ""))
+    result = run_buildkit("images", "--services", "alpha", cwd=repo.path)
+    assert result.returncode != 0
+    assert (
+        "alpha.Dockerfile does not ADD ${IMAGE_TREES}/user-owned.tar: the directories of "
+        "tool.buildkit.services.alpha.user_dirs (/var/lib/alpha) would be missing"
+    ) in result.stderr
+    assert "hint: add `ADD ${IMAGE_TREES}/user-owned.tar /` after the COPY" in result.stderr

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from buildkit.checks.locks import installed_lock
-from buildkit.config import CLAUDE_TARGET, Service
+from buildkit.config import CLAUDE_TARGET, Service, config_table
 from buildkit.deps import claude_code
 from buildkit.deps.image_root import TREES_ARG, add_user_dirs, check_dockerfile, seal_trees
 from buildkit.deps.wheelhouse import prepare_context
@@ -106,7 +106,7 @@ def context_path(service: Service, ctx: Context) -> Path:
 
 def make_context(service: Service, ctx: Context, platforms: tuple[str, ...]) -> ImageContext:
     """build/image-context/<service>/ for `platforms`."""
-    check_dockerfile(service.dockerfile, service.user_dirs, f"[tool.buildkit] {service.name}")
+    check_dockerfile(service.dockerfile, service.user_dirs, config_table(service.name))
     wheel, sha = checked_wheel(service.wheel_owner, ctx)
     context_dir = context_path(service, ctx)
     mtime = source_date_epoch(service, ctx)
