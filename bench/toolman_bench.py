@@ -63,6 +63,7 @@ from bench.toolman_clients import (
     sdk_http,
     sdk_stdio,
 )
+from bench.toolman_report import print_table, summarise
 from bench.toolman_rounds import Route, Row, measure, measure_side_by_side, paired
 
 POOL_INSTANCES = 2  # this machine has 2 cores; toolman itself needs some of them
@@ -191,7 +192,13 @@ async def bench(quick: bool) -> dict[str, Any]:
                     raw_http(via_stdio_port, "bench_echo", modern=True),
                     via_stdio.pid,
                 ),
-                Route("stdio/pool", "toolman", raw_http(via_pool_port, "bench_echo"), via_pool.pid),
+                Route(
+                    "stdio/pool",
+                    "toolman",
+                    raw_http(via_pool_port, "bench_echo"),
+                    via_pool.pid,
+                    POOL_INSTANCES,
+                ),
             ]
             plan: list[tuple[str, str, Opener]] = [
                 ("http/raw", "direct", raw_http(down_port, "echo")),
@@ -211,13 +218,22 @@ async def bench(quick: bool) -> dict[str, Any]:
             ]
             rows: list[Row] = []
             ratios: dict[str, dict[str, dict[str, Any]]] = {}
+            side_rounds: dict[str, dict[str, list[dict[str, Any]]]] = {}
             peaks: dict[int, float] = {}
             async with peak_rss([via_stdio.pid, via_http.pid], peaks):
                 for clients in (1, 8, 32):
                     side_rows, samples = await measure_side_by_side(
                         alternating, clients, rounds=alternating_rounds, seconds=seconds
                     )
-                    ratios[str(clients)] = paired(samples, "stdio/raw toolman")
+                    reference = samples[1]  # the 2025 path through toolman
+                    ratios[str(clients)] = {
+                        route.name: asdict(paired(taken, reference))
+                        for route, taken in zip(alternating, samples, strict=True)
+                    }
+                    side_rounds[str(clients)] = {
+                        route.name: [asdict(sample) for sample in taken]
+                        for route, taken in zip(alternating, samples, strict=True)
+                    }
                     rows += side_rows
                     for scenario, route, opener in plan:
                         rows.append(
@@ -232,119 +248,12 @@ async def bench(quick: bool) -> dict[str, Any]:
         "rounds": rounds,
         "round_seconds": seconds,
         "alternating_rounds": alternating_rounds,
+        "pool_instances": POOL_INSTANCES,
         "rows": [asdict(r) for r in rows],
         "paired_ratios": ratios,
+        "side_by_side_rounds": side_rounds,
         "memory": memory,
     }
-
-
-def summarise(result: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = {(r["scenario"], r["route"], r["clients"]): r for r in result["rows"]}
-    table = []
-    for scenario in ("stdio/raw", "stdio/2026", "stdio/pool", "http/raw", "stdio/sdk", "http/sdk"):
-        baseline = "stdio/raw" if scenario in ("stdio/2026", "stdio/pool") else scenario
-        for clients in (1, 8, 32):
-            direct, via = rows[(baseline, "direct", clients)], rows[(scenario, "toolman", clients)]
-            table.append(
-                {
-                    "scenario": scenario,
-                    "clients": clients,
-                    "direct_p50_ms": direct["p50_ms"],
-                    "toolman_p50_ms": via["p50_ms"],
-                    "added_p50_ms": via["p50_ms"] - direct["p50_ms"],
-                    "direct_p99_ms": direct["p99_ms"],
-                    "toolman_p99_ms": via["p99_ms"],
-                    "added_p99_ms": via["p99_ms"] - direct["p99_ms"],
-                    "direct_calls_per_second": direct["calls_per_second"],
-                    "toolman_calls_per_second": via["calls_per_second"],
-                    "p50_ratio": via["p50_ms"] / direct["p50_ms"],
-                }
-            )
-    return table
-
-
-def print_table(table: list[dict[str, Any]], result: dict[str, Any]) -> None:
-    header = (
-        "scenario",
-        "clients",
-        "p50 direct",
-        "p50 toolman",
-        "p50 added",
-        "p99 direct",
-        "p99 toolman",
-        "p99 added",
-        "calls/s direct",
-        "calls/s toolman",
-        "p50 ratio",
-    )
-    print(" ".join(f"{h:>15}" if i > 1 else f"{h:<10}" for i, h in enumerate(header)))
-    for line in table:
-        figures = [
-            f"{line[key]:>15.3f}"
-            for key in (
-                *("direct_p50_ms", "toolman_p50_ms", "added_p50_ms"),
-                *("direct_p99_ms", "toolman_p99_ms", "added_p99_ms"),
-            )
-        ]
-        figures += [f"{line['direct_calls_per_second']:>15.0f}"]
-        figures += [f"{line['toolman_calls_per_second']:>15.0f}", f"{line['p50_ratio']:>15.2f}"]
-        print(f"{line['scenario']:<10} {line['clients']:<10} " + " ".join(figures))
-    rows = {(r["scenario"], r["route"], r["clients"]): r for r in result["rows"]}
-    print("\nthrough toolman, side by side (same run): calls/s and p50 ms")
-    for clients in (1, 8, 32):
-        legacy, modern = (
-            rows[("stdio/raw", "toolman", clients)],
-            rows[("stdio/2026", "toolman", clients)],
-        )
-        pool = rows[("stdio/pool", "toolman", clients)]
-        print(
-            f"{clients:>3} clients: "
-            f"2025 {legacy['calls_per_second']:>6.0f}/s {legacy['p50_ms']:.3f}"
-            f" | 2026 {modern['calls_per_second']:>6.0f}/s {modern['p50_ms']:.3f}"
-            f" (x{modern['calls_per_second'] / legacy['calls_per_second']:.2f})"
-            f" | pool of {POOL_INSTANCES} {pool['calls_per_second']:>6.0f}/s {pool['p50_ms']:.3f}"
-            f" (x{pool['calls_per_second'] / legacy['calls_per_second']:.2f})"
-        )
-    print(
-        "\ncalls/s over the 2025 path's in the same round: median (lowest-highest) over "
-        f"{result['alternating_rounds']} rounds"
-    )
-
-    def ratio(figures: dict[str, Any]) -> str:
-        low, high = figures["calls_ratio_range"]
-        return f"x{figures['calls_ratio']:.2f} ({low:.2f}-{high:.2f})"
-
-    for clients, ratios in result["paired_ratios"].items():
-        print(
-            f"{clients:>3} clients: 2026 {ratio(ratios['stdio/2026 toolman'])}"
-            f" | pool of {POOL_INSTANCES} {ratio(ratios['stdio/pool toolman'])}"
-            f" | direct, no toolman {ratio(ratios['stdio/raw direct'])}"
-        )
-    print("\nCPU per call in us, toolman's own process / its downstream processes (median)")
-    for clients, ratios in result["paired_ratios"].items():
-        legacy, modern, pool = (
-            ratios["stdio/raw toolman"],
-            ratios["stdio/2026 toolman"],
-            ratios["stdio/pool toolman"],
-        )
-        print(
-            f"{clients:>3} clients: 2025 {legacy['toolman_cpu_us']:.0f} / "
-            f"{legacy['downstream_cpu_us']:.0f}"
-            f" | 2026 {modern['toolman_cpu_us']:.0f} / {modern['downstream_cpu_us']:.0f}"
-            f" (toolman x{modern['toolman_cpu_us'] / legacy['toolman_cpu_us']:.2f})"
-            f" | pool of {POOL_INSTANCES} {pool['toolman_cpu_us']:.0f} / "
-            f"{pool['downstream_cpu_us']:.0f}"
-        )
-    idle, load = result["memory"]["idle_rss_mb"], result["memory"]["load_rss_mb"]
-    print(
-        f"\ntoolman RSS (MB): idle {idle['stdio']:.1f} (stdio downstream), "
-        f"{idle['http']:.1f} (http); peak under load {load['stdio']:.1f} / {load['http']:.1f}"
-    )
-    print(
-        f"latencies in ms, medians over {result['rounds']} rounds of "
-        f"{result['round_seconds']:g} s; goal: added p50 <= 1 ms, p99 <= 5 ms, "
-        "idle RSS <= 60 MB"
-    )
 
 
 def main() -> int:

@@ -2,54 +2,91 @@
 
 A round keeps every client calling for a fixed time; measure() gives one route's
 medians over rounds, measure_side_by_side() several routes' under the same drift
-of a shared machine, with the CPU time their processes spent per call (/proc).
+of a shared machine, with the CPU time the clients, toolman and its downstream
+processes spent per call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
 import statistics
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.toolman_clients import Call, Opener
 
 ROUND_DEADLINE_SECONDS = 120.0  # past a round's end, for its last calls
+OPEN_DEADLINE_SECONDS = 60.0  # opening a route's clients (connections, sessions)
 WARM_UP_SECONDS = 0.2
+SETTLE_SECONDS = 0.05  # after a round, before reading CPU: work its last answers left behind
 
 
-@dataclass
+@dataclass(frozen=True)
 class Row:
     scenario: str
     route: str  # direct | toolman
     clients: int
+    rounds: int
     p50_ms: float
     p99_ms: float
     calls_per_second: float
 
 
-def thread_cpu(pid: int) -> dict[int, int]:
-    """Time on a CPU of each thread of a process, in nanoseconds.
+@dataclass(frozen=True)
+class Route:
+    """A route of the alternating rounds.
 
-    /proc/<pid>/stat counts clock ticks (10 ms): a round spends only 20-30 of
-    them in toolman. schedstat's first field is a thread's time in ns.
+    ``pid``: its toolman process, whose CPU and its children's is read each round;
+    ``instances``: how many downstream processes it must have (a pool that lost one
+    would otherwise measure as a smaller pool).
     """
-    times = {}
-    for thread in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
-            times[int(thread.name)] = int((thread / "schedstat").read_text().split()[0])
-    return times
+
+    scenario: str
+    route: str
+    opener: Opener
+    pid: int | None = None
+    instances: int = 1
+
+    @property
+    def name(self) -> str:
+        return f"{self.scenario} {self.route}"
 
 
-def cpu_spent(before: dict[int, int], after: dict[int, int]) -> float:
-    """Seconds spent between two readings; a thread gone by the second (an idle worker
-    thread the server ended) counts for nothing, one new since the first for all of it."""
-    return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
+@dataclass(frozen=True)
+class RoundSample:
+    position: int  # its place in the round's order, kept so order effects can be checked
+    p50_ms: float
+    p99_ms: float
+    calls_per_second: float
+    client_cpu_us: float  # per call, this process: the clients (and RawStdio's pipes)
+    toolman_cpu_us: float | None  # per call, toolman's own process; None for a direct route
+    downstream_cpu_us: float | None  # per call, its downstream processes (toolman's children)
+
+
+@dataclass(frozen=True)
+class PairedSummary:
+    """A route's calls/s over the reference route's in the same round, and CPU per call.
+
+    Ratios are taken round by round (each against its neighbour in time)."""
+
+    calls_ratio: float  # median
+    calls_ratio_low: float
+    calls_ratio_high: float
+    calls_ratios: list[float]
+    client_cpu_us: float
+    toolman_cpu_us: float | None
+    downstream_cpu_us: float | None
+
+
+def process_cpu_ns(pid: int) -> int:
+    """CPU time of a whole process, threads that ended included, in nanoseconds.
+
+    Linux's clock of another process (MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED));
+    /proc/<pid>/stat counts 10 ms ticks, of which a round spends 20-30 in toolman.
+    """
+    return time.clock_gettime_ns(((~pid) << 3) | 2)
 
 
 def children_of(pid: int) -> list[int]:
@@ -57,45 +94,40 @@ def children_of(pid: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class Route:
-    """A route of the alternating rounds; ``pid``: its toolman process, whose CPU is read."""
-
-    scenario: str
-    route: str
-    opener: Opener
-    pid: int | None = None
-
-
-@dataclass(frozen=True)
-class RoundSample:
-    p50_ms: float
-    p99_ms: float
+class RoundResult:
+    latencies_ms: list[float]
     calls_per_second: float
-    toolman_cpu_us: float  # per call, toolman's own process; nan for a direct route
-    downstream_cpu_us: float  # per call, the downstream processes (toolman's children)
 
 
-async def run_round(calls: list[Call], seconds: float) -> tuple[list[float], float]:
-    """Every client calls in a loop until ``seconds`` have passed; returns the latencies
-    (ms) and the round's wall time, up to the last call's answer.
+async def run_round(calls: list[Call], seconds: float) -> RoundResult:
+    """Every client calls in a loop until ``seconds`` have passed (at least once each).
 
-    All clients stay busy to the end. With a fixed number of calls per client, a
-    round ended with the clients served faster done and the others finishing alone:
-    through a pool, whose least-in-flight choice keeps a client on the instance
-    that just answered it, the first client was done at 89 % of the round.
+    All clients stay busy to the end: with a fixed number of calls per client, a
+    round ended with the clients served faster done and the others finishing alone
+    (through a pool, least-in-flight keeps a client on the instance that just
+    answered it). Calls/s counts the calls answered by the end, over its length.
     """
     latencies: list[float] = []
+    answered = 0
     began = time.perf_counter()
     stop = began + seconds
 
     async def worker(call: Call) -> None:
-        while (start := time.perf_counter()) < stop:
+        nonlocal answered
+        while True:
+            start = time.perf_counter()
             await call()
-            latencies.append((time.perf_counter() - start) * 1000)
+            end = time.perf_counter()
+            latencies.append((end - start) * 1000)
+            if end >= stop:
+                return
+            answered += 1
 
     async with asyncio.timeout(seconds + ROUND_DEADLINE_SECONDS):
         await asyncio.gather(*(worker(call) for call in calls))
-    return latencies, time.perf_counter() - began
+    if answered == 0:  # every call outlasted the round: count them over their own time
+        return RoundResult(latencies, len(latencies) / (time.perf_counter() - began))
+    return RoundResult(latencies, answered / seconds)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -103,95 +135,116 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def open_route(stack: AsyncExitStack, opener: Opener, clients: int) -> list[Call]:
+    async with asyncio.timeout(OPEN_DEADLINE_SECONDS):
+        calls = await opener(stack, clients)
+    await run_round(calls, WARM_UP_SECONDS)  # connections, caches, first-call paths
+    return calls
+
+
 async def measure(
     scenario: str, route: str, clients: int, opener: Opener, *, rounds: int, seconds: float
 ) -> Row:
     async with AsyncExitStack() as stack:
-        callers = await opener(stack, clients)
-        await run_round(callers, WARM_UP_SECONDS)  # connections, caches, first-call paths
-        p50s, p99s, rates = [], [], []
-        for _ in range(rounds):
-            latencies, wall = await run_round(callers, seconds)
-            p50s.append(percentile(latencies, 0.50))
-            p99s.append(percentile(latencies, 0.99))
-            rates.append(len(latencies) / wall)
+        calls = await open_route(stack, opener, clients)
+        taken = [await run_round(calls, seconds) for _ in range(rounds)]
     return Row(
         scenario,
         route,
         clients,
-        statistics.median(p50s),
-        statistics.median(p99s),
-        statistics.median(rates),
+        rounds,
+        statistics.median(percentile(r.latencies_ms, 0.50) for r in taken),
+        statistics.median(percentile(r.latencies_ms, 0.99) for r in taken),
+        statistics.median(r.calls_per_second for r in taken),
+    )
+
+
+def round_order(count: int, round_index: int) -> list[int]:
+    """A B C D, D C B A, B C D A, A D C B, ...: the order turns every two rounds and
+    reverses every other one, so no route always follows the same one (measured: the
+    2026 path, always right after the 2025 path on the same downstream, found it
+    spending 2-4 % more CPU per call) and every route takes every place."""
+    shift = (round_index // 2) % count
+    order = [(shift + i) % count for i in range(count)]
+    return order if round_index % 2 == 0 else order[::-1]
+
+
+async def measured_round(
+    route: Route, calls: list[Call], seconds: float, position: int
+) -> RoundSample:
+    watched: list[int] = []
+    if route.pid is not None:
+        downstream = children_of(route.pid)
+        if len(downstream) != route.instances:
+            raise SystemExit(
+                f"{route.name}: {len(downstream)} downstream processes, {route.instances} expected"
+            )
+        watched = [route.pid, *downstream]
+    client_before = time.process_time_ns()
+    before = [process_cpu_ns(pid) for pid in watched]
+    result = await run_round(calls, seconds)
+    await asyncio.sleep(SETTLE_SECONDS)
+    spent = [process_cpu_ns(pid) - was for pid, was in zip(watched, before, strict=True)]
+    client = time.process_time_ns() - client_before
+    per_call_us = 1e-3 / len(result.latencies_ms)
+    return RoundSample(
+        position,
+        percentile(result.latencies_ms, 0.50),
+        percentile(result.latencies_ms, 0.99),
+        result.calls_per_second,
+        client * per_call_us,
+        spent[0] * per_call_us if spent else None,
+        sum(spent[1:]) * per_call_us if spent else None,
     )
 
 
 async def measure_side_by_side(
     routes: list[Route], clients: int, *, rounds: int, seconds: float
-) -> tuple[list[Row], dict[str, list[RoundSample]]]:
-    """Rows for several routes measured in alternating rounds (A B C C B A A B C ...).
+) -> tuple[list[Row], list[list[RoundSample]]]:
+    """Rows for several routes measured in alternating rounds (see round_order).
 
     On a loaded machine the load drifts within seconds; alternating rounds puts
     every route under the same drift. Also returns every round's sample per
-    route, with the CPU its toolman and downstream processes spent per call:
-    unlike calls/s, CPU time hardly moves with what else the machine runs.
+    route, with the CPU spent per call: unlike calls/s, CPU time hardly moves
+    with what else the machine runs.
     """
     async with AsyncExitStack() as stack:
-        callers = [await route.opener(stack, clients) for route in routes]
-        for calls_of in callers:
-            await run_round(calls_of, WARM_UP_SECONDS)
-        samples: dict[str, list[RoundSample]] = {f"{r.scenario} {r.route}": [] for r in routes}
-        in_turn = list(zip(routes, callers, strict=True))
+        callers = [await open_route(stack, route.opener, clients) for route in routes]
+        samples: list[list[RoundSample]] = [[] for _ in routes]
         for round_index in range(rounds):
-            # A B C, then C B A: a route that always followed another inherited its
-            # after-effects (measured: the 2026 path's downstream spent 2-4 % more CPU
-            # per call when it always came right after the 2025 path; level in ABBA order).
-            for route, calls_of in in_turn if round_index % 2 == 0 else in_turn[::-1]:
-                watched = [] if route.pid is None else [route.pid, *children_of(route.pid)]
-                before = [thread_cpu(pid) for pid in watched]
-                latencies, wall = await run_round(calls_of, seconds)
-                spent = [
-                    cpu_spent(was, thread_cpu(pid))
-                    for pid, was in zip(watched, before, strict=True)
-                ]
-                per_call = 1e6 / len(latencies)
-                samples[f"{route.scenario} {route.route}"].append(
-                    RoundSample(
-                        percentile(latencies, 0.50),
-                        percentile(latencies, 0.99),
-                        len(latencies) / wall,
-                        spent[0] * per_call if spent else math.nan,
-                        sum(spent[1:]) * per_call if spent else math.nan,
-                    )
-                )
+            for position, index in enumerate(round_order(len(routes), round_index)):
+                sample = await measured_round(routes[index], callers[index], seconds, position)
+                samples[index].append(sample)
     rows = [
         Row(
             route.scenario,
             route.route,
             clients,
+            rounds,
             statistics.median(s.p50_ms for s in taken),
             statistics.median(s.p99_ms for s in taken),
             statistics.median(s.calls_per_second for s in taken),
         )
-        for route, taken in zip(routes, samples.values(), strict=True)
+        for route, taken in zip(routes, samples, strict=True)
     ]
     return rows, samples
 
 
-def paired(samples: dict[str, list[RoundSample]], reference: str) -> dict[str, dict[str, Any]]:
-    """Per route: calls/s over the reference route's in the same round, and CPU per call.
+def _median(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
 
-    Ratios are taken round by round (each against its neighbour in time), then
-    summarised by median, lowest and highest.
-    """
-    base = samples[reference]
-    summary: dict[str, dict[str, Any]] = {}
-    for name, taken in samples.items():
-        ratios = [s.calls_per_second / b.calls_per_second for s, b in zip(taken, base, strict=True)]
-        summary[name] = {
-            "calls_ratio": statistics.median(ratios),
-            "calls_ratio_range": [min(ratios), max(ratios)],
-            "calls_ratios": ratios,
-            "toolman_cpu_us": statistics.median(s.toolman_cpu_us for s in taken),
-            "downstream_cpu_us": statistics.median(s.downstream_cpu_us for s in taken),
-        }
-    return summary
+
+def paired(samples: list[RoundSample], reference: list[RoundSample]) -> PairedSummary:
+    ratios = [
+        s.calls_per_second / b.calls_per_second for s, b in zip(samples, reference, strict=True)
+    ]
+    return PairedSummary(
+        statistics.median(ratios),
+        min(ratios),
+        max(ratios),
+        ratios,
+        statistics.median(s.client_cpu_us for s in samples),
+        _median([s.toolman_cpu_us for s in samples]),
+        _median([s.downstream_cpu_us for s in samples]),
+    )
