@@ -24,16 +24,18 @@ medians over rounds:
              server ("instances" in the config); compared with stdio/raw's direct row,
              and with stdio/raw's toolman row (one process) in the pool table
 
+A round lasts a fixed time, every client calling in a loop until its end.
 stdio/raw (both routes), stdio/2026 and stdio/pool are measured in alternating
-rounds (one round of each in turn, ALTERNATING_ROUNDS of them), so the load of
-a shared machine drifts under all of them alike; their ratio to the 2025 path
-is taken round by round. Each of those rounds also reads the CPU time toolman
-and its downstream processes spent (/proc), per call: the figure that tells the
+rounds (one round of each in turn, in an order that turns and reverses:
+toolman_rounds.round_order; ALTERNATING_ROUNDS of them), so the load of a shared
+machine drifts under all of them alike; their ratio to the 2025 path is taken
+round by round. Each of those rounds also reads the CPU time the clients,
+toolman and its downstream processes spent, per call: the figure that tells the
 two paths' cost apart when calls/s is bounded by the one downstream process.
 
-The raw rows isolate toolman's own cost: the minimal clients spend 70-100 us
-of CPU per call (measured), the SDK's clients close to a millisecond. stdio/sdk also
-includes the difference between the SDK's HTTP and stdio client stacks.
+The raw rows isolate toolman's own cost: the minimal clients spend 60-110 us
+of CPU per call (the clients' column). stdio/sdk also includes the difference
+between the SDK's HTTP and stdio client stacks.
 """
 
 from __future__ import annotations

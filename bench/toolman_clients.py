@@ -1,6 +1,6 @@
 """The benchmarks' MCP clients: minimal raw ones and the SDK's.
 
-The raw ones spend 70-100 us of CPU per call, the SDK's close to a millisecond.
+The raw ones spend 60-110 us of CPU per call (toolman_bench's clients' column).
 RawHttp speaks JSON-RPC over one keep-alive HTTP/1.1 connection, in either era;
 RawStdio runs the server as a child and multiplexes requests on its pipes. An
 Opener opens N clients of one kind and returns one call per client.
