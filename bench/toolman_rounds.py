@@ -105,7 +105,10 @@ async def run_round(calls: list[Call], seconds: float) -> RoundResult:
     All clients stay busy to the end: with a fixed number of calls per client, a
     round ended with the clients served faster done and the others finishing alone
     (through a pool, least-in-flight keeps a client on the instance that just
-    answered it). Calls/s counts the calls answered by the end, over its length.
+    answered it). Calls/s counts the calls answered by the end, over its length:
+    each client's call still running then is left out, so it reads low by about
+    half a latency over the round's length, alike for routes of equal latency
+    (1.3 % at a 26 ms p50 in 1 s rounds; 0.8 % for the pool's 16 ms).
     """
     latencies: list[float] = []
     answered = 0
