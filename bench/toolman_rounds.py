@@ -148,18 +148,11 @@ async def open_route(stack: AsyncExitStack, opener: Opener, clients: int) -> lis
 async def measure(
     scenario: str, route: str, clients: int, opener: Opener, *, rounds: int, seconds: float
 ) -> Row:
-    async with AsyncExitStack() as stack:
-        calls = await open_route(stack, opener, clients)
-        taken = [await run_round(calls, seconds) for _ in range(rounds)]
-    return Row(
-        scenario,
-        route,
-        clients,
-        rounds,
-        statistics.median(percentile(r.latencies_ms, 0.50) for r in taken),
-        statistics.median(percentile(r.latencies_ms, 0.99) for r in taken),
-        statistics.median(r.calls_per_second for r in taken),
+    """One route's medians over ``rounds`` rounds (a side-by-side measurement of one)."""
+    rows, _samples = await measure_side_by_side(
+        [Route(scenario, route, opener)], clients, rounds=rounds, seconds=seconds
     )
+    return rows[0]
 
 
 def round_order(count: int, round_index: int) -> list[int]:
