@@ -39,7 +39,12 @@ CACHEABLE = frozenset(
     {"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"}
 )
 CACHE_TTL_MS = 0  # list_changed (subscriptions/listen) is the signal to refetch
-WATCH_AFTER_SECONDS = 0.05
+# A call whose client closes its stream is cancelled then, or this long after the call
+# began if that is later (a call that ends first just ends). Each watched call costs a
+# task waiting on ASGI receive: at 0.05 s, 32 clients on a slow machine (p50 66-70 ms)
+# had nearly every call watched and toolman spent 1.19-1.22x the 2025 path's CPU per
+# call; at 0.25 s, 0.97x (`nox -s bench -- toolman`, 2026-12-05).
+WATCH_AFTER_SECONDS = 0.25
 WATCH_TICK_SECONDS = 0.01  # the watches due are started together, this often at most
 TIMER_RESOLUTION_SECONDS = 0.001  # a loop's timer may fire this much early
 RETRY_KEYS = frozenset({"inputResponses", "requestState"})
@@ -198,8 +203,10 @@ def _status(answer: dict[str, Any]) -> int:
 class _Response:
     """The ASGI ``send`` of one response, and what cancels its call if the client leaves first.
 
-    Most answers take well under WATCH_AFTER_SECONDS: only a longer one pays for a
-    task that waits for the disconnect (``watch``, started by _Watches). Once the
+    Most answers take well under WATCH_AFTER_SECONDS, even under load: only a longer
+    one pays for a task that waits for the disconnect (``watch``, started by
+    _Watches); a client that leaves before then has its call cancelled when the watch
+    starts, unless the call has ended. Once the
     response is complete, the server's ``http.disconnect`` means only that, and
     cancels nothing.
     """
