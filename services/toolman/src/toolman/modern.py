@@ -43,7 +43,7 @@ CACHE_TTL_MS = 0  # list_changed (subscriptions/listen) is the signal to refetch
 # began if that is later (a call that ends first just ends). Each watched call costs a
 # task waiting on ASGI receive: at 0.05 s, 32 clients on a slow machine (p50 66-70 ms)
 # had nearly every call watched and toolman spent 1.19-1.22x the 2025 path's CPU per
-# call; at 0.25 s, 0.97x (`nox -s bench -- toolman`, 2026-12-05).
+# call; at 0.25 s, 0.94-0.97x (`nox -s bench -- toolman`, 2026-12-05).
 WATCH_AFTER_SECONDS = 0.25
 WATCH_TICK_SECONDS = 0.01  # the watches due are started together, this often at most
 TIMER_RESOLUTION_SECONDS = 0.001  # a loop's timer may fire this much early
